@@ -1,0 +1,71 @@
+# Two commands matter: `make dev` (everything locally, with demo traffic) and `make test`.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3
+PY313 ?= $(shell (pyenv root 2>/dev/null | sed 's|$$|/versions/3.13.0/bin/python3|') ; command -v python3.13 2>/dev/null)
+VENV := .venv
+BQVENV := .venv-bq
+BIN := $(VENV)/bin
+PYTEST := $(BIN)/pytest
+
+.PHONY: help setup dev test test-unit test-integration test-e2e test-infra check lint typecheck fmt bench clean
+
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-17s %s\n", $$1, $$2}'
+
+$(VENV)/.stamp: requirements.txt requirements-dev.txt pyproject.toml
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info[:2] == (3, 11) else "Python 3.11 is required for the app venv (set PYTHON=...)")'
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --disable-pip-version-check -r requirements-dev.txt
+	$(BIN)/pip install -q --disable-pip-version-check --no-deps -e .
+	touch $@
+
+$(BQVENV)/.stamp: requirements-bqemulator.txt requirements-bqemulator-extensions.txt
+	@py=""; for c in $(PY313); do [ -x "$$c" ] && py="$$c" && break; done; \
+	if [ -z "$$py" ]; then echo "error: Python 3.13 is needed for the BigQuery emulator (pyenv 3.13.0 or python3.13 on PATH)" >&2; exit 2; fi; \
+	"$$py" -m venv $(BQVENV)
+	$(BQVENV)/bin/pip install -q --disable-pip-version-check -r requirements-bqemulator.txt
+	$(BQVENV)/bin/pip install -q --disable-pip-version-check -r requirements-bqemulator-extensions.txt 2>&1 | grep -v "requires duckdb" || true
+	$(BQVENV)/bin/python -c 'import duckdb_extensions as d; [d.import_extension(e) for e in ("icu", "ducklake", "spatial")]'
+	touch $@
+
+setup: $(VENV)/.stamp $(BQVENV)/.stamp ## create both venvs (cached; redone when requirements change)
+
+dev: setup ## run the whole platform on emulators with demo traffic (Ctrl-C stops all)
+	$(BIN)/cdp dev $(ARGS)
+
+check: lint typecheck ## ruff and mypy strict
+
+lint: $(VENV)/.stamp
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+typecheck: $(VENV)/.stamp
+	$(BIN)/mypy
+
+fmt: $(VENV)/.stamp ## format and fix what ruff can
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+test: setup check ## every test: unit, integration, end-to-end (emulators), infra
+	$(PYTEST) tests/unit tests/integration tests/e2e
+	$(MAKE) --no-print-directory test-infra
+
+test-unit: $(VENV)/.stamp ## pure tests with fakes (seconds)
+	$(PYTEST) tests/unit
+
+test-integration: setup ## adapters and functions on the emulators
+	$(PYTEST) tests/integration
+
+test-e2e: setup ## the whole local stack driven as a user would
+	$(PYTEST) tests/e2e
+
+test-infra: $(VENV)/.stamp ## the Pulumi program under pulumi.runtime mocks (own process)
+	@if ls tests/infra/test_*.py >/dev/null 2>&1; then $(PYTEST) -p no:cacheprovider tests/infra; else echo "no infra tests yet"; fi
+
+bench: setup ## benchmarks, printed as ratios against a baseline measured in the same run
+	@if [ -d bench ]; then $(BIN)/python -m bench; else echo "no benchmarks yet"; fi
+
+clean: ## remove venvs and local state
+	rm -rf $(VENV) $(BQVENV) .dev .pytest_cache .mypy_cache .ruff_cache

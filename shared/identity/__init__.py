@@ -1,0 +1,1 @@
+"""Identity: the identity graph and profiles in Firestore."""

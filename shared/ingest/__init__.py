@@ -1,0 +1,1 @@
+"""Ingest: the Segment-compatible Tracking API (auth, parsing, validation, enrichment, publish)."""

@@ -1,0 +1,25 @@
+"""Scheduled jobs by name. Cloud Scheduler (or the local scheduler) POSTs {"job": name}."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from shared.errors import NotFound
+from shared.warehouse.dedup import dedup_raw_events
+
+if TYPE_CHECKING:
+    from shared.bootstrap import Services
+
+UNKNOWN_JOB = "Unknown job {name!r}; known jobs: {known}."
+
+JOBS: dict[str, Callable[[Services], dict[str, Any]]] = {
+    "warehouse-dedup": lambda s: {"deleted": dedup_raw_events(s.settings, s.sql)},
+}
+
+
+def run_job(name: str, services: Services) -> dict[str, Any]:
+    job = JOBS.get(name)
+    if job is None:
+        raise NotFound(UNKNOWN_JOB.format(name=name, known=", ".join(sorted(JOBS))))
+    return {"job": name, **job(services)}

@@ -1,0 +1,161 @@
+"""The three emulators: official Pub/Sub and Firestore (from the Google Cloud CLI) and the
+BigQuery emulator (local-bigquery, in its own Python 3.13 venv)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+
+from shared.errors import SetupError
+from shared.local.processes import ManagedProcess, wait_http
+
+REPO = Path(__file__).resolve().parents[2]
+PUBSUB_BIN = "platform/pubsub-emulator/bin/cloud-pubsub-emulator"
+FIRESTORE_BIN = "platform/cloud-firestore-emulator/cloud_firestore_emulator"
+NO_GCLOUD = (
+    "The Google Cloud CLI was not found (no `gcloud` on PATH and CLOUDSDK_ROOT_DIR unset). "
+    "Install it with its Pub/Sub and Firestore emulator components."
+)
+MISSING_EMULATOR = (
+    "The {what} emulator is missing: expected {path}. Install the Google Cloud CLI component "
+    "`{component}` (gcloud components install {component})."
+)
+MISSING_BQ = (
+    "The BigQuery emulator is missing: expected {path}. Run `make setup` (it creates .venv-bq "
+    "with local-bigquery on Python 3.13)."
+)
+
+
+def sdk_root() -> Path:
+    configured = os.environ.get("CLOUDSDK_ROOT_DIR")
+    if configured:
+        return Path(configured)
+    gcloud = shutil.which("gcloud")
+    if not gcloud:
+        raise SetupError(NO_GCLOUD)
+    found = subprocess.run(
+        [gcloud, "info", "--format=value(installation.sdk_root)"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    ).stdout.strip()
+    if not found:
+        raise SetupError(NO_GCLOUD)
+    return Path(found)
+
+
+@dataclass(frozen=True)
+class EmulatorBinaries:
+    pubsub: Path
+    firestore: Path
+    bigquery: Path
+
+    @classmethod
+    def locate(cls, bigquery: Path | None = None) -> EmulatorBinaries:
+        """Find every binary or raise one SetupError naming all that are missing."""
+        root = sdk_root()
+        found = cls(
+            pubsub=root / PUBSUB_BIN,
+            firestore=root / FIRESTORE_BIN,
+            bigquery=bigquery
+            or Path(os.environ.get("CDP_BIGQUERY_EMULATOR", REPO / ".venv-bq/bin/local-bigquery")),
+        )
+        problems = [
+            MISSING_EMULATOR.format(what=what, path=path, component=component)
+            for what, path, component in (
+                ("Pub/Sub", found.pubsub, "pubsub-emulator"),
+                ("Firestore", found.firestore, "cloud-firestore-emulator"),
+            )
+            if not path.exists()
+        ]
+        if not found.bigquery.exists():
+            problems.append(MISSING_BQ.format(path=found.bigquery))
+        if problems:
+            raise SetupError("\n".join(problems))
+        return found
+
+
+@dataclass(frozen=True)
+class EmulatorPorts:
+    pubsub: int
+    firestore: int
+    bigquery: int
+    bigquery_grpc: int
+
+    def environment(self, project: str) -> dict[str, str]:
+        """What the official clients (and our settings) read to find the emulators."""
+        return {
+            "PUBSUB_EMULATOR_HOST": f"127.0.0.1:{self.pubsub}",
+            "FIRESTORE_EMULATOR_HOST": f"127.0.0.1:{self.firestore}",
+            "CDP_BIGQUERY_ENDPOINT": f"http://127.0.0.1:{self.bigquery}",
+            "CDP_PROJECT_ID": project,
+            "GOOGLE_CLOUD_PROJECT": project,
+        }
+
+
+def start_emulators(
+    ports: EmulatorPorts, project: str, state_dir: Path, binaries: EmulatorBinaries | None = None
+) -> list[ManagedProcess]:
+    """Start all three at once and return when each answers (or raise, having stopped them)."""
+    binaries = binaries or EmulatorBinaries.locate()
+    logs = state_dir / "logs"
+    started: list[tuple[ManagedProcess, str]] = []
+    try:
+        started.append(_pubsub(binaries, ports.pubsub, logs))
+        started.append(_firestore(binaries, ports.firestore, logs))
+        started.append(_bigquery(binaries, ports, project, state_dir / "bigquery", logs))
+        for process, url in started:
+            wait_http(url, process)
+    except BaseException:
+        for process, _ in started:
+            process.stop()
+        raise
+    return [process for process, _ in started]
+
+
+def _pubsub(binaries: EmulatorBinaries, port: int, logs: Path) -> tuple[ManagedProcess, str]:
+    process = ManagedProcess(
+        "pubsub-emulator",
+        [str(binaries.pubsub), "--host=127.0.0.1", f"--port={port}"],
+        logs / "pubsub-emulator.log",
+    )
+    return process, f"http://127.0.0.1:{port}/v1/projects/probe/topics"
+
+
+def _firestore(binaries: EmulatorBinaries, port: int, logs: Path) -> tuple[ManagedProcess, str]:
+    process = ManagedProcess(
+        "firestore-emulator",
+        [str(binaries.firestore), "start", "--host=127.0.0.1", f"--port={port}"],
+        logs / "firestore-emulator.log",
+    )
+    return process, f"http://127.0.0.1:{port}/"
+
+
+def _bigquery(
+    binaries: EmulatorBinaries, ports: EmulatorPorts, project: str, data_dir: Path, logs: Path
+) -> tuple[ManagedProcess, str]:
+    data_dir.mkdir(parents=True, exist_ok=True)
+    port, grpc_port = ports.bigquery, ports.bigquery_grpc
+    process = ManagedProcess(
+        "bigquery-emulator",
+        [
+            str(binaries.bigquery),
+            "serve",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--grpc-port",
+            str(grpc_port),
+            "--project",
+            project,
+            "--data-dir",
+            str(data_dir),
+        ],
+        logs / "bigquery-emulator.log",
+    )
+    return process, f"http://127.0.0.1:{port}/bigquery/v2/projects/{project}/datasets"

@@ -1,0 +1,211 @@
+"""``cdp dev``: the whole platform on emulators, from the one topology.
+
+Starts the emulators, creates every topic, subscription (pushing to the local function the
+topology names), dataset and table, starts one functions-framework process per function, runs the
+schedules, prints ``READY {json}`` and writes ``<state-dir>/stack.json``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import sys
+import threading
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from shared.errors import SetupError
+from shared.ingest.sources import hash_key
+from shared.local.emulators import REPO, EmulatorPorts, start_emulators
+from shared.local.processes import ManagedProcess, free_port, port_is_free, wait_http
+from shared.local.provision import create_messaging, create_warehouse
+from shared.local.scheduler import LocalScheduler
+from shared.settings import Settings, Source
+from shared.topology import TOPOLOGY, Function, Topology
+from shared.warehouse.tables import datasets
+
+DEV_SOURCES = (
+    ("web", "Web app", "web"),
+    ("ios", "iOS app", "ios"),
+    ("android", "Android app", "android"),
+    ("backend", "Backend", "server"),
+    ("customerio", "Customer.io", "third_party"),
+)
+PORTS_TAKEN = "Port(s) {ports} already in use: stop the other stack or pass --port-base."
+
+
+@dataclass(frozen=True)
+class StackPorts:
+    emulators: EmulatorPorts
+    functions: dict[str, int]
+
+    @classmethod
+    def from_base(cls, base: int, topology: Topology = TOPOLOGY) -> StackPorts:
+        return cls(
+            EmulatorPorts(base, base + 1, base + 2, base + 3),
+            {f.name: base + 10 + i for i, f in enumerate(topology.functions)},
+        )
+
+    @classmethod
+    def free(cls, topology: Topology = TOPOLOGY) -> StackPorts:
+        return cls(
+            EmulatorPorts(free_port(), free_port(), free_port(), free_port()),
+            {f.name: free_port() for f in topology.functions},
+        )
+
+    def all(self) -> list[int]:
+        return [*asdict(self.emulators).values(), *self.functions.values()]
+
+
+@dataclass
+class StackConfig:
+    ports: StackPorts
+    state_dir: Path = REPO / ".dev"
+    project_id: str = "cdp-local"
+    topology: Topology = TOPOLOGY
+    run_schedules: bool = True
+
+
+@dataclass
+class LocalStack:
+    config: StackConfig
+    processes: list[ManagedProcess] = field(default_factory=list)
+    write_keys: dict[str, str] = field(default_factory=dict)
+    scheduler: LocalScheduler | None = None
+
+    def function_url(self, function: Function) -> str:
+        return f"http://127.0.0.1:{self.config.ports.functions[function.name]}/"
+
+    def start(self) -> dict[str, Any]:
+        taken = [p for p in self.config.ports.all() if not port_is_free(p)]
+        if taken:
+            raise SetupError(PORTS_TAKEN.format(ports=", ".join(map(str, taken))))
+        try:
+            return self._start()
+        except BaseException:
+            self.stop()
+            raise
+
+    def _start(self) -> dict[str, Any]:
+        cfg = self.config
+        env = cfg.ports.emulators.environment(cfg.project_id)
+        os.environ.update(env)  # this process provisions through the same official clients
+        self.processes += start_emulators(cfg.ports.emulators, cfg.project_id, cfg.state_dir)
+        sources = self._dev_sources()
+        settings = Settings(
+            project_id=cfg.project_id, bigquery_endpoint=env["CDP_BIGQUERY_ENDPOINT"]
+        )
+        create_warehouse(settings)
+        urls = {f.name: self.function_url(f) for f in cfg.topology.functions}
+        function_env = {
+            **os.environ,
+            **env,
+            "CDP_SOURCES": json.dumps([s.model_dump() for s in sources]),
+            "PYTHONPATH": str(REPO),
+            "PYTHONUNBUFFERED": "1",
+        }
+        started = [(f, self._start_function(f, function_env)) for f in cfg.topology.functions]
+        for function, process in started:
+            wait_http(urls[function.name], process)
+        create_messaging(cfg.project_id, cfg.topology, urls)
+        if cfg.run_schedules:
+            self.scheduler = LocalScheduler(cfg.topology.schedules, urls)
+            self.scheduler.start()
+        info = self.describe(settings, urls)
+        cfg.state_dir.mkdir(parents=True, exist_ok=True)
+        (cfg.state_dir / "stack.json").write_text(json.dumps(info, indent=2) + "\n")
+        return info
+
+    def _dev_sources(self) -> list[Source]:
+        self.write_keys = {sid: secrets.token_urlsafe(24) for sid, _, _ in DEV_SOURCES}
+        return [
+            Source(id=sid, name=name, kind=kind, write_key_sha256=hash_key(self.write_keys[sid]))
+            for sid, name, kind in DEV_SOURCES
+        ]
+
+    def _start_function(self, function: Function, env: dict[str, str]) -> ManagedProcess:
+        port = self.config.ports.functions[function.name]
+        process = ManagedProcess(
+            f"function {function.name}",
+            [
+                sys.executable,
+                "-m",
+                "functions_framework",
+                "--source",
+                str(REPO / "functions" / function.folder / "main.py"),
+                "--target",
+                function.entry_point,
+                "--signature-type",
+                function.signature_type,
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(port),
+            ],
+            self.config.state_dir / "logs" / f"{function.name}.log",
+            env=env,
+            cwd=REPO,
+        )
+        self.processes.append(process)
+        return process
+
+    def describe(self, settings: Settings, urls: dict[str, str]) -> dict[str, Any]:
+        cfg = self.config
+        emulators = cfg.ports.emulators
+        return {
+            "project_id": cfg.project_id,
+            "ingest_url": urls["ingest"].rstrip("/"),
+            "functions": {
+                name: {"url": url, "port": cfg.ports.functions[name]} for name, url in urls.items()
+            },
+            "emulators": {
+                "pubsub": {"host": f"127.0.0.1:{emulators.pubsub}", "port": emulators.pubsub},
+                "firestore": {
+                    "host": f"127.0.0.1:{emulators.firestore}",
+                    "port": emulators.firestore,
+                },
+                "bigquery": {
+                    "endpoint": f"http://127.0.0.1:{emulators.bigquery}",
+                    "port": emulators.bigquery,
+                    "grpc_port": emulators.bigquery_grpc,
+                },
+            },
+            "environment": emulators.environment(cfg.project_id),
+            "topics": cfg.topology.all_topic_names(),
+            "subscriptions": {
+                s.name: {
+                    "topic": s.topic,
+                    "function": s.function,
+                    "dead_letter_topic": s.dead_letter_topic,
+                }
+                for s in cfg.topology.subscriptions
+            },
+            "dead_letter_subscriptions": [
+                name for name, _ in cfg.topology.dead_letter_subscriptions()
+            ],
+            "datasets": {d.name: [t.name for t in d.tables] for d in datasets(settings)},
+            "schedules": {
+                s.name: {"cron": s.cron, "function": s.function} for s in cfg.topology.schedules
+            },
+            "write_keys": dict(self.write_keys),
+            "state_dir": str(cfg.state_dir),
+        }
+
+    def stop(self) -> None:
+        if self.scheduler:
+            self.scheduler.stop()
+        for process in reversed(self.processes):
+            process.stop()
+        self.processes.clear()
+
+
+def run_forever(stack: LocalStack, stop: threading.Event) -> None:
+    """Block until ``stop`` is set, reporting a child that dies."""
+    reported: set[str] = set()
+    while not stop.wait(1.0):
+        for process in stack.processes:
+            if not process.alive() and process.name not in reported:
+                reported.add(process.name)
+                print(f"WARNING {process.name} exited; log: {process.log_path}", flush=True)

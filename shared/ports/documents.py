@@ -1,0 +1,143 @@
+"""The profile and identity store: documents in collections, with transactions (Firestore).
+
+Documents are plain JSON-able dicts. A transaction function may run several times (on
+contention), so it must only read through the transaction and return what it decided.
+"""
+
+from __future__ import annotations
+
+import abc
+import copy
+import threading
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any, TypeVar
+
+from shared.errors import BackendUnavailable
+
+T = TypeVar("T")
+Doc = dict[str, Any]
+Ref = tuple[str, str]  # (collection, document id)
+
+
+class Transaction(abc.ABC):
+    @abc.abstractmethod
+    def get_all(self, refs: Sequence[Ref]) -> dict[Ref, Doc | None]:
+        """Read several documents in one round trip (all reads before any write)."""
+
+    def get(self, collection: str, doc_id: str) -> Doc | None:
+        return self.get_all([(collection, doc_id)])[(collection, doc_id)]
+
+    @abc.abstractmethod
+    def set(self, collection: str, doc_id: str, data: Doc) -> None:
+        """Replace the document; applied when the transaction commits."""
+
+    @abc.abstractmethod
+    def delete(self, collection: str, doc_id: str) -> None: ...
+
+
+class DocumentStore(abc.ABC):
+    @abc.abstractmethod
+    def get_all(self, refs: Sequence[Ref]) -> dict[Ref, Doc | None]: ...
+
+    def get(self, collection: str, doc_id: str) -> Doc | None:
+        return self.get_all([(collection, doc_id)])[(collection, doc_id)]
+
+    @abc.abstractmethod
+    def set(self, collection: str, doc_id: str, data: Doc) -> None: ...
+
+    @abc.abstractmethod
+    def delete(self, collection: str, doc_id: str) -> None: ...
+
+    @abc.abstractmethod
+    def list(self, collection: str, limit: int = 1000) -> list[tuple[str, Doc]]:
+        """Documents of a collection in id order (for operators and tests, not hot paths)."""
+
+    @abc.abstractmethod
+    def run_transaction(self, fn: Callable[[Transaction], T], max_attempts: int = 10) -> T:
+        """Run ``fn`` atomically, retrying it on contention; raise BackendUnavailable if it
+        never commits."""
+
+
+class _FakeTransaction(Transaction):
+    def __init__(self, store: InMemoryDocumentStore) -> None:
+        self._store = store
+        self.read_versions: dict[Ref, int] = {}
+        self.writes: dict[Ref, Doc | None] = {}
+
+    def get_all(self, refs: Sequence[Ref]) -> dict[Ref, Doc | None]:
+        if self.writes:
+            raise ValueError("read after write in a transaction")
+        with self._store._lock:
+            self._store.reads += len(refs)
+            out: dict[Ref, Doc | None] = {}
+            for ref in refs:
+                version, doc = self._store._docs.get(ref, (0, None))
+                self.read_versions[ref] = version
+                out[ref] = copy.deepcopy(doc)
+            return out
+
+    def set(self, collection: str, doc_id: str, data: Doc) -> None:
+        self.writes[(collection, doc_id)] = copy.deepcopy(data)
+
+    def delete(self, collection: str, doc_id: str) -> None:
+        self.writes[(collection, doc_id)] = None
+
+
+class InMemoryDocumentStore(DocumentStore):
+    """Optimistic concurrency: a transaction commits only if nothing it read has changed.
+
+    Counts reads and writes so that tests and benchmarks can check what an operation costs.
+    """
+
+    def __init__(self) -> None:
+        self._docs: dict[Ref, tuple[int, Doc | None]] = {}
+        self._lock = threading.RLock()
+        self.reads = 0
+        self.writes = 0
+        self.conflicts = 0
+        self.before_commit: Callable[[], None] | None = None  # lets tests interleave writers
+
+    def get_all(self, refs: Sequence[Ref]) -> dict[Ref, Doc | None]:
+        with self._lock:
+            self.reads += len(refs)
+            return {ref: copy.deepcopy(self._docs.get(ref, (0, None))[1]) for ref in refs}
+
+    def set(self, collection: str, doc_id: str, data: Doc) -> None:
+        self._apply({(collection, doc_id): copy.deepcopy(data)})
+
+    def delete(self, collection: str, doc_id: str) -> None:
+        self._apply({(collection, doc_id): None})
+
+    def list(self, collection: str, limit: int = 1000) -> list[tuple[str, Doc]]:
+        with self._lock:
+            found = sorted(
+                (ref[1], copy.deepcopy(doc))
+                for ref, (_, doc) in self._docs.items()
+                if ref[0] == collection and doc is not None
+            )
+            self.reads += len(found[:limit])
+            return found[:limit]
+
+    def run_transaction(self, fn: Callable[[Transaction], T], max_attempts: int = 10) -> T:
+        for _ in range(max_attempts):
+            tx = _FakeTransaction(self)
+            result = fn(tx)
+            if self.before_commit is not None:
+                hook, self.before_commit = self.before_commit, None
+                hook()
+            with self._lock:
+                if all(self._docs.get(r, (0, None))[0] == v for r, v in tx.read_versions.items()):
+                    self._apply(tx.writes)
+                    return result
+                self.conflicts += 1
+        raise BackendUnavailable(f"transaction did not commit after {max_attempts} attempts")
+
+    def _apply(self, writes: dict[Ref, Doc | None]) -> None:
+        with self._lock:
+            for ref, doc in writes.items():
+                version = self._docs.get(ref, (0, None))[0]
+                self._docs[ref] = (version + 1, doc)
+            self.writes += len(writes)
+
+    def documents(self, collection: str) -> Iterable[tuple[str, Doc]]:
+        return self.list(collection, limit=10**9)

@@ -1,0 +1,157 @@
+"""The platform's shape, declared once: topics, subscriptions, functions and schedules.
+
+The Pulumi program deploys exactly this and ``cdp dev`` starts exactly this on emulators, so the
+local stack and the cloud cannot drift apart (a test checks both against this module).
+
+Every push subscription gets its own dead-letter topic, and a pull subscription on that topic
+(same name) where an operator inspects and replays what was given up on.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+
+class Trigger(StrEnum):
+    HTTP = "http"  # called over HTTPS (by apps, by Cloud Scheduler)
+    PUBSUB = "pubsub"  # fed by push subscriptions; raising makes Pub/Sub redeliver
+
+
+@dataclass(frozen=True)
+class Function:
+    name: str  # resource name, also the folder under functions/ with '-' → '_'
+    entry_point: str  # the Python function in functions/<folder>/main.py
+    trigger: Trigger
+    public: bool = False  # only the tracking endpoint is reachable without a token
+    memory_mb: int = 512
+    timeout_seconds: int = 60
+    max_instances: int = 20
+    description: str = ""
+
+    @property
+    def folder(self) -> str:
+        return self.name.replace("-", "_")
+
+    @property
+    def signature_type(self) -> str:
+        return "http" if self.trigger is Trigger.HTTP else "cloudevent"
+
+
+@dataclass(frozen=True)
+class Topic:
+    name: str
+    description: str = ""
+    retention_hours: int = 24 * 7  # how long an unacknowledged message waits
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    minimum_backoff_seconds: int = 10
+    maximum_backoff_seconds: int = 600
+
+
+@dataclass(frozen=True)
+class Subscription:
+    name: str
+    topic: str
+    function: str  # name of the Function it pushes to
+    max_delivery_attempts: int = 10  # then the message goes to the dead-letter topic
+    ack_deadline_seconds: int = 60
+    retry: RetryPolicy = field(default_factory=RetryPolicy)
+    filter: str = ""  # Pub/Sub filter on attributes ("" = everything)
+
+    @property
+    def dead_letter_topic(self) -> str:
+        return f"{self.name}-dead-letter"
+
+
+@dataclass(frozen=True)
+class Schedule:
+    name: str
+    cron: str  # in time_zone
+    function: str  # an HTTP Function; it receives {"job": name}
+    time_zone: str = "Etc/UTC"
+    description: str = ""
+
+
+@dataclass(frozen=True)
+class Topology:
+    topics: tuple[Topic, ...]
+    subscriptions: tuple[Subscription, ...]
+    functions: tuple[Function, ...]
+    schedules: tuple[Schedule, ...]
+
+    def function(self, name: str) -> Function:
+        for candidate in self.functions:
+            if candidate.name == name:
+                return candidate
+        raise KeyError(f"no function named {name!r} in the topology")
+
+    def all_topic_names(self) -> list[str]:
+        """Declared topics plus one dead-letter topic per subscription."""
+        return [t.name for t in self.topics] + [s.dead_letter_topic for s in self.subscriptions]
+
+    def dead_letter_subscriptions(self) -> list[tuple[str, str]]:
+        """(pull subscription, dead-letter topic) pairs an operator reads."""
+        return [(s.dead_letter_topic, s.dead_letter_topic) for s in self.subscriptions]
+
+    def subscriptions_of(self, function: str) -> list[Subscription]:
+        return [s for s in self.subscriptions if s.function == function]
+
+
+EVENTS = "events"
+COLD_EVENTS = "cold-events"
+FAILED_EVENTS = "failed-events"
+
+INGEST = "ingest"
+IDENTITY = "identity"
+WAREHOUSE_LOADER = "warehouse-loader"
+JOBS = "jobs"
+
+TOPOLOGY = Topology(
+    topics=(
+        Topic(EVENTS, "Engaged events, one message per accepted request (a batch)."),
+        Topic(COLD_EVENTS, "Cold (anonymous, low-engagement) events: GA4 and the cold archive."),
+        Topic(FAILED_EVENTS, "Events refused by validation or a consumer, with the reason."),
+    ),
+    subscriptions=(
+        Subscription("identity", EVENTS, IDENTITY),
+        Subscription("warehouse-events", EVENTS, WAREHOUSE_LOADER),
+        Subscription("warehouse-cold-archive", COLD_EVENTS, WAREHOUSE_LOADER),
+        Subscription("warehouse-failed-events", FAILED_EVENTS, WAREHOUSE_LOADER),
+    ),
+    functions=(
+        Function(
+            INGEST,
+            "ingest",
+            Trigger.HTTP,
+            public=True,
+            max_instances=100,
+            description="Segment-compatible Tracking API.",
+        ),
+        Function(IDENTITY, "identity", Trigger.PUBSUB, description="Profiles in Firestore."),
+        Function(
+            WAREHOUSE_LOADER,
+            "load",
+            Trigger.PUBSUB,
+            description="Batched, idempotent loads into BigQuery.",
+        ),
+        Function(
+            JOBS,
+            "run_job_http",
+            Trigger.HTTP,
+            timeout_seconds=540,
+            max_instances=2,
+            description="Scheduled jobs.",
+        ),
+    ),
+    schedules=(
+        Schedule(
+            "warehouse-dedup",
+            "17 * * * *",
+            JOBS,
+            description="Remove rows a redelivery loaded twice (belt and braces to insertId).",
+        ),
+    ),
+)

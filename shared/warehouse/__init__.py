@@ -1,0 +1,1 @@
+"""Warehouse: BigQuery datasets and tables, and the loader that fills them."""
