@@ -80,3 +80,10 @@ def services() -> Services:
     if _services is None:
         _services = bootstrap()
     return _services
+
+
+def use_services(replacement: Services | None) -> None:
+    """Make ``services()`` return ``replacement`` (tests pass services built on fakes;
+    None goes back to building real ones on next use)."""
+    global _services
+    _services = replacement

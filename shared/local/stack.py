@@ -19,7 +19,13 @@ from typing import Any
 from shared.errors import SetupError
 from shared.ingest.sources import hash_key
 from shared.local.emulators import REPO, EmulatorPorts, start_emulators
-from shared.local.processes import ManagedProcess, free_port, port_is_free, wait_http
+from shared.local.processes import (
+    ManagedProcess,
+    free_port,
+    patched_environ,
+    port_is_free,
+    wait_http,
+)
 from shared.local.provision import create_messaging, create_warehouse
 from shared.local.scheduler import LocalScheduler
 from shared.settings import Settings, Source
@@ -91,13 +97,13 @@ class LocalStack:
     def _start(self) -> dict[str, Any]:
         cfg = self.config
         env = cfg.ports.emulators.environment(cfg.project_id)
-        os.environ.update(env)  # this process provisions through the same official clients
         self.processes += start_emulators(cfg.ports.emulators, cfg.project_id, cfg.state_dir)
         sources = self._dev_sources()
         settings = Settings(
             project_id=cfg.project_id, bigquery_endpoint=env["CDP_BIGQUERY_ENDPOINT"]
         )
-        create_warehouse(settings)
+        with patched_environ(env):  # provision through the same official clients
+            create_warehouse(settings)
         urls = {f.name: self.function_url(f) for f in cfg.topology.functions}
         function_env = {
             **os.environ,
@@ -109,7 +115,8 @@ class LocalStack:
         started = [(f, self._start_function(f, function_env)) for f in cfg.topology.functions]
         for function, process in started:
             wait_http(urls[function.name], process)
-        create_messaging(cfg.project_id, cfg.topology, urls)
+        with patched_environ(env):
+            create_messaging(cfg.project_id, cfg.topology, urls)
         if cfg.run_schedules:
             self.scheduler = LocalScheduler(cfg.topology.schedules, urls)
             self.scheduler.start()

@@ -29,7 +29,7 @@ from shared.warehouse.tables import (
 
 def event_row(event: dict[str, Any], loaded_at: str) -> Row:
     return {
-        "message_id": str(event["messageId"]),
+        "message_id": _str_or_none(event.get("messageId")),
         "type": event.get("type"),
         "event": event.get("event") if isinstance(event.get("event"), str) else None,
         "user_id": _str_or_none(event.get("userId")),
@@ -81,7 +81,7 @@ class WarehouseLoader:
         name = COLD_ARCHIVE_TABLE if envelope.kind == "cold" else EVENTS_TABLE
         table = f"{self._settings.dataset(RAW)}.{name}"
         rows = [event_row(e, now) for e in envelope.events]
-        errors = self._warehouse.insert_rows(table, rows, [r["message_id"] for r in rows])
+        errors = self._warehouse.insert_rows(table, rows, [r["message_id"] or "" for r in rows])
         if errors:
             refused = [
                 {
