@@ -42,7 +42,9 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     """The whole platform, as `cdp dev --no-demo` starts it; yields its stack.json."""
     state = tmp_path_factory.mktemp("stack")
     local = LocalStack(
-        StackConfig(ports=StackPorts.free(), state_dir=state, project_id="cdp-e2e", run_schedules=False)
+        StackConfig(
+            ports=StackPorts.free(), state_dir=state, project_id="cdp-e2e", run_schedules=False
+        )
     )
     try:
         yield local.start()

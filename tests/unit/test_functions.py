@@ -30,7 +30,9 @@ def client(name: str) -> Any:
     return app.test_client()
 
 
-def push_body(events: list[dict[str, Any]] | None, kind: str = "events", raw: bytes | None = None) -> dict[str, Any]:
+def push_body(
+    events: list[dict[str, Any]] | None, kind: str = "events", raw: bytes | None = None
+) -> dict[str, Any]:
     data = raw if raw is not None else json.dumps({"events": events}).encode()
     return {
         "subscription": "projects/p/subscriptions/s",

@@ -1,0 +1,65 @@
+"""DocumentStore contract: the fake and Firestore (emulator) behave alike."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+
+from shared.ports.documents import DocumentStore, Transaction
+
+
+def test_set_get_list_delete(documents: DocumentStore, unique: str) -> None:
+    col = f"c{unique}"
+    assert documents.get(col, "a") is None
+    documents.set(col, "b", {"n": 2, "nested": {"x": [1, 2]}})
+    documents.set(col, "a", {"n": 1})
+    assert documents.get(col, "b") == {"n": 2, "nested": {"x": [1, 2]}}
+    assert [doc_id for doc_id, _ in documents.list(col)] == ["a", "b"]
+    got = documents.get_all([(col, "a"), (col, "zz")])
+    assert got == {(col, "a"): {"n": 1}, (col, "zz"): None}
+    documents.delete(col, "a")
+    assert documents.get(col, "a") is None
+
+
+def test_transaction_commits_all_or_nothing(documents: DocumentStore, unique: str) -> None:
+    col = f"c{unique}"
+
+    def move(tx: Transaction) -> str:
+        tx.get_all([(col, "x"), (col, "y")])
+        tx.set(col, "x", {"v": 1})
+        tx.set(col, "y", {"v": 2})
+        return "done"
+
+    assert documents.run_transaction(move) == "done"
+    assert documents.get(col, "x") == {"v": 1} and documents.get(col, "y") == {"v": 2}
+
+    def fail(tx: Transaction) -> None:
+        tx.get(col, "x")
+        tx.set(col, "x", {"v": 99})
+        raise RuntimeError("boom")
+
+    with pytest.raises(RuntimeError):
+        documents.run_transaction(fail)
+    assert documents.get(col, "x") == {"v": 1}
+
+
+def test_concurrent_increments_are_never_lost(documents: DocumentStore, unique: str) -> None:
+    """Two writers, a few increments each (the emulator resolves contention slowly)."""
+    col = f"c{unique}"
+    documents.set(col, "counter", {"n": 0})
+
+    def increment(tx: Transaction) -> None:
+        current = tx.get(col, "counter") or {"n": 0}
+        tx.set(col, "counter", {"n": current["n"] + 1})
+
+    def writer() -> None:
+        for _ in range(3):
+            documents.run_transaction(increment)
+
+    threads = [threading.Thread(target=writer) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=120)
+    assert documents.get(col, "counter") == {"n": 6}

@@ -1,0 +1,34 @@
+"""Warehouse contract: the fake and BigQuery (emulator) behave alike."""
+
+from __future__ import annotations
+
+from shared.ports.warehouse import Column, Dataset, Table, Warehouse
+
+
+def spec(unique: str, *extra: Column) -> Dataset:
+    columns = (Column("id", "STRING", "REQUIRED"), Column("at", "TIMESTAMP"), *extra)
+    return Dataset(
+        f"contract_{unique}", (Table("t", columns, partition_field="at", clustering=("id",)),)
+    )
+
+
+def test_insert_dedups_on_row_id_and_reports_refused_rows(
+    warehouse: Warehouse, unique: str
+) -> None:
+    warehouse.ensure([spec(unique)])
+    table = f"contract_{unique}.t"
+    rows = [{"id": "a", "at": "2026-01-01T00:00:00Z"}, {"id": "b", "at": "2026-01-01T00:00:00Z"}]
+    assert warehouse.insert_rows(table, rows, ["a", "b"]) == []
+    assert warehouse.insert_rows(table, rows, ["a", "b"]) == []  # a retry
+    errors = warehouse.insert_rows(table, [{"id": "c"}, {"nope": 1}], ["c", "d"])
+    assert [e.index for e in errors] == [1]
+    assert sorted(r["id"] for r in warehouse.list_rows(table)) == ["a", "b", "c"]
+
+
+def test_ensure_is_idempotent_and_adds_new_columns(warehouse: Warehouse, unique: str) -> None:
+    warehouse.ensure([spec(unique)])
+    warehouse.ensure([spec(unique)])
+    warehouse.ensure([spec(unique, Column("plan", "STRING"))])
+    table = f"contract_{unique}.t"
+    assert warehouse.insert_rows(table, [{"id": "x", "plan": "pro"}], ["x"]) == []
+    assert [r["plan"] for r in warehouse.list_rows(table)] == ["pro"]
