@@ -103,6 +103,7 @@ class Topology:
 EVENTS = "events"
 COLD_EVENTS = "cold-events"
 FAILED_EVENTS = "failed-events"
+IDENTITY_CHANGES = "identity-changes"
 
 INGEST = "ingest"
 IDENTITY = "identity"
@@ -114,12 +115,14 @@ TOPOLOGY = Topology(
         Topic(EVENTS, "Engaged events, one message per accepted request (a batch)."),
         Topic(COLD_EVENTS, "Cold (anonymous, low-engagement) events: GA4 and the cold archive."),
         Topic(FAILED_EVENTS, "Events refused by validation or a consumer, with the reason."),
+        Topic(IDENTITY_CHANGES, "Profiles created, linked, merged and unmerged (assignments)."),
     ),
     subscriptions=(
         Subscription("identity", EVENTS, IDENTITY),
         Subscription("warehouse-events", EVENTS, WAREHOUSE_LOADER),
         Subscription("warehouse-cold-archive", COLD_EVENTS, WAREHOUSE_LOADER),
         Subscription("warehouse-failed-events", FAILED_EVENTS, WAREHOUSE_LOADER),
+        Subscription("warehouse-identity-changes", IDENTITY_CHANGES, WAREHOUSE_LOADER),
     ),
     functions=(
         Function(
