@@ -1,0 +1,68 @@
+"""Bodies: bounded gzip (a bomb is refused, not expanded), content types, JSON objects."""
+
+from __future__ import annotations
+
+import gzip
+
+import pytest
+
+from shared.errors import BadRequest, PayloadTooLarge, UnsupportedMediaType
+from shared.ingest.body import decompress, parse_body, parse_json_object
+
+
+def test_gzip_bomb_is_refused_without_inflating_it() -> None:
+    bomb = gzip.compress(b"0" * 50_000_000)  # ~50 KB compressed
+    with pytest.raises(PayloadTooLarge):
+        decompress(bomb, "gzip", limit=500 * 1024)
+
+
+def test_gzip_within_the_limit_inflates() -> None:
+    assert decompress(gzip.compress(b'{"a":1}'), "gzip", limit=100) == b'{"a":1}'
+
+
+@pytest.mark.parametrize(
+    ("body", "encoding", "error"),
+    [(b"x" * 101, "", PayloadTooLarge), (b"not gzip", "gzip", BadRequest)],
+)
+def test_refused_bodies(body: bytes, encoding: str, error: type[Exception]) -> None:
+    with pytest.raises(error):
+        decompress(body, encoding, limit=100)
+
+
+@pytest.mark.parametrize(
+    ("body", "ctype", "error"),
+    [
+        (b"{", "application/json", BadRequest),
+        (b"[1]", "application/json", BadRequest),
+        (b'{"a": "\x00"}', "application/json", BadRequest),
+        (b"[" * 100_000 + b"]" * 100_000, "application/json", BadRequest),
+        (b"\xff\xfe", "application/json", BadRequest),
+        (b"{}", "application/xml", UnsupportedMediaType),
+        (b"{}", "multipart/form-data; boundary=x", UnsupportedMediaType),
+    ],
+)
+def test_unparseable_or_wrong_type(body: bytes, ctype: str, error: type[Exception]) -> None:
+    with pytest.raises(error):
+        parse_json_object(body, ctype)
+
+
+@pytest.mark.parametrize(
+    "ctype", ["application/json", "application/json; charset=utf-8", "text/plain", ""]
+)
+def test_accepted_types(ctype: str) -> None:
+    assert parse_json_object(b'{"a": 1}', ctype) == {"a": 1}
+
+
+def test_batch_elements_come_with_their_size_as_sent() -> None:
+    body = b'{"sentAt": null, "batch": [ {"a": "\xc3\xa9"} ,{"b":[1, 2]}, 3 ], "x": {}}'
+    parsed = parse_body(body, "application/json")
+    assert parsed.fields == {"sentAt": None, "batch": [{"a": "é"}, {"b": [1, 2]}, 3], "x": {}}
+    assert parsed.sent == [(len('{"a": "é"}'.encode()), 1), (len('{"b":[1, 2]}'), 2), (1, 0)]
+
+
+@pytest.mark.parametrize(
+    "body", [b'{"a":1,}', b'{"a":1} x', b'{"batch":[1,]}', b'{"batch":[1 2]}', b"{'a':1}", b"{"]
+)
+def test_the_hand_walked_object_refuses_what_json_loads_refuses(body: bytes) -> None:
+    with pytest.raises(BadRequest):
+        parse_body(body, "application/json")
