@@ -52,15 +52,26 @@ class Arrival:
     received: datetime
     sent_at: datetime | None
     bounds: TimeBounds
-    received_iso: str = ""
-    sent_iso: str | None = None
+    received_iso: str
+    sent_iso: str | None
+    earliest: datetime  # the bounds, as moments
+    latest: datetime
 
     @classmethod
     def of(
         cls, source: Source, received: datetime, sent_at: datetime | None, bounds: TimeBounds
     ) -> Arrival:
         sent_iso = iso(sent_at) if sent_at else None
-        return cls(source, received, sent_at, bounds, iso(received), sent_iso)
+        return cls(
+            source,
+            received,
+            sent_at,
+            bounds,
+            iso(received),
+            sent_iso,
+            received - bounds.past,
+            received + bounds.future,
+        )
 
 
 def aware(moment: datetime | None) -> datetime | None:
@@ -71,7 +82,9 @@ def aware(moment: datetime | None) -> datetime | None:
 
 
 def iso(moment: datetime) -> str:
-    return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    if moment.tzinfo is None or moment.utcoffset():
+        moment = moment.astimezone(UTC)
+    return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def corrected_time(call: Call, sent_at: datetime | None, received: datetime) -> datetime:
@@ -115,9 +128,9 @@ def _lift_context_traits(event: Event) -> None:
 def enrich(event: Event, call: Call, arrival: Arrival) -> Event:
     out = dict(event)
     for field in ID_FIELDS:
-        value = out.get(field)
-        if isinstance(value, int | float) and not isinstance(value, bool):
-            out[field] = str(value)
+        kind = type(out.get(field))
+        if kind is int or kind is float:  # bool is neither: type(), not isinstance()
+            out[field] = str(out[field])
     if not out.get("messageId"):
         out["messageId"] = f"cdp-{uuid.uuid4()}"
     received = arrival.received
@@ -126,8 +139,7 @@ def enrich(event: Event, call: Call, arrival: Arrival) -> Event:
     said = event.get("originalTimestamp") or event.get("timestamp")
     if said:
         out["originalTimestamp"] = said  # what the device said, as it said it
-    bounds = arrival.bounds
-    in_bounds = received - bounds.past <= stamp <= received + bounds.future
+    in_bounds = arrival.earliest <= stamp <= arrival.latest
     out["timestamp"] = iso(stamp) if in_bounds and stamp != received else arrival.received_iso
     if arrival.sent_iso and "sentAt" not in out:
         out["sentAt"] = arrival.sent_iso

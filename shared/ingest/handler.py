@@ -18,7 +18,7 @@ from pydantic import TypeAdapter, ValidationError
 
 from shared.envelope import encode
 from shared.errors import BadRequest, NotFound
-from shared.ingest.body import decompress, parse_body, sent_of
+from shared.ingest.body import decompress, measure, parse_body
 from shared.ingest.config import IngestSettings
 from shared.ingest.dedup import Key, RecentIds
 from shared.ingest.events import PATH_TYPES, Arrival, TimeBounds, aware, enrich, scrub
@@ -108,16 +108,15 @@ class IngestHandler:
         if route.kind != "batch":
             limit = self._settings.max_event_bytes
         raw = decompress(request.body, request.headers.get("content-encoding", ""), limit)
-        parsed = parse_body(raw, request.headers.get("content-type", ""))
-        body = parsed.fields
+        body = parse_body(raw, request.headers.get("content-type", ""))
         source = self._sources.resolve(write_key_of(request.headers, request.query, body))
         events = self._events_of(route, body)
-        sent = parsed.sent if route.kind == "batch" else [sent_of(raw)] * len(events)
         self._limiter.take(source.id, len(events))
+        limits = Limits(self._settings.max_event_bytes, self._config.max_depth)
+        sent = measure(events, raw, limits.max_event_bytes, limits.max_depth)
         if _NEEDS_SCRUB.search(raw):
             events = scrub(events)
         arrival = Arrival.of(source, self._clock.now(), _sent_at(body), self._bounds)
-        limits = Limits(self._settings.max_event_bytes, self._config.max_depth)
         good: list[dict[str, Any]] = []
         bad: list[dict[str, Any]] = []
         for event, as_sent in zip(events, sent, strict=True):

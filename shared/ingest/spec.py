@@ -1,6 +1,7 @@
 """The Segment spec's six calls as pydantic models, discriminated on ``type``.
 
-Tolerant of what real SDKs send: unknown fields are kept (``extra="allow"``), ``null`` stands
+Tolerant of what real SDKs send: unknown fields are accepted (and ignored by the check, which
+is cheaper than copying them: the event forwarded is the original dict), ``null`` stands
 for absent, ids may be numbers, timestamps may end in ``Z`` or ``+00:00``, with or without
 milliseconds (or be epoch numbers). The models only *check* an event: ingest forwards the
 original dict so that no field an SDK sent is lost or reshaped on the way.
@@ -28,7 +29,7 @@ SPEC_PROBLEM = "{field}: {message}"
 
 
 class Call(BaseModel):
-    model_config = ConfigDict(extra="allow")
+    model_config = ConfigDict(extra="ignore")
 
     messageId: Id | None = None
     userId: Id | None = None

@@ -7,7 +7,7 @@ import gzip
 import pytest
 
 from shared.errors import BadRequest, PayloadTooLarge, UnsupportedMediaType
-from shared.ingest.body import decompress, parse_body, parse_json_object
+from shared.ingest.body import Sent, decompress, measure, parse_body
 
 
 def test_gzip_bomb_is_refused_without_inflating_it() -> None:
@@ -43,26 +43,38 @@ def test_refused_bodies(body: bytes, encoding: str, error: type[Exception]) -> N
 )
 def test_unparseable_or_wrong_type(body: bytes, ctype: str, error: type[Exception]) -> None:
     with pytest.raises(error):
-        parse_json_object(body, ctype)
+        parse_body(body, ctype)
 
 
 @pytest.mark.parametrize(
     "ctype", ["application/json", "application/json; charset=utf-8", "text/plain", ""]
 )
 def test_accepted_types(ctype: str) -> None:
-    assert parse_json_object(b'{"a": 1}', ctype) == {"a": 1}
+    assert parse_body(b'{"a": 1}', ctype) == {"a": 1}
 
 
-def test_batch_elements_come_with_their_size_as_sent() -> None:
-    body = b'{"sentAt": null, "batch": [ {"a": "\xc3\xa9"} ,{"b":[1, 2]}, 3 ], "x": {}}'
-    parsed = parse_body(body, "application/json")
-    assert parsed.fields == {"sentAt": None, "batch": [{"a": "é"}, {"b": [1, 2]}, 3], "x": {}}
-    assert parsed.sent == [(len('{"a": "é"}'.encode()), 1), (len('{"b":[1, 2]}'), 2), (1, 0)]
+def test_a_body_within_the_limits_bounds_every_element_without_measuring_them() -> None:
+    body = b'{"batch": [{"a": 1}, {"b": [1, 2]}]}'
+    items = parse_body(body, "application/json")["batch"]
+    assert measure(items, body, max_bytes=1000, max_depth=16) == [Sent(len(body), 5)] * 2
+
+
+def test_elements_of_a_big_or_bracket_heavy_body_are_measured_one_by_one() -> None:
+    body = b'{"batch": [ {"a": "\xc3\xa9"} ,{"b":[1, 2]}, 3 ], "x": {}}'
+    items = parse_body(body, "application/json")["batch"]
+    assert items == [{"a": "é"}, {"b": [1, 2]}, 3]
+    expected = [Sent(len('{"a":"é"}'.encode()), 1), Sent(len('{"b":[1,2]}'), 2), Sent(1, 0)]
+    assert measure(items, body, max_bytes=10, max_depth=16) == expected
+    assert measure(items, body, max_bytes=1000, max_depth=3) == expected
+
+
+def test_what_orjson_refuses_but_json_allows_still_parses() -> None:
+    assert parse_body(b'{"a": "\\ud800", "n": NaN}', "text/plain")["a"] == "\ud800"
 
 
 @pytest.mark.parametrize(
     "body", [b'{"a":1,}', b'{"a":1} x', b'{"batch":[1,]}', b'{"batch":[1 2]}', b"{'a':1}", b"{"]
 )
-def test_the_hand_walked_object_refuses_what_json_loads_refuses(body: bytes) -> None:
+def test_what_json_refuses_is_refused(body: bytes) -> None:
     with pytest.raises(BadRequest):
         parse_body(body, "application/json")

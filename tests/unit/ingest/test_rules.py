@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from shared.ingest.body import Sent, sent_of
+from shared.ingest.body import Sent, measure
 from shared.ingest.rules import (
     EVENT_TOO_LARGE,
     NO_IDENTITY,
@@ -22,7 +22,7 @@ LIMITS = Limits(max_event_bytes=32 * 1024, max_depth=16)
 
 
 def as_sent(event: Any) -> Sent:
-    return sent_of(json.dumps(event))
+    return measure([event], json.dumps(event).encode(), max_bytes=0, max_depth=0)[0]
 
 
 def nested(levels: int) -> dict[str, Any]:
