@@ -82,7 +82,8 @@ def _typed_columns(json_column: str, props: dict[str, Property], taken: set[str]
 
 
 def event_view_sql(tracks: str, event: str, props: dict[str, Property]) -> str:
-    columns = [*EVENT_BASE, *_typed_columns("properties", props, {*EVENT_BASE, "properties"})]
+    taken = {*EVENT_BASE, "properties", "context"}
+    columns = [*EVENT_BASE, *_typed_columns("properties", props, taken)]
     select = ",\n  ".join([*columns, "properties", "context"])
     return f"SELECT\n  {select}\nFROM `{tracks}`\nWHERE event = '{event}'\n"
 

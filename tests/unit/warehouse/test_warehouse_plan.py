@@ -50,13 +50,14 @@ def test_a_plan_with_bad_names_or_types_is_refused(text: str) -> None:
 def test_typed_view_casts_safely_and_keeps_the_json() -> None:
     plan = parse_plan(
         "events: {paid: {properties: {amount: {type: number}, user_id: {type: string},"
-        " ok: {type: boolean}, note: {type: string}}}}"
+        " ok: {type: boolean}, note: {type: string}, context: {type: string}}}}"
     )
     sql = event_view_sql("p.d.tracks", "paid", plan.typed_properties("paid"))
     assert "SAFE_CAST(JSON_VALUE(properties, '$.amount') AS FLOAT64) AS amount" in sql
     assert "SAFE_CAST(JSON_VALUE(properties, '$.ok') AS BOOL) AS ok" in sql
     assert "JSON_VALUE(properties, '$.note') AS note" in sql
-    assert "AS properties_user_id" in sql  # a property named like a base column is prefixed
+    # A property named like a base column is prefixed, so the view's columns stay unique.
+    assert "AS properties_user_id" in sql and "AS properties_context" in sql
     assert "properties,\n  context" in sql and "WHERE event = 'paid'" in sql
     assert set(EVENT_BASE) <= {c.name for c in BASE_COLUMNS}
 
