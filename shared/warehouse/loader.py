@@ -10,6 +10,7 @@ become failed events with the reason, never silently dropped; an outage raises
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Sequence
 from typing import Any
 
@@ -57,6 +58,11 @@ def refusal(table: str, row: Row, reason: str) -> dict[str, Any]:
     }
 
 
+def _digest(payload: Any) -> str:
+    """A stable id for an undecodable change, so its redelivery is recorded once."""
+    return hashlib.sha256(to_json(payload).encode()).hexdigest()[:32]
+
+
 class WarehouseLoader:
     def __init__(
         self, settings: Settings, warehouse: Warehouse, publisher: Publisher, clock: Clock
@@ -97,7 +103,7 @@ class WarehouseLoader:
             except (TypeError, ValueError, AttributeError) as error:
                 refused.append(
                     {
-                        "failedId": f"{STAGE}:identity:{to_json(payload)[:200]}",
+                        "failedId": f"{STAGE}:identity:{_digest(payload)}",
                         "stage": STAGE,
                         "reason": INVALID_CHANGE.format(error=error),
                         "payload": to_json(payload),
