@@ -53,7 +53,7 @@ USERS_COLUMNS = (
     Column("anonymous_id", "STRING", description="From the latest identify."),
     Column("traits", "JSON", description="Traits of the latest identify."),
     Column("message_id", "STRING", description="The latest identify's messageId."),
-    Column("first_seen_at", "TIMESTAMP"),
+    Column("first_seen_at", "TIMESTAMP", "REQUIRED", "Event time of the earliest identify."),
     Column("updated_at", "TIMESTAMP", "REQUIRED", "Event time of the latest identify."),
     Column("refreshed_at", "TIMESTAMP", "REQUIRED"),
 )
@@ -90,6 +90,7 @@ def processed_tables() -> tuple[Table, ...]:
         Table(
             USERS_TABLE,
             USERS_COLUMNS,
+            partition_field="first_seen_at",  # cohorts: users first seen in a day range
             clustering=("user_id",),
             description="One row per userId with its latest traits (refreshed by a job).",
         ),
