@@ -67,10 +67,11 @@ EVENT_BASE = ("message_id", "user_id", "anonymous_id", "source_id", "timestamp",
 
 
 def typed_column(json_column: str, name: str, prop: Property, alias: str) -> str:
+    """Quoted alias: a plan may name a property ``order`` or ``range`` (reserved words)."""
     value = f"JSON_VALUE({json_column}, '$.{name}')"
     if prop.bigquery_type == "STRING":
-        return f"{value} AS {alias}"
-    return f"SAFE_CAST({value} AS {prop.bigquery_type}) AS {alias}"
+        return f"{value} AS `{alias}`"
+    return f"SAFE_CAST({value} AS {prop.bigquery_type}) AS `{alias}`"
 
 
 def _typed_columns(json_column: str, props: dict[str, Property], taken: set[str]) -> list[str]:

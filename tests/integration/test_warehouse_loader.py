@@ -196,3 +196,14 @@ class _NewInsertIds(BigQueryWarehouse):
 
     def insert_rows(self, table, rows, row_ids):  # type: ignore[no-untyped-def]
         return self._inner.insert_rows(table, rows, [f"late-{r}" for r in row_ids])
+
+
+def test_every_generated_view_answers_a_query(bigquery: BigQueryWarehouse, unique: str) -> None:
+    services = services_on(bigquery, unique)
+    services.loader.handle(Envelope("events", events(unique, 1), {}))
+    for dataset in datasets(services.settings):
+        for view in dataset.views:
+            [row] = bigquery.query(f"SELECT COUNT(*) AS n FROM `{dataset.name}.{view.name}`")
+            assert row["n"] == (
+                1 if view.name in ("transaction_completed", "event_profiles") else 0
+            )

@@ -50,14 +50,14 @@ def test_a_plan_with_bad_names_or_types_is_refused(text: str) -> None:
 def test_typed_view_casts_safely_and_keeps_the_json() -> None:
     plan = parse_plan(
         "events: {paid: {properties: {amount: {type: number}, user_id: {type: string},"
-        " ok: {type: boolean}, note: {type: string}, context: {type: string}}}}"
+        " ok: {type: boolean}, order: {type: string}, context: {type: string}}}}"
     )
     sql = event_view_sql("p.d.tracks", "paid", plan.typed_properties("paid"))
-    assert "SAFE_CAST(JSON_VALUE(properties, '$.amount') AS FLOAT64) AS amount" in sql
-    assert "SAFE_CAST(JSON_VALUE(properties, '$.ok') AS BOOL) AS ok" in sql
-    assert "JSON_VALUE(properties, '$.note') AS note" in sql
+    assert "SAFE_CAST(JSON_VALUE(properties, '$.amount') AS FLOAT64) AS `amount`" in sql
+    assert "SAFE_CAST(JSON_VALUE(properties, '$.ok') AS BOOL) AS `ok`" in sql
+    assert "JSON_VALUE(properties, '$.order') AS `order`" in sql  # a reserved word, quoted
     # A property named like a base column is prefixed, so the view's columns stay unique.
-    assert "AS properties_user_id" in sql and "AS properties_context" in sql
+    assert "AS `properties_user_id`" in sql and "AS `properties_context`" in sql
     assert "properties,\n  context" in sql and "WHERE event = 'paid'" in sql
     assert set(EVENT_BASE) <= {c.name for c in BASE_COLUMNS}
 
@@ -65,7 +65,7 @@ def test_typed_view_casts_safely_and_keeps_the_json() -> None:
 def test_users_view_types_the_planned_traits() -> None:
     plan = parse_plan("traits: {created_at: {type: timestamp}, plan: {type: string}}")
     sql = users_view_sql("p.d.users", plan.traits)
-    assert "SAFE_CAST(JSON_VALUE(traits, '$.created_at') AS TIMESTAMP) AS created_at" in sql
+    assert "SAFE_CAST(JSON_VALUE(traits, '$.created_at') AS TIMESTAMP) AS `created_at`" in sql
 
 
 def test_every_layer_is_declared_with_partitions_clustering_and_views() -> None:
