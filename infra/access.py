@@ -20,7 +20,7 @@ from shared.topology import (
     JOBS,
 )
 from shared.topology import WAREHOUSE_LOADER as LOADER
-from shared.warehouse.tables import OPS, RAW
+from shared.warehouse.tables import OPS, PROCESSED, RAW
 
 SOURCES_SECRET = "sources"  # the Secrets component's key for CDP_SOURCES
 
@@ -49,8 +49,8 @@ ACCESS: dict[str, Access] = {
         secrets=(("CDP_SOURCES", SOURCES_SECRET),),
     ),
     IDENTITY: Access(publishes=(IDENTITY_CHANGES, FAILED_EVENTS), uses_firestore=True),
-    LOADER: Access(publishes=(FAILED_EVENTS,), writes_layers=(RAW, OPS)),
-    JOBS: Access(writes_layers=(RAW,), runs_queries=True),
+    LOADER: Access(publishes=(FAILED_EVENTS,), writes_layers=(RAW, PROCESSED, OPS)),
+    JOBS: Access(writes_layers=(RAW, PROCESSED), runs_queries=True),
 }
 
 

@@ -96,12 +96,32 @@ class Datastores(pulumi.ComponentResource):
         self.tables: dict[str, gcp.bigquery.Table] = {}
         for dataset in args.datasets:
             self._dataset(dataset, args, child)
+        self.views: dict[str, gcp.bigquery.Table] = {}
+        for dataset in args.datasets:  # views read tables (and earlier views) of any dataset
+            self._views(dataset, args)
         self.register_outputs(
             {
                 "firestore": self.firestore.name,
                 "datasets": [d.dataset_id for d in self.datasets.values()],
             }
         )
+
+    def _views(self, declared: Dataset, args: DatastoresArgs) -> None:
+        for view in declared.views:
+            key = f"{declared.name}.{view.name}"
+            self.views[key] = gcp.bigquery.Table(
+                key,
+                project=args.project,
+                dataset_id=self.datasets[declared.name].dataset_id,
+                table_id=view.name,
+                description=view.description,
+                view=gcp.bigquery.TableViewArgs(query=view.query, use_legacy_sql=False),
+                deletion_protection=False,  # a view holds no data
+                opts=pulumi.ResourceOptions(
+                    parent=self.datasets[declared.name],
+                    depends_on=[*self.tables.values(), *self.views.values()],
+                ),
+            )
 
     def _dataset(
         self, declared: Dataset, args: DatastoresArgs, child: pulumi.ResourceOptions

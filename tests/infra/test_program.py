@@ -32,6 +32,7 @@ from tests.infra.mocks import (
     TABLE,
     TOPIC,
     TOPIC_GRANT,
+    Declared,
     run,
 )
 
@@ -180,8 +181,12 @@ def test_schedules_call_http_functions_with_oidc(deployed: Deployed) -> None:
         assert target["oidcToken"]["audience"] == target["uri"]
 
 
+def stored_tables(deployed: Deployed) -> list[Declared]:
+    return [t for t in deployed.of_type(TABLE) if "view" not in t]
+
+
 def test_tables_are_partitioned_and_clustered_as_declared(deployed: Deployed) -> None:
-    tables = {(t["datasetId"], t["tableId"]): t for t in deployed.of_type(TABLE)}
+    tables = {(t["datasetId"], t["tableId"]): t for t in stored_tables(deployed)}
     settings = Settings(cold_archive_expiration_days=45)
     expected = [(d.name, t) for d in datasets(settings) for t in d.tables]
     assert set(tables) == {(d, t.name) for d, t in expected}
@@ -194,10 +199,20 @@ def test_tables_are_partitioned_and_clustered_as_declared(deployed: Deployed) ->
 
 
 def test_the_cold_archive_expires_as_configured(deployed: Deployed) -> None:
-    (archive,) = [t for t in deployed.of_type(TABLE) if t["tableId"] == COLD_ARCHIVE_TABLE]
+    (archive,) = [t for t in stored_tables(deployed) if t["tableId"] == COLD_ARCHIVE_TABLE]
     assert archive["timePartitioning"]["expirationMs"] == 45 * DAY_MS
-    others = [t for t in deployed.of_type(TABLE) if t["tableId"] != COLD_ARCHIVE_TABLE]
+    others = [t for t in stored_tables(deployed) if t["tableId"] != COLD_ARCHIVE_TABLE]
     assert all("expirationMs" not in t["timePartitioning"] for t in others)
+
+
+def test_every_declared_view_is_deployed_with_standard_sql(deployed: Deployed) -> None:
+    views = {(t["datasetId"], t["tableId"]): t for t in deployed.of_type(TABLE) if "view" in t}
+    settings = Settings(project_id=PROJECT, cold_archive_expiration_days=45)
+    expected = {(d.name, v.name): v for d in datasets(settings) for v in d.views}
+    assert set(views) == set(expected) and expected
+    for key, view in expected.items():
+        assert views[key]["view"] == {"query": view.query, "useLegacySql": False}
+        assert "timePartitioning" not in views[key]
 
 
 def test_outputs_name_the_ingest_url_and_an_honest_dashboard(deployed: Deployed) -> None:
