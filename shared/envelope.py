@@ -38,8 +38,15 @@ def dumps(value: Any) -> bytes:
 
 
 def encode(topic: str, kind: str, events: Sequence[Event], **attributes: str) -> OutboundMessage:
+    return encode_serialized(topic, kind, [dumps(e) for e in events], **attributes)
+
+
+def encode_serialized(
+    topic: str, kind: str, events: Sequence[bytes], **attributes: str
+) -> OutboundMessage:
+    """The message for events already written as JSON (each once, by whoever measured it)."""
     attrs = {"kind": kind, "count": str(len(events)), **attributes}
-    return OutboundMessage(topic, dumps({"events": list(events)}), attrs)
+    return OutboundMessage(topic, b'{"events":[' + b",".join(events) + b"]}", attrs)
 
 
 def decode_push(data: Mapping[str, Any]) -> Envelope:

@@ -12,18 +12,18 @@ import re
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, NamedTuple
 
 from pydantic import TypeAdapter, ValidationError
 
-from shared.envelope import encode
+from shared.envelope import dumps, encode, encode_serialized
 from shared.errors import BadRequest, NotFound
-from shared.ingest.body import decompress, measure, parse_body
+from shared.ingest.body import decompress, parse_body
 from shared.ingest.config import IngestSettings
 from shared.ingest.dedup import Key, RecentIds
 from shared.ingest.events import PATH_TYPES, Arrival, TimeBounds, aware, enrich, scrub
 from shared.ingest.ratelimit import RateLimiter
-from shared.ingest.rules import Limits, check
+from shared.ingest.rules import Limits, check, check_stored
 from shared.ingest.sources import SourceRegistry, write_key_of
 from shared.ingest.webhooks import WEBHOOK_PATHS, from_customerio
 from shared.ports.clock import Clock
@@ -34,7 +34,7 @@ from shared.topology import EVENTS, FAILED_EVENTS
 BATCH_PATHS = ("batch", "b", "import")
 NOT_A_LIST = "batch must be a JSON array of events."
 UNKNOWN_PATH = "No such endpoint: {path}."
-NOT_FORWARDED = ("writeKey",)  # a secret: never copied into events downstream
+NOT_FORWARDED = "writeKey"  # a secret: never copied into events downstream
 _NEEDS_SCRUB = re.compile(rb"\\u(0000|[dD][89a-fA-F])")
 _TIME = TypeAdapter(datetime)
 
@@ -113,20 +113,23 @@ class IngestHandler:
         events = self._events_of(route, body)
         self._limiter.take(source.id, len(events))
         limits = Limits(self._settings.max_event_bytes, self._config.max_depth)
-        sent = measure(events, raw, limits.max_event_bytes, limits.max_depth)
         if _NEEDS_SCRUB.search(raw):
             events = scrub(events)
         arrival = Arrival.of(source, self._clock.now(), _sent_at(body), self._bounds)
-        good: list[dict[str, Any]] = []
+        good: list[Stored] = []
         bad: list[dict[str, Any]] = []
-        for event, as_sent in zip(events, sent, strict=True):
-            checked = (
-                event.reason if isinstance(event, _Rejected) else check(event, limits, as_sent)
-            )
+        for event in events:
+            checked = event.reason if isinstance(event, _Rejected) else check(event)
             if isinstance(checked, str):
                 bad.append(_failure(event, checked, source, arrival.received_iso))
+                continue
+            enriched = enrich(event, checked, arrival)
+            text = dumps(enriched)  # written once: measured here, published as is
+            problem = check_stored(enriched, limits, text)
+            if problem:
+                bad.append(_failure(event, problem, source, arrival.received_iso))
             else:
-                good.append(enrich(event, checked, arrival))
+                good.append(Stored(enriched, text))
         return self._publish(source, good, bad)
 
     def _events_of(self, route: Route, body: dict[str, Any]) -> list[Any]:
@@ -142,19 +145,21 @@ class IngestHandler:
         return [_forwarded(_merge_batch_level(event, shared)) for event in batch]
 
     def _publish(
-        self, source: Source, good: list[dict[str, Any]], bad: list[dict[str, Any]]
+        self, source: Source, good: list[Stored], bad: list[dict[str, Any]]
     ) -> IngestResult:
-        keys: list[Key] = [(source.id, str(e["messageId"])) for e in good]
+        keys: list[Key] = [(source.id, str(s.event["messageId"])) for s in good]
         fresh = self._recent.claim(keys)
-        new: list[dict[str, Any]] = []
-        for event, key in zip(good, keys, strict=True):
+        new: list[Stored] = []
+        claimed: list[Key] = []
+        for stored, key in zip(good, keys, strict=True):
             if key in fresh:
                 fresh.discard(key)  # a second copy inside the same batch is a duplicate too
-                new.append(event)
-        claimed = [(source.id, str(e["messageId"])) for e in new]
+                new.append(stored)
+                claimed.append(key)
         messages: list[OutboundMessage] = []
         if new:
-            messages.append(encode(EVENTS, "events", new, source_id=source.id))
+            texts = [s.text for s in new]
+            messages.append(encode_serialized(EVENTS, "events", texts, source_id=source.id))
         if bad:
             messages.append(encode(FAILED_EVENTS, "failed", bad, source_id=source.id))
         try:
@@ -164,6 +169,13 @@ class IngestHandler:
             raise
         self._recent.commit(claimed)
         return IngestResult(len(new), len(bad), len(good) - len(new), published)
+
+
+class Stored(NamedTuple):
+    """An accepted event and its JSON text, written once."""
+
+    event: dict[str, Any]
+    text: bytes
 
 
 @dataclass(frozen=True)
@@ -188,8 +200,8 @@ def _failure(event: Any, reason: str, source: Source, received_at: str) -> dict[
 
 
 def _forwarded(event: Any) -> Any:
-    if isinstance(event, dict) and any(k in event for k in NOT_FORWARDED):
-        return {k: v for k, v in event.items() if k not in NOT_FORWARDED}
+    if isinstance(event, dict) and NOT_FORWARDED in event:
+        return {k: v for k, v in event.items() if k != NOT_FORWARDED}
     return event
 
 

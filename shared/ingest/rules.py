@@ -1,7 +1,11 @@
 """Validation of one event: each rule is a small unit, run in order, first problem wins.
 
-An event that breaks a rule is not dropped: the handler sends it to the failed-events topic
-with the rule's reason, and the rest of its batch goes on. User-facing reasons are constants.
+Two passes: ``check`` on the event as parsed (its type, the spec, an identity), and
+``check_stored`` on the event as it will be stored and forwarded (compact JSON, after
+enrichment): size and depth are measured on the bytes ingest writes anyway, never by
+serialising an event a second time. An event that breaks a rule is not dropped: the handler
+sends it to the failed-events topic with the rule's reason, and the rest of its batch goes on.
+User-facing reasons are constants.
 """
 
 from __future__ import annotations
@@ -12,7 +16,6 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from shared.ingest.body import Sent
 from shared.ingest.spec import Call, parse_call, spec_problem
 
 Event = dict[str, Any]
@@ -33,22 +36,21 @@ class Limits:
     max_depth: int
 
 
-RawRule = Callable[[Event, Limits, Sent], str | None]
+RawRule = Callable[[Event], str | None]
 CallRule = Callable[[Call], str | None]
+StoredRule = Callable[[Event, Limits, bytes], str | None]  # the event and its stored text
 
 
-def _check_type(event: Event, _limits: Limits, _sent: Sent) -> str | None:
+def _check_type(event: Event) -> str | None:
     kind = event.get("type")
     return None if kind in CALL_TYPES else UNKNOWN_TYPE.format(type=kind)
 
 
-def _check_size(_event: Event, limits: Limits, sent: Sent) -> str | None:
-    """Measured on the bytes as sent (the parser records them), never by re-serialising."""
-    return (
-        EVENT_TOO_LARGE.format(limit=limits.max_event_bytes)
-        if sent.size > limits.max_event_bytes
-        else None
-    )
+def _check_size(_event: Event, limits: Limits, text: bytes) -> str | None:
+    """Measured on the compact JSON ingest stores and forwards (enrichment included)."""
+    if len(text) > limits.max_event_bytes:
+        return EVENT_TOO_LARGE.format(limit=limits.max_event_bytes)
+    return None
 
 
 def _too_deep(event: Event, limit: int) -> bool:
@@ -63,9 +65,10 @@ def _too_deep(event: Event, limit: int) -> bool:
     return False
 
 
-def _check_depth(event: Event, limits: Limits, sent: Sent) -> str | None:
+def _check_depth(event: Event, limits: Limits, text: bytes) -> str | None:
     """Fewer brackets than the limit cannot nest that deep: walk only the events that could."""
-    if sent.openers < limits.max_depth or not _too_deep(event, limits.max_depth):
+    openers = text.count(b"{") + text.count(b"[")
+    if openers < limits.max_depth or not _too_deep(event, limits.max_depth):
         return None
     return TOO_DEEP.format(limit=limits.max_depth)
 
@@ -78,16 +81,17 @@ def _check_identity(call: Call) -> str | None:
     return None if _has_id(call.userId) or _has_id(call.anonymousId) else NO_IDENTITY
 
 
-RAW_RULES: tuple[RawRule, ...] = (_check_type, _check_size, _check_depth)
+RAW_RULES: tuple[RawRule, ...] = (_check_type,)
 CALL_RULES: tuple[CallRule, ...] = (_check_identity,)
+STORED_RULES: tuple[StoredRule, ...] = (_check_size, _check_depth)
 
 
-def check(event: Any, limits: Limits, sent: Sent) -> Call | str:
+def check(event: Any) -> Call | str:
     """The event as a checked spec call, or the first reason it is invalid."""
     if not isinstance(event, dict):
         return NOT_OBJECT
     for raw_rule in RAW_RULES:
-        problem = raw_rule(event, limits, sent)
+        problem = raw_rule(event)
         if problem:
             return problem
     try:
@@ -99,3 +103,12 @@ def check(event: Any, limits: Limits, sent: Sent) -> Call | str:
         if problem:
             return problem
     return call
+
+
+def check_stored(event: Event, limits: Limits, text: bytes) -> str | None:
+    """The first reason the event, as stored (``text`` is its compact JSON), is refused."""
+    for rule in STORED_RULES:
+        problem = rule(event, limits, text)
+        if problem:
+            return problem
+    return None

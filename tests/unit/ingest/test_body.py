@@ -7,7 +7,7 @@ import gzip
 import pytest
 
 from shared.errors import BadRequest, PayloadTooLarge, UnsupportedMediaType
-from shared.ingest.body import Sent, decompress, measure, parse_body
+from shared.ingest.body import decompress, parse_body
 
 
 def test_gzip_bomb_is_refused_without_inflating_it() -> None:
@@ -51,21 +51,6 @@ def test_unparseable_or_wrong_type(body: bytes, ctype: str, error: type[Exceptio
 )
 def test_accepted_types(ctype: str) -> None:
     assert parse_body(b'{"a": 1}', ctype) == {"a": 1}
-
-
-def test_a_body_within_the_limits_bounds_every_element_without_measuring_them() -> None:
-    body = b'{"batch": [{"a": 1}, {"b": [1, 2]}]}'
-    items = parse_body(body, "application/json")["batch"]
-    assert measure(items, body, max_bytes=1000, max_depth=16) == [Sent(len(body), 5)] * 2
-
-
-def test_elements_of_a_big_or_bracket_heavy_body_are_measured_one_by_one() -> None:
-    body = b'{"batch": [ {"a": "\xc3\xa9"} ,{"b":[1, 2]}, 3 ], "x": {}}'
-    items = parse_body(body, "application/json")["batch"]
-    assert items == [{"a": "é"}, {"b": [1, 2]}, 3]
-    expected = [Sent(len('{"a":"é"}'.encode()), 1), Sent(len('{"b":[1,2]}'), 2), Sent(1, 0)]
-    assert measure(items, body, max_bytes=10, max_depth=16) == expected
-    assert measure(items, body, max_bytes=1000, max_depth=3) == expected
 
 
 def test_what_orjson_refuses_but_json_allows_still_parses() -> None:

@@ -7,7 +7,6 @@ from typing import Any
 
 import pytest
 
-from shared.ingest.body import Sent
 from shared.ingest.events import Arrival, TimeBounds, enrich, scrub
 from shared.ingest.rules import Limits, check
 from shared.ingest.spec import Call
@@ -20,7 +19,7 @@ LIMITS = Limits(32 * 1024, 16)
 
 
 def run(event: dict[str, Any], sent_at: datetime | None = None) -> dict[str, Any]:
-    call = check(event, LIMITS, Sent(100, 100))
+    call = check(event)
     assert isinstance(call, Call), call
     return enrich(event, call, Arrival.of(SOURCE, RECEIVED, sent_at, BOUNDS))
 

@@ -7,7 +7,6 @@ from typing import Any
 
 import pytest
 
-from shared.ingest.body import Sent, measure
 from shared.ingest.rules import (
     EVENT_TOO_LARGE,
     NO_IDENTITY,
@@ -15,14 +14,20 @@ from shared.ingest.rules import (
     TOO_DEEP,
     Limits,
     check,
+    check_stored,
 )
 from shared.ingest.spec import Call
 
 LIMITS = Limits(max_event_bytes=32 * 1024, max_depth=16)
 
 
-def as_sent(event: Any) -> Sent:
-    return measure([event], json.dumps(event).encode(), max_bytes=0, max_depth=0)[0]
+def verdict(event: Any) -> Call | str:
+    """Both passes, as the handler runs them (on the event itself, standing for its enriched
+    form, which adds only top-level fields)."""
+    checked = check(event)
+    if isinstance(checked, str):
+        return checked
+    return check_stored(event, LIMITS, json.dumps(event).encode()) or checked
 
 
 def nested(levels: int) -> dict[str, Any]:
@@ -78,24 +83,26 @@ REFUSED: list[tuple[str, Any, str]] = [
 
 @pytest.mark.parametrize(("case", "event"), TOLERATED, ids=[c for c, _ in TOLERATED])
 def test_what_real_sdks_send_passes(case: str, event: dict[str, Any]) -> None:
-    assert isinstance(check(event, LIMITS, as_sent(event)), Call), case
+    assert isinstance(verdict(event), Call), case
 
 
 @pytest.mark.parametrize(("case", "event", "reason"), REFUSED, ids=[c for c, _, _ in REFUSED])
 def test_what_cannot_be_an_event_fails_with_a_reason(case: str, event: Any, reason: str) -> None:
-    problem = check(event, LIMITS, as_sent(event))
+    problem = verdict(event)
     assert isinstance(problem, str), case
     assert reason in problem
 
 
-def test_size_as_sent_over_the_limit_fails() -> None:
+def test_size_as_stored_over_the_limit_fails() -> None:
     event = {"type": "identify", "userId": "u"}
-    assert isinstance(check(event, LIMITS, Sent(32 * 1024, 0)), Call)
-    assert check(event, LIMITS, Sent(32 * 1024 + 1, 0)) == EVENT_TOO_LARGE.format(limit=32 * 1024)
+    padded = b" " * (32 * 1024)
+    assert check_stored(event, LIMITS, padded) is None
+    too_large = EVENT_TOO_LARGE.format(limit=32 * 1024)
+    assert check_stored(event, LIMITS, padded + b" ") == too_large
 
 
 def test_depth_is_walked_only_when_there_are_enough_brackets() -> None:
     deep = {"type": "track", "event": "e", "userId": "u", "properties": nested(16)}
-    assert check(deep, LIMITS, Sent(100, 15)) is not None  # the spec still runs
-    assert isinstance(check(deep, LIMITS, Sent(100, 15)), Call)
-    assert check(deep, LIMITS, Sent(100, 16)) == TOO_DEEP.format(limit=16)
+    assert isinstance(check(deep), Call)  # the spec does not look at depth
+    assert check_stored(deep, LIMITS, b"{" * 15) is None  # too few brackets: no walk
+    assert check_stored(deep, LIMITS, b"{" * 8 + b"[" * 8) == TOO_DEEP.format(limit=16)
