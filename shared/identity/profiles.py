@@ -1,103 +1,273 @@
-"""Profiles and their identifiers in the document store.
+"""The identity graph and profiles in the document store: a union-find with forwarding pointers.
 
 Collections:
-    identifiers/{type}:{value}  → {"profile_id", "type", "value", "linked_at"}
-    profiles/{profile_id}       → identifiers ({type: [values]}), traits (each with its time
-                                  and source), first_seen, last_seen, conflicts
+    identifiers/{type}:{value} → {profile_id, type, value, linked_at, message_id}: the profile
+                                 the identifier joined (it may since have been absorbed)
+    profiles/{profile_id}      → a root profile, or a forwarding pointer (see records.py)
 
-Every update is idempotent (traits by event time, seen-times by min/max, identifiers by set
-union), so a redelivered message changes nothing.
+A merge writes the survivor and one forwarding pointer on the absorbed profile: it never
+rewrites the absorbed profile's identifier documents, so its cost does not grow with the
+profile. Pointers are followed on read and compacted when an event passes through them.
+
+A root profile lists exactly the identifiers that resolve to it. So when this instance already
+knows an event's profile (an in-memory cache), one read of that profile inside the
+transaction proves the cache right: a known user's event costs one read and at most one write.
 """
 
 from __future__ import annotations
 
 import uuid
+from collections import OrderedDict
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import quote
 
-from shared.ports.documents import Doc, DocumentStore, Ref, Transaction
+from shared.identity.changes import IdentityChange
+from shared.identity.config import IdentityConfig
+from shared.identity.evidence import build_entry, changes_of, conflict_records, evidence_id
+from shared.identity.identifiers import Identifier, identifiers_of
+from shared.identity.records import (
+    Doc,
+    absorb,
+    apply_event,
+    event_time,
+    forwarding,
+    holds,
+    identifier_set,
+    is_forwarded,
+    new_profile,
+    with_identifiers,
+)
+from shared.identity.rules import plan_event
+from shared.ports.documents import DocumentStore, Ref, Transaction
 
 IDENTIFIERS = "identifiers"
 PROFILES = "profiles"
-ID_FIELDS = (("user_id", "userId"), ("anonymous_id", "anonymousId"))  # in priority order
-
-Identifier = tuple[str, str]
+MAX_HOPS = 32  # forwarding chains are compacted long before this
 
 
-def identifier_doc_id(identifier: Identifier) -> str:
-    kind, value = identifier
-    return f"{kind}:{quote(value, safe='')}"
+def identifier_ref(identifier: Identifier) -> Ref:
+    return (IDENTIFIERS, identifier.doc_id)
 
 
-def identifiers_of(event: dict[str, Any]) -> list[Identifier]:
-    found = []
-    for kind, field in ID_FIELDS:
-        value = event.get(field)
-        if value not in (None, ""):
-            found.append((kind, str(value)))
-    return found
+class IdentifierCache:
+    """Identifier key → profile id, per instance, least recently used dropped first. Only a
+    hint: every use is checked against the profile document inside the transaction."""
+
+    def __init__(self, size: int) -> None:
+        self._size = size
+        self._ids: OrderedDict[str, str] = OrderedDict()
+
+    def get(self, key: str) -> str | None:
+        found = self._ids.get(key)
+        if found is not None:
+            self._ids.move_to_end(key)
+        return found
+
+    def put(self, keys: Sequence[str], profile_id: str) -> None:
+        for key in keys:
+            self._ids[key] = profile_id
+            self._ids.move_to_end(key)
+        while len(self._ids) > self._size:
+            self._ids.popitem(last=False)
 
 
-def traits_of(event: dict[str, Any]) -> dict[str, Any]:
-    traits = dict((event.get("context") or {}).get("traits") or {})
-    if event.get("type") == "identify":
-        traits.update(event.get("traits") or {})
-    return traits
+@dataclass(frozen=True)
+class Outcome:
+    profile_id: str
+    changes: list[IdentityChange] = field(default_factory=list)
+    identifiers: tuple[Identifier, ...] = ()
 
 
-def apply_event(profile: Doc, event: dict[str, Any], identifiers: list[Identifier]) -> Doc:
-    """The profile after ``event``: a pure function, so replays and reorderings agree."""
-    out = dict(profile)
-    when = str(event.get("timestamp") or event.get("receivedAt") or "")
-    by_type: dict[str, list[str]] = {k: list(v) for k, v in (out.get("identifiers") or {}).items()}
-    for kind, value in identifiers:
-        by_type[kind] = sorted(set(by_type.get(kind, [])) | {value})
-    out["identifiers"] = by_type
-    traits = dict(out.get("traits") or {})
-    for name, value in traits_of(event).items():
-        current = traits.get(name)
-        if current is None or str(current.get("at", "")) <= when:
-            traits[name] = {"value": value, "at": when, "source": event.get("sourceId")}
-    out["traits"] = traits
-    out["first_seen"] = min(filter(None, [out.get("first_seen"), when]), default=when)
-    out["last_seen"] = max(filter(None, [out.get("last_seen"), when]), default=when)
-    return out
+class Resolver:
+    """Follows identifier documents and forwarding pointers inside one transaction."""
+
+    def __init__(self, tx: Transaction) -> None:
+        self.tx = tx
+        self.docs: dict[str, Doc | None] = {}
+
+    def load(self, profile_ids: set[str]) -> None:
+        for _ in range(MAX_HOPS):
+            missing = sorted(p for p in profile_ids if p not in self.docs)
+            if not missing:
+                return
+            got = self.tx.get_all([(PROFILES, p) for p in missing])
+            profile_ids = set()
+            for pid in missing:
+                doc = self.docs[pid] = got[(PROFILES, pid)]
+                if doc is not None and doc.get("merged_into"):
+                    profile_ids.add(str(doc["merged_into"]))
+
+    def root(self, profile_id: str | None) -> str | None:
+        hops = 0
+        while profile_id is not None and hops < MAX_HOPS:
+            doc = self.docs.get(profile_id)
+            if doc is None:
+                return None  # a dangling pointer (deleted profile): the identifier is free
+            if not is_forwarded(doc):
+                return profile_id
+            profile_id, hops = str(doc["merged_into"]), hops + 1
+        return None
 
 
 class ProfileRepository:
-    def __init__(self, store: DocumentStore) -> None:
-        self._store = store
+    def __init__(
+        self,
+        store: DocumentStore,
+        config: IdentityConfig | None = None,
+        cache: IdentifierCache | None = None,
+    ) -> None:
+        self.store = store
+        self.config = config or IdentityConfig()
+        self._cache = cache or IdentifierCache(self.config.cache_size)
 
-    def record(self, event: dict[str, Any]) -> str | None:
-        """Attach the event to its profile (creating it) and return the profile id."""
-        identifiers = identifiers_of(event)
+    # The event path.
+
+    def record(self, event: Mapping[str, Any]) -> Outcome | None:
+        """Attach the event to its person (creating, linking or merging profiles) in one
+        transaction, and return the changes to publish once it has committed."""
+        identifiers = identifiers_of(dict(event), self.config)
         if not identifiers:
             return None
-        return self._store.run_transaction(lambda tx: self._record(tx, event, identifiers))
+        outcome = self.store.run_transaction(lambda tx: self._record(tx, event, identifiers))
+        if outcome is not None:
+            self._cache.put([i.key for i in outcome.identifiers], outcome.profile_id)
+        return outcome
 
-    def _record(self, tx: Transaction, event: dict[str, Any], identifiers: list[Identifier]) -> str:
-        refs: list[Ref] = [(IDENTIFIERS, identifier_doc_id(i)) for i in identifiers]
-        links = tx.get_all(refs)
-        owners = [doc["profile_id"] for doc in (links[r] for r in refs) if doc]
-        profile_id = owners[0] if owners else str(uuid.uuid4())
-        profile = tx.get(PROFILES, profile_id) or {"profile_id": profile_id}
-        conflicts = [o for o in owners if o != profile_id]
-        mine = [
-            i
-            for i, r in zip(identifiers, refs, strict=True)
-            if (links[r] or {"profile_id": profile_id})["profile_id"] == profile_id
-        ]
-        updated = apply_event(profile, event, mine)
-        if conflicts:  # merging two profiles is the identity resolver's job; never forced here
-            updated["conflicts"] = sorted(set(updated.get("conflicts", [])) | set(conflicts))
+    def _record(
+        self, tx: Transaction, event: Mapping[str, Any], identifiers: list[Identifier]
+    ) -> Outcome | None:
+        known = self._known(tx, event, identifiers)
+        return known if known is not None else self._resolve_and_apply(tx, event, identifiers)
+
+    def _known(
+        self, tx: Transaction, event: Mapping[str, Any], identifiers: list[Identifier]
+    ) -> Outcome | None:
+        """The fast path: one read, valid when the cached profile still lists them all."""
+        cached = {self._cache.get(i.key) for i in identifiers}
+        if len(cached) != 1 or None in cached:
+            return None
+        profile_id = str(cached.pop())
+        profile = tx.get(PROFILES, profile_id)
+        if profile is None or is_forwarded(profile):
+            return None
+        if not set(identifiers) <= identifier_set(profile):
+            return None
+        updated = apply_event(profile, event, identifiers[0].key)
         if updated != profile:
             tx.set(PROFILES, profile_id, updated)
-        for identifier, ref in zip(identifiers, refs, strict=True):
-            if links[ref] is None:
-                kind, value = identifier
-                tx.set(*ref, {"profile_id": profile_id, "type": kind, "value": value})
-        return profile_id
+        return Outcome(profile_id, self._republish(profile, event), tuple(identifiers))
 
-    def find(self, identifier: Identifier) -> Doc | None:
-        link = self._store.get(IDENTIFIERS, identifier_doc_id(identifier))
-        return self._store.get(PROFILES, link["profile_id"]) if link else None
+    @staticmethod
+    def _republish(profile: Mapping[str, Any], event: Mapping[str, Any]) -> list[IdentityChange]:
+        """A redelivered event's changes again, with the same ids (downstream dedups)."""
+        eid, epoch = evidence_id(event), len(profile.get("unmerged") or [])
+        entries = [
+            e
+            for e in profile.get("evidence") or []
+            if e["id"] == eid and e.get("epoch", 0) == epoch
+        ]
+        return [c for e in entries for c in changes_of(e)]
+
+    def _resolve_and_apply(
+        self, tx: Transaction, event: Mapping[str, Any], identifiers: list[Identifier]
+    ) -> Outcome | None:
+        refs = [identifier_ref(i) for i in identifiers]
+        links = tx.get_all(refs)
+        pointers = {
+            i: (links[r] or {}).get("profile_id") for i, r in zip(identifiers, refs, strict=True)
+        }
+        resolver = Resolver(tx)
+        resolver.load({str(p) for p in pointers.values() if p})
+        owners = {i: resolver.root(p) for i, p in pointers.items()}
+        roots = {p for p in owners.values() if p is not None}
+        holdings = {p: holds(resolver.docs[p] or {}) for p in roots}
+        plan = plan_event(identifiers, owners, holdings, self.config)
+        if not plan.accepted:
+            return None
+        at = event_time(event)
+        message_id = str(event.get("messageId") or evidence_id(event))
+        target_id = plan.target or str(uuid.uuid4())
+        before = resolver.docs.get(target_id) if plan.target else None
+        profile = dict(before) if before else new_profile(target_id, at)
+        moved: dict[str, set[Identifier]] = {}
+        for absorbed_id in plan.absorbed:
+            absorbed = resolver.docs[absorbed_id] or {}
+            moved[absorbed_id] = identifier_set(absorbed)
+            profile = absorb(profile, absorbed)
+            tx.set(PROFILES, absorbed_id, forwarding(absorbed_id, target_id, at, message_id))
+        profile = with_identifiers(profile, plan.added)
+        if plan.kind != "none":
+            epoch = len(profile.get("unmerged") or [])
+            entry = build_entry(plan, event, target_id, moved, epoch)
+            profile["evidence"] = [*(profile.get("evidence") or []), entry]
+            changes = changes_of(entry)
+        else:
+            changes = self._republish(profile, event)
+        self._record_conflicts(profile, conflict_records(plan, event, target_id))
+        profile = apply_event(profile, event, plan.accepted[0].key)
+        if profile != before:
+            tx.set(PROFILES, target_id, profile)
+        for identifier in plan.added:
+            tx.set(
+                *identifier_ref(identifier),
+                {
+                    "profile_id": target_id,
+                    "type": identifier.type,
+                    "value": identifier.value,
+                    "linked_at": at,
+                    "message_id": message_id,
+                },
+            )
+        merged = {target_id, *plan.absorbed}
+        final = {
+            i: (target_id if root in merged else root)
+            for i, root in owners.items()
+            if root is not None
+        }
+        self._compact(tx, links, pointers, final, resolver, refs, identifiers)
+        return Outcome(target_id, changes, plan.accepted)
+
+    @staticmethod
+    def _record_conflicts(profile: Doc, records: list[Doc]) -> None:
+        existing = profile.get("conflicts") or []
+        seen = {(c["identifier"], c["message_id"]) for c in existing}
+        fresh = [c for c in records if (c["identifier"], c["message_id"]) not in seen]
+        if fresh:
+            profile["conflicts"] = [*existing, *fresh]
+
+    @staticmethod
+    def _compact(
+        tx: Transaction,
+        links: Mapping[Ref, Doc | None],
+        pointers: Mapping[Identifier, Any],
+        final: Mapping[Identifier, str],
+        resolver: Resolver,
+        refs: Sequence[Ref],
+        identifiers: Sequence[Identifier],
+    ) -> None:
+        """Point what this event passed through straight at its root (bounded by the event's
+        identifiers and the hops read, never by the size of a profile)."""
+        for identifier, ref in zip(identifiers, refs, strict=True):
+            link, root = links[ref], final.get(identifier)
+            if link is not None and root is not None and pointers[identifier] != root:
+                tx.set(*ref, {**link, "profile_id": root})
+        for pid, doc in resolver.docs.items():
+            if doc is not None and is_forwarded(doc):
+                root = resolver.root(pid)
+                if root is not None and doc["merged_into"] != root:
+                    tx.set(PROFILES, pid, {**doc, "merged_into": root})
+
+    # Reads for operators.
+
+    def find(self, identifier: Identifier | tuple[str, str]) -> Doc | None:
+        """The resolved (root) profile holding ``identifier``, or None; outside any
+        transaction, following forwarding pointers."""
+        link = self.store.get(*identifier_ref(Identifier(*identifier)))
+        profile_id = link["profile_id"] if link else None
+        for _ in range(MAX_HOPS):
+            doc = self.store.get(PROFILES, profile_id) if profile_id else None
+            if doc is None or not is_forwarded(doc):
+                return doc
+            profile_id = doc["merged_into"]
+        return None
