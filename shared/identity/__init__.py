@@ -1,12 +1,12 @@
 """Identity: who is who across devices, in Firestore. Each module says what it may touch:
 
-    identifiers.py  which identifiers an event carries, normalised          (pure)
-    config.py       per-type limits, blocked values, priority               (pure)
-    rules.py        the merge rule: merge, link, or leave out and record     (pure)
-    records.py      the profile document and how events and merges change it (pure)
-    evidence.py     evidence entries, the changes they cause, explanations   (pure)
-    profiles.py     the graph in the document store: union-find, one transaction per event
-    unmerge.py      removing evidence and recomputing the people it joined
-    handler.py      the Pub/Sub consumer and the operators' get / explain / unmerge
-    changes.py      the identity-changes contract read by the warehouse and destinations
+identifiers.py  which identifiers an event carries, normalised          (pure)
+config.py       per-type limits, blocked values, priority               (pure)
+rules.py        the merge rule: merge, link, or leave out and record     (pure)
+records.py      the profile document and how events and merges change it (pure)
+evidence.py     evidence entries, the changes they cause, explanations   (pure)
+profiles.py     the graph in the document store: union-find, one transaction per event
+unmerge.py      removing evidence and recomputing the people it joined
+handler.py      the Pub/Sub consumer and the operators' get / explain / unmerge
+changes.py      the identity-changes contract read by the warehouse and destinations
 """
