@@ -16,7 +16,7 @@ from shared.identity.unmerge import Unmerger
 from shared.ports.documents import InMemoryDocumentStore
 from tests.unit.identity.helpers import clusters
 
-SETTINGS = settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+SETTINGS = settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 FIELDS = {"user_id": "userId", "anonymous_id": "anonymousId"}
 
 
@@ -37,19 +37,32 @@ def to_event(n: int, ids: list[str]) -> dict[str, Any]:
 
 
 @st.composite
-def person_events(draw: st.DrawFn) -> list[list[str]]:
+def person_events(draw: st.DrawFn, wrong: bool = False) -> list[list[str]]:
     """Events that each carry identifiers of one person (≤ 1 userId, ≤ 2 emails): every link
-    is allowed, so the clusters must be exactly the connected components."""
-    events = []
+    is allowed, so the clusters must be exactly the connected components. With ``wrong``, some
+    events also carry the userIds of two people: a link never allowed, in any order."""
+    events, users = [], []
     for p in range(draw(st.integers(1, 4))):
         ids = [f"anonymous_id:p{p}-a{i}" for i in range(draw(st.integers(1, 3)))]
         ids += [f"email:p{p}-e{i}@x.io" for i in range(draw(st.integers(0, 2)))]
         if draw(st.booleans()):
             ids.append(f"user_id:p{p}-u")
+            users.append(ids[-1])
         for _ in range(draw(st.integers(1, 4))):
             chosen = draw(st.lists(st.sampled_from(ids), min_size=1, max_size=3, unique=True))
             events.append(chosen)
+    if wrong and len(users) > 1:
+        for _ in range(draw(st.integers(1, 3))):
+            events.append(
+                draw(st.lists(st.sampled_from(users), min_size=2, max_size=2, unique=True))
+            )
     return draw(st.permutations(events))
+
+
+def allowed(events: list[list[str]]) -> list[list[str]]:
+    """The links the rules allow: of an event with two userIds, only the first one (by
+    priority, then value) is kept; the other is left out."""
+    return [[min(ids)] if sum(i.startswith("user_id:") for i in ids) > 1 else ids for ids in events]
 
 
 def components(events: list[list[str]]) -> set[frozenset[str]]:
@@ -79,11 +92,13 @@ def run(events: list[list[str]], instances: list[int]) -> InMemoryDocumentStore:
 
 
 @SETTINGS
-@given(person_events(), st.lists(st.integers(0, 1), min_size=1, max_size=5))
-def test_clusters_are_the_connected_components_in_any_order(
+@given(person_events(wrong=True), st.lists(st.integers(0, 1), min_size=1, max_size=5))
+def test_clusters_are_the_connected_components_of_allowed_links_in_any_order(
     events: list[list[str]], instances: list[int]
 ) -> None:
-    assert clusters(run(events, instances)) == components(events)
+    found = clusters(run(events, instances))
+    assert found == components(allowed(events))
+    assert all(sum(k.startswith("user_id:") for k in cluster) <= 1 for cluster in found)
 
 
 POOL = (
