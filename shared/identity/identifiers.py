@@ -28,6 +28,7 @@ _EXTERNAL_TYPES = {  # context.externalIds types that name one of our own types
 }
 _GA_INTEGRATIONS = ("Google Analytics", "Google Analytics 4")
 _SAFE_TYPE = re.compile(r"[^a-z0-9_]+")
+MAX_VALUE_CHARS = 512  # a document id holds at most 1,500 bytes; no real id comes close
 
 
 class Identifier(NamedTuple):
@@ -91,7 +92,7 @@ def normalise(kind: str, raw: Any, config: IdentityConfig) -> Identifier | None:
         value = normalise_phone(text, config.phone_region)
     elif kind in ("advertising_id", "device_id"):
         value = text.lower()
-    if value is None or config.is_blocked(kind, value):
+    if value is None or len(value) > MAX_VALUE_CHARS or config.is_blocked(kind, value):
         return None
     return Identifier(kind, value)
 
@@ -101,7 +102,7 @@ def _external_type(raw: Any) -> str | None:
     if text is None:
         return None
     lowered = text.lower()
-    return _EXTERNAL_TYPES.get(lowered) or _SAFE_TYPE.sub("_", lowered).strip("_") or None
+    return _EXTERNAL_TYPES.get(lowered) or _SAFE_TYPE.sub("_", lowered).strip("_")[:64] or None
 
 
 def raw_identifiers(event: dict[str, Any]) -> list[tuple[str, Any]]:

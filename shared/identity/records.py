@@ -71,12 +71,20 @@ def with_identifiers(profile: Doc, identifiers: Iterable[Identifier]) -> Doc:
     return {**profile, "identifiers": by_type}
 
 
+def _storable(name: Any) -> bool:
+    """A field name a document can hold (not empty, not reserved like ``__name__``)."""
+    return (
+        isinstance(name, str) and bool(name) and not (name.startswith("__") and name.endswith("__"))
+    )
+
+
 def traits_of(event: Mapping[str, Any]) -> dict[str, Any]:
     context = event.get("context") or {}
-    traits = dict(context.get("traits") or {}) if isinstance(context, dict) else {}
+    traits = context.get("traits") if isinstance(context, dict) else None
+    found = dict(traits) if isinstance(traits, dict) else {}
     if event.get("type") == "identify" and isinstance(event.get("traits"), dict):
-        traits.update(event["traits"])
-    return traits
+        found.update(event["traits"])
+    return {k: v for k, v in found.items() if _storable(k)}
 
 
 def consent_of(event: Mapping[str, Any]) -> dict[str, bool]:
@@ -86,7 +94,7 @@ def consent_of(event: Mapping[str, Any]) -> dict[str, bool]:
     prefs = consent.get("categoryPreferences") if isinstance(consent, dict) else None
     if not isinstance(prefs, dict):
         return {}
-    return {str(k): bool(v) for k, v in prefs.items() if isinstance(v, bool)}
+    return {k: v for k, v in prefs.items() if _storable(k) and isinstance(v, bool)}
 
 
 def attribution_of(event: Mapping[str, Any]) -> dict[str, Any]:

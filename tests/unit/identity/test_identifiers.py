@@ -85,3 +85,7 @@ def test_identifier_keys_and_doc_ids() -> None:
     assert identifier.key == "email:a/b@c.de" and "/" not in identifier.doc_id
     with pytest.raises(ValueError):
         Identifier.parse("no-type")
+
+
+def test_values_too_long_for_a_document_id_are_dropped() -> None:
+    assert ids({"userId": "u" * 513, "anonymousId": "a" * 512}) == [("anonymous_id", "a" * 512)]
