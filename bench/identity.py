@@ -8,7 +8,9 @@ same on any store, e.g. the Firestore emulator.
 
 from __future__ import annotations
 
+import os
 import time
+import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -45,6 +47,7 @@ class CountingDocumentStore(DocumentStore):
     def __init__(self, inner: DocumentStore) -> None:
         self.inner = inner
         self.reads = self.writes = 0
+        self.attempts = self.transactions = 0  # attempts above transactions: contention
 
     def get_all(self, refs: Sequence[Ref]) -> dict[Ref, Doc | None]:
         self.reads += len(refs)
@@ -70,7 +73,11 @@ class CountingDocumentStore(DocumentStore):
             attempts.append(_CountingTransaction(tx, self))
             return fn(attempts[-1])
 
-        result = self.inner.run_transaction(counted, max_attempts)
+        try:
+            result = self.inner.run_transaction(counted, max_attempts)
+        finally:
+            self.attempts += len(attempts)
+        self.transactions += 1
         self.reads += sum(a.reads for a in attempts)
         self.writes += attempts[-1].writes if attempts else 0
         return result
@@ -103,12 +110,12 @@ def costs(make_store: Callable[[], DocumentStore] = InMemoryDocumentStore) -> di
     """Reads and writes of one event in each situation."""
     store = CountingDocumentStore(make_store())
     repo = ProfileRepository(store)
-    new = ev(1, userId="u", anonymousId="a")
-    out = {"new user (userId + anonymousId)": _cost(store, repo, new)}
-    out["known user, this instance"] = _cost(store, repo, ev(2, userId="u", anonymousId="a"))
+    u, a = f"u-{uuid.uuid4()}", f"a-{uuid.uuid4()}"  # fresh ids, even on a shared emulator
+    out = {"new user (userId + anonymousId)": _cost(store, repo, ev(1, userId=u, anonymousId=a))}
+    out["known user, this instance"] = _cost(store, repo, ev(2, userId=u, anonymousId=a))
     other = ProfileRepository(store)  # another instance: its cache has never seen this user
-    out["known user, another instance"] = _cost(store, other, ev(3, userId="u", anonymousId="a"))
-    out["known user, same instance again"] = _cost(store, other, ev(4, userId="u"))
+    out["known user, another instance"] = _cost(store, other, ev(3, userId=u, anonymousId=a))
+    out["known user, same instance again"] = _cost(store, other, ev(4, userId=u))
     for size in MERGE_SIZES:
         out[f"merge of two profiles of {size} ids each"] = merge_cost(size, make_store)
     return out
@@ -116,13 +123,14 @@ def costs(make_store: Callable[[], DocumentStore] = InMemoryDocumentStore) -> di
 
 def merge_cost(size: int, make_store: Callable[[], DocumentStore] = InMemoryDocumentStore) -> Cost:
     """The cost of the event that merges a user's profile with an anonymous one, both holding
-    ``size`` anonymous ids."""
+    ``size`` identifiers."""
     store = CountingDocumentStore(make_store())
     repo = ProfileRepository(store)
+    u, v = f"u-{uuid.uuid4()}", f"visitor-{uuid.uuid4()}"
     for n in range(size):
-        repo.record(ev(n, userId="u", anonymousId=f"user-device-{n}"))
-        repo.record(ev(n, anonymousId="visitor-0", context={"device": {"id": f"dev-{n}"}}))
-    return _cost(store, repo, ev(10_000, userId="u", anonymousId="visitor-0"))
+        repo.record(ev(n, userId=u, anonymousId=f"{u}-device-{n}"))
+        repo.record(ev(n, anonymousId=v, context={"device": {"id": f"{v}-dev-{n}"}}))
+    return _cost(store, repo, ev(10_000, userId=u, anonymousId=v))
 
 
 def throughput(events: int = 3000) -> float:
@@ -145,9 +153,18 @@ def throughput(events: int = 3000) -> float:
 
 
 def run() -> list[str]:
+    """Result lines. With ``FIRESTORE_EMULATOR_HOST`` set, the counts are also taken on the
+    Firestore emulator through the real adapter."""
     lines = [f"identity: {throughput():,.0f} events/s resolved (in-memory store, one process)"]
-    for situation, cost in costs().items():
-        lines.append(f"identity: {situation}: {cost.reads} reads, {cost.writes} writes")
+    stores: dict[str, Callable[[], DocumentStore]] = {"": InMemoryDocumentStore}
+    if os.environ.get("FIRESTORE_EMULATOR_HOST"):
+        from shared.adapters.firestore import FirestoreDocumentStore
+
+        project = os.environ.get("CDP_PROJECT_ID", "cdp-bench")
+        stores[" (Firestore emulator)"] = lambda: FirestoreDocumentStore(project)
+    for where, make_store in stores.items():
+        for situation, cost in costs(make_store).items():
+            lines.append(f"identity{where}: {situation}: {cost.reads} reads, {cost.writes} writes")
     for line in lines:
         print(line, flush=True)
     return lines
