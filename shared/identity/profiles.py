@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import uuid
 from collections import OrderedDict
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -220,12 +220,11 @@ class ProfileRepository:
                 },
             )
         merged = {target_id, *plan.absorbed}
-        final = {
-            i: (target_id if root in merged else root)
-            for i, root in owners.items()
-            if root is not None
-        }
-        self._compact(tx, links, pointers, final, resolver, refs, identifiers)
+
+        def final(root: str | None) -> str | None:
+            return target_id if root in merged else root
+
+        self._compact(tx, links, pointers, owners, final, resolver)
         return Outcome(target_id, changes, plan.accepted)
 
     @staticmethod
@@ -241,20 +240,21 @@ class ProfileRepository:
         tx: Transaction,
         links: Mapping[Ref, Doc | None],
         pointers: Mapping[Identifier, Any],
-        final: Mapping[Identifier, str],
+        owners: Mapping[Identifier, str | None],
+        final: Callable[[str | None], str | None],
         resolver: Resolver,
-        refs: Sequence[Ref],
-        identifiers: Sequence[Identifier],
     ) -> None:
-        """Point what this event passed through straight at its root (bounded by the event's
-        identifiers and the hops read, never by the size of a profile)."""
-        for identifier, ref in zip(identifiers, refs, strict=True):
-            link, root = links[ref], final.get(identifier)
+        """Point what this event passed through straight at its root, as it is once this
+        transaction commits (bounded by the event's identifiers and the hops read, never by
+        the size of a profile)."""
+        for identifier, owner in owners.items():
+            ref, root = identifier_ref(identifier), final(owner)
+            link = links[ref]
             if link is not None and root is not None and pointers[identifier] != root:
                 tx.set(*ref, {**link, "profile_id": root})
         for pid, doc in resolver.docs.items():
             if doc is not None and is_forwarded(doc):
-                root = resolver.root(pid)
+                root = final(resolver.root(pid))
                 if root is not None and doc["merged_into"] != root:
                     tx.set(PROFILES, pid, {**doc, "merged_into": root})
 

@@ -162,3 +162,22 @@ def test_events_without_identifiers_are_skipped() -> None:
     store = InMemoryDocumentStore()
     assert ProfileRepository(store).record(ev("m1", userId="null", anonymousId="0")) is None
     assert store.writes == 0
+
+
+def test_a_chain_of_merges_is_compacted_when_an_event_passes_through_it() -> None:
+    store = InMemoryDocumentStore()
+    repo = ProfileRepository(store)
+    device = {"context": {"device": {"id": "d1"}}}
+    a = repo.record(ev("m1", anonymousId="a1", **device))
+    repo.record(ev("m2", userId="u1"))
+    repo.record(ev("m3", userId="u1", anonymousId="a1"))  # A → B
+    c = repo.record(ev("m4", anonymousId="c1", traits={"email": "e@x.io"}))
+    repo.record(ev("m5", anonymousId="a1", traits={"email": "e@x.io"}))  # B → C: email ranks first
+    assert a and c
+    assert store.get(IDENTIFIERS, "device_id:d1")["profile_id"] == a.profile_id  # type: ignore[index]
+    writes = store.writes
+    outcome = ProfileRepository(store).record(ev("m6", **device))  # cold cache: d1 → A → B → C
+    assert outcome is not None and outcome.profile_id == c.profile_id
+    assert store.get(IDENTIFIERS, "device_id:d1")["profile_id"] == c.profile_id  # type: ignore[index]
+    assert store.get(PROFILES, a.profile_id)["merged_into"] == c.profile_id  # type: ignore[index]
+    assert store.writes - writes == 2  # d1 and A now point at C; the profile is unchanged
