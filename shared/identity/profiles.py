@@ -1,13 +1,9 @@
-"""The identity graph and profiles in the document store: a union-find with forwarding pointers.
-
-Collections:
-    identifiers/{type}:{value} → {profile_id, type, value, linked_at, message_id}: the profile
-                                 the identifier joined (it may since have been absorbed)
-    profiles/{profile_id}      → a root profile, or a forwarding pointer (see records.py)
+"""The identity graph and profiles in the document store: one transaction per event.
 
 A merge writes the survivor and one forwarding pointer on the absorbed profile: it never
 rewrites the absorbed profile's identifier documents, so its cost does not grow with the
-profile. Pointers are followed on read and compacted when an event passes through them.
+profile. Pointers are followed on read and compacted when an event passes through them
+(graph.py).
 
 A root profile lists exactly the identifiers that resolve to it. So when this instance already
 knows an event's profile (an in-memory cache), one read of that profile inside the
@@ -17,14 +13,20 @@ transaction proves the cache right: a known user's event costs one read and at m
 from __future__ import annotations
 
 import uuid
-from collections import OrderedDict
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from shared.identity.changes import IdentityChange
 from shared.identity.config import IdentityConfig
 from shared.identity.evidence import build_entry, changes_of, conflict_records, evidence_id
+from shared.identity.graph import (
+    PROFILES,
+    IdentifierCache,
+    Resolver,
+    find,
+    identifier_ref,
+)
 from shared.identity.identifiers import Identifier, identifiers_of
 from shared.identity.records import (
     Doc,
@@ -41,73 +43,12 @@ from shared.identity.records import (
 from shared.identity.rules import plan_event
 from shared.ports.documents import DocumentStore, Ref, Transaction
 
-IDENTIFIERS = "identifiers"
-PROFILES = "profiles"
-MAX_HOPS = 32  # forwarding chains are compacted long before this
-
-
-def identifier_ref(identifier: Identifier) -> Ref:
-    return (IDENTIFIERS, identifier.doc_id)
-
-
-class IdentifierCache:
-    """Identifier key → profile id, per instance, least recently used dropped first. Only a
-    hint: every use is checked against the profile document inside the transaction."""
-
-    def __init__(self, size: int) -> None:
-        self._size = size
-        self._ids: OrderedDict[str, str] = OrderedDict()
-
-    def get(self, key: str) -> str | None:
-        found = self._ids.get(key)
-        if found is not None:
-            self._ids.move_to_end(key)
-        return found
-
-    def put(self, keys: Sequence[str], profile_id: str) -> None:
-        for key in keys:
-            self._ids[key] = profile_id
-            self._ids.move_to_end(key)
-        while len(self._ids) > self._size:
-            self._ids.popitem(last=False)
-
 
 @dataclass(frozen=True)
 class Outcome:
     profile_id: str
     changes: list[IdentityChange] = field(default_factory=list)
     identifiers: tuple[Identifier, ...] = ()
-
-
-class Resolver:
-    """Follows identifier documents and forwarding pointers inside one transaction."""
-
-    def __init__(self, tx: Transaction) -> None:
-        self.tx = tx
-        self.docs: dict[str, Doc | None] = {}
-
-    def load(self, profile_ids: set[str]) -> None:
-        for _ in range(MAX_HOPS):
-            missing = sorted(p for p in profile_ids if p not in self.docs)
-            if not missing:
-                return
-            got = self.tx.get_all([(PROFILES, p) for p in missing])
-            profile_ids = set()
-            for pid in missing:
-                doc = self.docs[pid] = got[(PROFILES, pid)]
-                if doc is not None and doc.get("merged_into"):
-                    profile_ids.add(str(doc["merged_into"]))
-
-    def root(self, profile_id: str | None) -> str | None:
-        hops = 0
-        while profile_id is not None and hops < MAX_HOPS:
-            doc = self.docs.get(profile_id)
-            if doc is None:
-                return None  # a dangling pointer (deleted profile): the identifier is free
-            if not is_forwarded(doc):
-                return profile_id
-            profile_id, hops = str(doc["merged_into"]), hops + 1
-        return None
 
 
 class ProfileRepository:
@@ -261,13 +202,5 @@ class ProfileRepository:
     # Reads for operators.
 
     def find(self, identifier: Identifier | tuple[str, str]) -> Doc | None:
-        """The resolved (root) profile holding ``identifier``, or None; outside any
-        transaction, following forwarding pointers."""
-        link = self.store.get(*identifier_ref(Identifier(*identifier)))
-        profile_id = link["profile_id"] if link else None
-        for _ in range(MAX_HOPS):
-            doc = self.store.get(PROFILES, profile_id) if profile_id else None
-            if doc is None or not is_forwarded(doc):
-                return doc
-            profile_id = doc["merged_into"]
-        return None
+        """The resolved (root) profile holding ``identifier``, or None."""
+        return find(self.store, Identifier(*identifier))

@@ -20,8 +20,8 @@ from shared.errors import NotFound
 from shared.identity.changes import Assignment, IdentityChange
 from shared.identity.config import IdentityConfig
 from shared.identity.evidence import Entry
+from shared.identity.graph import IDENTIFIERS, PROFILES, Resolver, identifier_ref
 from shared.identity.identifiers import Identifier
-from shared.identity.profiles import IDENTIFIERS, PROFILES, Resolver, identifier_ref
 from shared.identity.records import Doc, identifier_set, new_profile, with_identifiers
 from shared.identity.rules import plan_event
 from shared.ports.documents import DocumentStore, Transaction

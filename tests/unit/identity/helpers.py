@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from shared.identity.profiles import PROFILES
+from shared.identity.graph import PROFILES
 from shared.ports.documents import InMemoryDocumentStore
 
 JOURNEY = Path(__file__).with_name("journey.json")

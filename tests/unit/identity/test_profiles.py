@@ -6,8 +6,9 @@ from __future__ import annotations
 import copy
 from typing import Any
 
+from shared.identity.graph import IDENTIFIERS, PROFILES
 from shared.identity.identifiers import Identifier
-from shared.identity.profiles import IDENTIFIERS, PROFILES, Outcome, ProfileRepository
+from shared.identity.profiles import Outcome, ProfileRepository
 from shared.ports.documents import InMemoryDocumentStore
 from tests.unit.identity.helpers import USER, clusters, journey
 

@@ -10,8 +10,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from shared.identity.evidence import explain
+from shared.identity.graph import IDENTIFIERS, PROFILES
 from shared.identity.identifiers import Identifier
-from shared.identity.profiles import IDENTIFIERS, PROFILES, ProfileRepository
+from shared.identity.profiles import ProfileRepository
 from shared.identity.unmerge import Unmerger
 from shared.ports.documents import InMemoryDocumentStore
 from tests.unit.identity.helpers import clusters
