@@ -32,16 +32,9 @@ class IdentityHandler:
         """Returns how many events were attached to a profile."""
         if envelope.kind != "events":
             return 0
-        attached, changes = 0, []
-        for event in envelope.events:
-            if not isinstance(event, dict):
-                continue
-            outcome = self.profiles.record(event)
-            if outcome is not None:
-                attached += 1
-                changes += outcome.changes
-        self.publish(changes)
-        return attached
+        outcomes = self.profiles.record_all([e for e in envelope.events if isinstance(e, dict)])
+        self.publish([c for outcome in outcomes for c in outcome.changes])
+        return len(outcomes)
 
     def publish(self, changes: list[IdentityChange]) -> None:
         if changes:

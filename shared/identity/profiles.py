@@ -12,8 +12,9 @@ transaction proves the cache right: a known user's event costs one read and at m
 
 from __future__ import annotations
 
+import functools
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -42,6 +43,8 @@ from shared.identity.records import (
 )
 from shared.identity.rules import plan_event
 from shared.ports.documents import DocumentStore, Ref, Transaction
+
+Known = tuple[Mapping[str, Any], list[Identifier]]  # an event and its identifiers
 
 
 @dataclass(frozen=True)
@@ -75,29 +78,61 @@ class ProfileRepository:
             self._cache.put([i.key for i in outcome.identifiers], outcome.profile_id)
         return outcome
 
+    def record_all(self, events: Sequence[Mapping[str, Any]]) -> list[Outcome]:
+        """The events of one message. Those of a person this instance knows, that bring no new
+        identifier, share one transaction per person: one read and at most one write for all
+        of them. The others go one by one (after them: they change the graph, these do not)."""
+        groups: dict[str, list[Known]] = {}
+        one_by_one: list[Mapping[str, Any]] = []
+        for event in events:
+            identifiers = identifiers_of(dict(event), self.config)
+            cached = {self._cache.get(i.key) for i in identifiers}
+            if len(cached) == 1 and None not in cached:
+                groups.setdefault(str(cached.pop()), []).append((event, identifiers))
+            elif identifiers:
+                one_by_one.append(event)
+        outcomes: list[Outcome] = []
+        for profile_id, members in groups.items():
+            known = functools.partial(self._known, profile_id=profile_id, members=members)
+            done, left = self.store.run_transaction(known)
+            outcomes += done
+            one_by_one += [event for event, _ in left]
+        for event in one_by_one:
+            outcome = self.record(event)
+            if outcome is not None:
+                outcomes.append(outcome)
+        return outcomes
+
     def _record(
         self, tx: Transaction, event: Mapping[str, Any], identifiers: list[Identifier]
     ) -> Outcome | None:
-        known = self._known(tx, event, identifiers)
-        return known if known is not None else self._resolve_and_apply(tx, event, identifiers)
+        cached = {self._cache.get(i.key) for i in identifiers}
+        if len(cached) == 1 and None not in cached:
+            done, _ = self._known(tx, str(cached.pop()), [(event, identifiers)])
+            if done:
+                return done[0]
+        return self._resolve_and_apply(tx, event, identifiers)
 
     def _known(
-        self, tx: Transaction, event: Mapping[str, Any], identifiers: list[Identifier]
-    ) -> Outcome | None:
-        """The fast path: one read, valid when the cached profile still lists them all."""
-        cached = {self._cache.get(i.key) for i in identifiers}
-        if len(cached) != 1 or None in cached:
-            return None
-        profile_id = str(cached.pop())
+        self, tx: Transaction, profile_id: str, members: Sequence[Known]
+    ) -> tuple[list[Outcome], list[Known]]:
+        """The fast path: one read, valid for the events whose identifiers the cached profile
+        still lists (a root profile lists exactly what resolves to it)."""
         profile = tx.get(PROFILES, profile_id)
         if profile is None or is_forwarded(profile):
-            return None
-        if not set(identifiers) <= identifier_set(profile):
-            return None
-        updated = apply_event(profile, event, identifiers[0].key)
+            return [], list(members)
+        holding = identifier_set(profile)
+        updated, done, left = profile, [], []
+        for event, identifiers in members:
+            if not set(identifiers) <= holding:
+                left.append((event, identifiers))
+                continue
+            updated = apply_event(updated, event, identifiers[0].key)
+            changes = self._republish(profile, event)
+            done.append(Outcome(profile_id, changes, tuple(identifiers)))
         if updated != profile:
             tx.set(PROFILES, profile_id, updated)
-        return Outcome(profile_id, self._republish(profile, event), tuple(identifiers))
+        return done, left
 
     @staticmethod
     def _republish(profile: Mapping[str, Any], event: Mapping[str, Any]) -> list[IdentityChange]:

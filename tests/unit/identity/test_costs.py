@@ -12,6 +12,8 @@ def test_a_known_users_event_costs_one_read_and_one_write() -> None:
     assert found["known user, same instance again"] == Cost(1, 1)
     # An instance that has never seen the user looks its identifiers up once.
     assert found["known user, another instance"] == Cost(3, 1)
+    # The events of one message share the read and the write.
+    assert found["known user, 10 events in one message (together)"] == Cost(1, 1)
 
 
 def test_a_new_user_costs_a_read_per_identifier_and_a_write_per_document() -> None:

@@ -182,3 +182,21 @@ def test_a_chain_of_merges_is_compacted_when_an_event_passes_through_it() -> Non
     assert store.get(IDENTIFIERS, "device_id:d1")["profile_id"] == c.profile_id  # type: ignore[index]
     assert store.get(PROFILES, a.profile_id)["merged_into"] == c.profile_id  # type: ignore[index]
     assert store.writes - writes == 2  # d1 and A now point at C; the profile is unchanged
+
+
+def test_a_message_shares_one_transaction_per_known_person_and_links_the_rest() -> None:
+    store = InMemoryDocumentStore()
+    repo = ProfileRepository(store)
+    repo.record(ev("m1", userId="u1", anonymousId="a1"))
+    message = [
+        ev("m2", "2026-01-02T00:00:00Z", userId="u1", traits={"plan": "pro"}),
+        ev("m3", "2026-01-03T00:00:00Z", userId="u1", anonymousId="a2"),  # a new device
+        ev("m4", "2026-01-04T00:00:00Z", anonymousId="a1", traits={"plan": "max"}),
+    ]
+    writes = store.writes
+    outcomes = repo.record_all(message)
+    assert [o.identifiers[-1].value for o in outcomes] == ["u1", "a1", "a2"]  # known ones first
+    assert store.writes - writes == 3  # profile once for m2+m4; profile and a2 for m3
+    profile = repo.find(("anonymous_id", "a2"))
+    assert profile is not None and profile["traits"]["plan"]["value"] == "max"
+    assert profile["identifiers"]["anonymous_id"] == ["a1", "a2"]

@@ -85,10 +85,18 @@ def components(events: list[list[str]]) -> set[frozenset[str]]:
 
 
 def run(events: list[list[str]], instances: list[int]) -> InMemoryDocumentStore:
+    """Two instances take turns, as ``instances`` says; each turn is one message of
+    1 to 3 events (the instance's choice number + 1)."""
     store = InMemoryDocumentStore()
     repos = [ProfileRepository(store), ProfileRepository(store)]
-    for n, ids in enumerate(events):
-        repos[instances[n % len(instances)]].record(to_event(n, ids))
+    n, turn = 0, 0
+    while n < len(events):
+        choice = instances[turn % len(instances)]
+        size = 1 + (turn * 7 + choice) % 3
+        repos[choice].record_all(
+            [to_event(i, events[i]) for i in range(n, n + size) if i < len(events)]
+        )
+        n, turn = n + size, turn + 1
     return store
 
 
