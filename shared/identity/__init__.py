@@ -8,6 +8,7 @@ evidence.py     evidence entries, the changes they cause, explanations   (pure)
 graph.py        the union-find in the document store: pointers, roots, the instance cache
 profiles.py     one transaction per event: resolve, merge or link, update the profile
 unmerge.py      removing evidence and recomputing the people it joined
+attribution.py  first touch found later by the promotion sweep, put on the profile
 handler.py      the Pub/Sub consumer and the operators' get / explain / unmerge
 changes.py      the identity-changes contract read by the warehouse and destinations
 """
