@@ -99,8 +99,10 @@ def test_two_writers_on_one_person_neither_split_nor_lose_anything(
     for thread in threads:
         thread.join(timeout=120)
     assert errors == []
+    # Usually more attempts than transactions (they collided and retried); not asserted, as
+    # the emulator may serialise two writers without an abort now and then.
     print(f"contention: {store.attempts} attempts for {store.transactions} transactions")
-    assert store.transactions == 6 and store.attempts > 6  # they did collide, and retried
+    assert store.transactions == 6 and store.attempts >= 6
     repo = ProfileRepository(store)
     profile = repo.find(("user_id", user))
     assert profile is not None
