@@ -7,7 +7,9 @@ number of anonymous ids); a deployment overrides them through ``CDP_IDENTITY`` (
 
 from __future__ import annotations
 
-from pydantic import BaseModel, Field
+from typing import Any
+
+from pydantic import BaseModel, Field, field_validator
 
 # Values that SDKs and forms send when they have no real id: they must never join two people.
 COMMON_BLOCKED = frozenset(
@@ -65,6 +67,14 @@ class IdentityConfig(BaseModel):
     )
     phone_region: str = "US"  # region assumed for phone numbers written without a country code
     cache_size: int = 100_000  # identifiers remembered per instance (known users skip lookups)
+
+    @field_validator("types", mode="before")
+    @classmethod
+    def _over_defaults(cls, value: Any) -> Any:
+        """A deployment lists only the types it changes; the others keep their defaults."""
+        if isinstance(value, dict):
+            return {**_default_types(), **value}
+        return value
 
     def rule(self, kind: str) -> TypeRule:
         return self.types.get(kind, self.default)
