@@ -8,6 +8,7 @@ VENV := .venv
 BQVENV := .venv-bq
 BIN := $(VENV)/bin
 PYTEST := $(BIN)/pytest
+SDK_DIR := tests/e2e/sdk
 
 .PHONY: help setup dev test test-unit test-integration test-e2e test-infra check lint typecheck fmt bench clean
 
@@ -30,6 +31,11 @@ $(BQVENV)/.stamp: requirements-bqemulator.txt requirements-bqemulator-extensions
 	$(BQVENV)/bin/python -c 'import duckdb_extensions as d; [d.import_extension(e) for e in ("icu", "ducklake", "spatial")]'
 	touch $@
 
+$(SDK_DIR)/node_modules/.stamp: $(SDK_DIR)/package.json $(SDK_DIR)/package-lock.json
+	@command -v npm >/dev/null || { echo "error: Node.js 18+ and npm are needed for the JavaScript SDK tests" >&2; exit 2; }
+	cd $(SDK_DIR) && npm install --no-audit --no-fund --loglevel=error
+	touch $@
+
 setup: $(VENV)/.stamp $(BQVENV)/.stamp ## create both venvs (cached; redone when requirements change)
 
 dev: setup ## run the whole platform on emulators with demo traffic (Ctrl-C stops all)
@@ -48,7 +54,7 @@ fmt: $(VENV)/.stamp ## format and fix what ruff can
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
-test: setup check ## every test: unit, integration, end-to-end (emulators), infra
+test: setup $(SDK_DIR)/node_modules/.stamp check ## every test: unit, integration, end-to-end (emulators), infra
 	$(PYTEST) tests/unit tests/integration tests/e2e
 	$(MAKE) --no-print-directory test-infra
 
@@ -58,7 +64,7 @@ test-unit: $(VENV)/.stamp ## pure tests with fakes (seconds)
 test-integration: setup ## adapters and functions on the emulators
 	$(PYTEST) tests/integration
 
-test-e2e: setup ## the whole local stack driven as a user would
+test-e2e: setup $(SDK_DIR)/node_modules/.stamp ## the whole local stack driven as a user would
 	$(PYTEST) tests/e2e
 
 test-infra: $(VENV)/.stamp ## the Pulumi program under pulumi.runtime mocks (own process)

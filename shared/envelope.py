@@ -12,6 +12,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import orjson
+
 from shared.errors import InvalidMessage
 from shared.ports.publisher import OutboundMessage
 
@@ -26,10 +28,18 @@ class Envelope:
     message_id: str = ""  # Pub/Sub's id, once delivered
 
 
+def dumps(value: Any) -> bytes:
+    """Compact JSON, fast (orjson). What orjson cannot write but JSON can carry (integers past
+    64 bits) goes through the stdlib."""
+    try:
+        return orjson.dumps(value, default=str)
+    except TypeError:
+        return json.dumps(value, separators=(",", ":"), default=str).encode("utf-8")
+
+
 def encode(topic: str, kind: str, events: Sequence[Event], **attributes: str) -> OutboundMessage:
-    body = json.dumps({"events": list(events)}, separators=(",", ":"), default=str)
     attrs = {"kind": kind, "count": str(len(events)), **attributes}
-    return OutboundMessage(topic, body.encode("utf-8"), attrs)
+    return OutboundMessage(topic, dumps({"events": list(events)}), attrs)
 
 
 def decode_push(data: Mapping[str, Any]) -> Envelope:
@@ -37,12 +47,12 @@ def decode_push(data: Mapping[str, Any]) -> Envelope:
     try:
         message = data["message"]
         raw = base64.b64decode(message.get("data") or "")
-        body = json.loads(raw) if raw else {}
+        body = orjson.loads(raw) if raw else {}
         attributes = dict(message.get("attributes") or {})
         events = body["events"]
         if not isinstance(events, list):
             raise TypeError("events is not a list")
-    except (KeyError, TypeError, ValueError) as error:
+    except (KeyError, TypeError, ValueError, orjson.JSONDecodeError) as error:
         raise InvalidMessage(f"undecodable Pub/Sub message: {error}") from error
     return Envelope(
         kind=attributes.get("kind", "events"),

@@ -6,15 +6,23 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from shared.errors import NotFound
-from shared.warehouse.dedup import dedup_raw_events
+from shared.warehouse.dedup import dedup_all
+from shared.warehouse.users import refresh_users
 
 if TYPE_CHECKING:
     from shared.bootstrap import Services
 
 UNKNOWN_JOB = "Unknown job {name!r}; known jobs: {known}."
 
+
+def _dedup(services: Services) -> dict[str, Any]:
+    found = dedup_all(services.settings, services.sql)
+    return {"deleted": sum(found.values()), "tables": found}
+
+
 JOBS: dict[str, Callable[[Services], dict[str, Any]]] = {
-    "warehouse-dedup": lambda s: {"deleted": dedup_raw_events(s.settings, s.sql)},
+    "warehouse-dedup": _dedup,
+    "warehouse-users": lambda s: {"users": refresh_users(s.settings, s.sql)},
 }
 
 

@@ -156,5 +156,11 @@ TOPOLOGY = Topology(
             JOBS,
             description="Remove rows a redelivery loaded twice (belt and braces to insertId).",
         ),
+        Schedule(
+            "warehouse-users",
+            "*/15 * * * *",
+            JOBS,
+            description="Merge recent identifies into the users table (latest traits).",
+        ),
     ),
 )

@@ -11,7 +11,7 @@ from google.cloud import bigquery
 
 from shared.adapters.errors import transient_as_unavailable
 from shared.errors import BackendUnavailable
-from shared.ports.warehouse import Dataset, Row, RowError, SqlRunner, Table, Warehouse
+from shared.ports.warehouse import Dataset, Row, RowError, SqlRunner, Table, View, Warehouse
 
 
 def make_client(project_id: str, location: str, endpoint: str | None) -> bigquery.Client:
@@ -58,6 +58,28 @@ class BigQueryWarehouse(Warehouse, SqlRunner):
                 self.client.create_dataset(ds, exists_ok=True)
                 for table in dataset.tables:
                     self._ensure_table(dataset.name, table)
+            for dataset in datasets:
+                for view in dataset.views:
+                    self._ensure_view(dataset.name, view)
+
+    def _ensure_view(self, dataset: str, view: View) -> None:
+        """Create the view, or replace it when its query changed (a new plan version).
+
+        Replaced by delete and create: the emulator keeps the old definition on update_table.
+        """
+        view_id = f"{self._project_id}.{dataset}.{view.name}"
+        try:
+            existing = self.client.get_table(view_id)
+        except gexc.NotFound:
+            existing = None
+        if existing is not None:
+            if existing.view_query == view.query:
+                return
+            self.client.delete_table(view_id, not_found_ok=True)
+        bq_view = bigquery.Table(view_id)
+        bq_view.view_query = view.query
+        bq_view.description = view.description or None
+        self.client.create_table(bq_view, exists_ok=True)
 
     def _ensure_table(self, dataset: str, table: Table) -> None:
         table_id = f"{self._project_id}.{dataset}.{table.name}"

@@ -1,17 +1,22 @@
-"""Pure rules on one event: validation and enrichment. No I/O, table-tested."""
+"""Enrichment of one checked event: pure, no I/O, table-tested.
+
+What every event leaves ingest with: ``receivedAt``, a ``messageId``, string ids, the source,
+and a ``timestamp`` corrected for the device's clock.
+"""
 
 from __future__ import annotations
 
+import re
 import uuid
-from collections.abc import Callable
-from datetime import datetime
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from shared.ingest.spec import Call
 from shared.settings import Source
 
 Event = dict[str, Any]
 
-CALL_TYPES = ("track", "identify", "page", "screen", "group", "alias")
 PATH_TYPES = {
     "track": "track",
     "t": "track",
@@ -26,108 +31,119 @@ PATH_TYPES = {
     "alias": "alias",
     "a": "alias",
 }
-
-NO_IDENTITY = "Event has neither userId nor anonymousId."
-UNKNOWN_TYPE = (
-    "Unknown event type {type!r}: expected one of track, identify, page, screen, group, alias."
-)
-NOT_OBJECT = "Event is not a JSON object."
-TRACK_NEEDS_EVENT = "A track call needs a non-empty string 'event'."
-BAD_ID = "{field} must be a string or a number."
+ID_FIELDS = ("userId", "anonymousId", "messageId", "groupId", "previousId")
+_UNSAFE = re.compile("[\x00\ud800-\udfff]")
 
 
-def _has_id(value: Any) -> bool:
-    return value is not None and value != ""
+@dataclass(frozen=True)
+class TimeBounds:
+    """Corrected timestamps outside [received - past, received + future] become receivedAt."""
+
+    future: timedelta
+    past: timedelta
 
 
-def _check_object(event: Any) -> str | None:
-    return None if isinstance(event, dict) else NOT_OBJECT
+@dataclass(frozen=True)
+class Arrival:
+    """What every event of one request shares, formatted once per request rather than per
+    event (formatting times is a measurable part of ingest's cost)."""
+
+    source: Source
+    received: datetime
+    sent_at: datetime | None
+    bounds: TimeBounds
+    received_iso: str
+    sent_iso: str | None
+    earliest: datetime  # the bounds, as moments
+    latest: datetime
+
+    @classmethod
+    def of(
+        cls, source: Source, received: datetime, sent_at: datetime | None, bounds: TimeBounds
+    ) -> Arrival:
+        sent_iso = iso(sent_at) if sent_at else None
+        return cls(
+            source,
+            received,
+            sent_at,
+            bounds,
+            iso(received),
+            sent_iso,
+            received - bounds.past,
+            received + bounds.future,
+        )
 
 
-def _check_type(event: Event) -> str | None:
-    kind = event.get("type")
-    return None if kind in CALL_TYPES else UNKNOWN_TYPE.format(type=kind)
-
-
-def _check_ids_are_scalars(event: Event) -> str | None:
-    for field in ("userId", "anonymousId"):
-        value = event.get(field)
-        if value is not None and (
-            isinstance(value, bool) or not isinstance(value, str | int | float)
-        ):
-            return BAD_ID.format(field=field)
-    return None
-
-
-def _check_identity(event: Event) -> str | None:
-    return (
-        None if _has_id(event.get("userId")) or _has_id(event.get("anonymousId")) else NO_IDENTITY
-    )
-
-
-def _check_track_event(event: Event) -> str | None:
-    if event.get("type") != "track":
+def aware(moment: datetime | None) -> datetime | None:
+    """SDKs that send a naive time mean UTC."""
+    if moment is None:
         return None
-    name = event.get("event")
-    return None if isinstance(name, str) and name.strip() else TRACK_NEEDS_EVENT
-
-
-RULES: tuple[Callable[[Event], str | None], ...] = (
-    _check_type,
-    _check_ids_are_scalars,
-    _check_identity,
-    _check_track_event,
-)
-
-
-def validate(event: Any) -> str | None:
-    """The first reason the event is invalid, or None."""
-    problem = _check_object(event)
-    if problem:
-        return problem
-    for rule in RULES:
-        problem = rule(event)
-        if problem:
-            return problem
-    return None
-
-
-def parse_time(value: Any) -> datetime | None:
-    if not isinstance(value, str) or not value:
-        return None
-    try:
-        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    return parsed if parsed.tzinfo else None
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 def iso(moment: datetime) -> str:
+    if moment.tzinfo is None or moment.utcoffset():
+        moment = moment.astimezone(UTC)
     return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
-def enrich(event: Event, source: Source, received_at: datetime, sent_at: Any) -> Event:
-    """Stamp receivedAt and the source, assign a messageId, correct device clock skew.
-
-    timestamp = receivedAt - (sentAt - originalTimestamp), when the device sent both.
-    """
-    out = dict(event)
-    for field in ("userId", "anonymousId"):
-        if isinstance(out.get(field), int | float):
-            out[field] = str(out[field])
-    out.setdefault("messageId", None)
-    if not out["messageId"]:
-        out["messageId"] = f"cdp-{uuid.uuid4()}"
-    out["receivedAt"] = iso(received_at)
-    original = parse_time(out.get("timestamp")) or parse_time(out.get("originalTimestamp"))
-    sent = parse_time(out.get("sentAt")) or parse_time(sent_at)
+def corrected_time(call: Call, sent_at: datetime | None, received: datetime) -> datetime:
+    """``receivedAt - (sentAt - originalTimestamp)``: the device's clock error cancels out."""
+    original = aware(call.originalTimestamp or call.timestamp)
+    sent = aware(call.sentAt) or sent_at
     if original and sent:
-        out["originalTimestamp"] = iso(original)
-        out["timestamp"] = iso(received_at - (sent - original))
-    elif original:
-        out["timestamp"] = iso(original)
-    else:
-        out["timestamp"] = iso(received_at)
-    out["sourceId"] = source.id
-    out["sourceName"] = source.name
+        try:
+            return received - (sent - original)
+        except OverflowError:  # clocks a few thousand years apart: trust ours
+            return received
+    return original or received
+
+
+def _clean_text(text: str) -> str:
+    return _UNSAFE.sub(lambda m: "" if m.group() == "\x00" else "\ufffd", text)
+
+
+def scrub(value: Any) -> Any:
+    """Drop NUL characters and lone surrogates: many stores and APIs truncate or refuse them."""
+    if isinstance(value, str):
+        return _clean_text(value)
+    if isinstance(value, dict):
+        return {_clean_text(str(k)): scrub(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [scrub(v) for v in value]
+    return value
+
+
+def _lift_context_traits(event: Event) -> None:
+    """Some SDKs (RudderStack's) put an identify's traits only in ``context.traits``: give the
+    event top-level ``traits`` too, so consumers read traits from one place."""
+    if event.get("type") != "identify" or event.get("traits"):
+        return
+    context = event.get("context")
+    traits = context.get("traits") if isinstance(context, dict) else None
+    if isinstance(traits, dict) and traits:
+        event["traits"] = dict(traits)
+
+
+def enrich(event: Event, call: Call, arrival: Arrival) -> Event:
+    out = dict(event)
+    for field in ID_FIELDS:
+        kind = type(out.get(field))
+        if kind is int or kind is float:  # bool is neither: type(), not isinstance()
+            out[field] = str(out[field])
+    if not out.get("messageId"):
+        out["messageId"] = f"cdp-{uuid.uuid4()}"
+    received = arrival.received
+    out["receivedAt"] = arrival.received_iso
+    stamp = corrected_time(call, arrival.sent_at, received)
+    said = event.get("originalTimestamp") or event.get("timestamp")
+    if said:
+        out["originalTimestamp"] = said  # what the device said, as it said it
+    in_bounds = arrival.earliest <= stamp <= arrival.latest
+    out["timestamp"] = iso(stamp) if in_bounds and stamp != received else arrival.received_iso
+    if arrival.sent_iso and "sentAt" not in out:
+        out["sentAt"] = arrival.sent_iso
+    _lift_context_traits(out)
+    out["sourceId"] = arrival.source.id
+    out["sourceName"] = arrival.source.name
     return out

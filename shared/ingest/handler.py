@@ -1,27 +1,42 @@
-"""The ingest use case: one HTTP request in, its events published, one answer out."""
+"""The ingest use case: one HTTP request in, its events published, one answer out.
+
+Order matters for cost and safety: the body is bounded before it is parsed, the source is known
+before any event is looked at, the rate limit is spent before the events are checked, and
+messageIds are remembered only after Pub/Sub accepted the message that holds them.
+"""
 
 from __future__ import annotations
 
-import base64
 import json
+import re
 import uuid
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from typing import Any
+
+from pydantic import TypeAdapter, ValidationError
 
 from shared.envelope import encode
 from shared.errors import BadRequest, NotFound
-from shared.ingest.body import decompress, parse_json_object
-from shared.ingest.events import PATH_TYPES, enrich, iso, validate
-from shared.ingest.sources import SourceRegistry
+from shared.ingest.body import decompress, measure, parse_body
+from shared.ingest.config import IngestSettings
+from shared.ingest.dedup import Key, RecentIds
+from shared.ingest.events import PATH_TYPES, Arrival, TimeBounds, aware, enrich, scrub
+from shared.ingest.ratelimit import RateLimiter
+from shared.ingest.rules import Limits, check
+from shared.ingest.sources import SourceRegistry, write_key_of
+from shared.ingest.webhooks import WEBHOOK_PATHS, from_customerio
 from shared.ports.clock import Clock
 from shared.ports.publisher import OutboundMessage, Publisher
 from shared.settings import Settings, Source
 from shared.topology import EVENTS, FAILED_EVENTS
 
 BATCH_PATHS = ("batch", "b", "import")
-EVENT_TOO_LARGE = "Event is larger than {limit} bytes."
 NOT_A_LIST = "batch must be a JSON array of events."
 UNKNOWN_PATH = "No such endpoint: {path}."
+NOT_FORWARDED = ("writeKey",)  # a secret: never copied into events downstream
+_NEEDS_SCRUB = re.compile(rb"\\u(0000|[dD][89a-fA-F])")
+_TIME = TypeAdapter(datetime)
 
 
 @dataclass(frozen=True)
@@ -29,95 +44,153 @@ class IngestRequest:
     path: str
     headers: dict[str, str]  # lower-cased names
     body: bytes
+    query: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass
 class IngestResult:
     accepted: int = 0
     failed: int = 0
+    duplicates: int = 0
     published: list[str] = field(default_factory=list)
 
 
-def _basic_username(headers: dict[str, str]) -> str | None:
-    auth = headers.get("authorization", "")
-    if not auth.lower().startswith("basic "):
-        return None
+@dataclass(frozen=True)
+class Route:
+    kind: str  # "call" | "batch" | "webhook"
+    name: str
+
+
+def route_of(path: str) -> Route:
+    parts = [p for p in path.split("/") if p]
+    if len(parts) >= 2 and parts[-2] == "v1":
+        if parts[-1] in PATH_TYPES:
+            return Route("call", PATH_TYPES[parts[-1]])
+        if parts[-1] in BATCH_PATHS:
+            return Route("batch", parts[-1])
+    if len(parts) >= 3 and parts[-3:-1] == ["v1", "webhooks"] and parts[-1] in WEBHOOK_PATHS:
+        return Route("webhook", WEBHOOK_PATHS[parts[-1]])
+    raise NotFound(UNKNOWN_PATH.format(path=path))
+
+
+def _sent_at(body: dict[str, Any]) -> datetime | None:
     try:
-        decoded = base64.b64decode(auth[6:].strip()).decode("utf-8")
-    except (ValueError, UnicodeDecodeError):
+        return aware(_TIME.validate_python(body.get("sentAt")))
+    except ValidationError:
         return None
-    return decoded.split(":", 1)[0] or None
-
-
-def _call_of(path: str) -> str:
-    name = path.rstrip("/").rsplit("/", 1)[-1]
-    if path.rstrip("/").rsplit("/", 2)[-2:-1] != ["v1"] or (
-        name not in PATH_TYPES and name not in BATCH_PATHS
-    ):
-        raise NotFound(UNKNOWN_PATH.format(path=path))
-    return name
 
 
 class IngestHandler:
-    def __init__(self, settings: Settings, publisher: Publisher, clock: Clock) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        publisher: Publisher,
+        clock: Clock,
+        ingest: IngestSettings | None = None,
+    ) -> None:
         self._settings = settings
+        self._config = ingest or IngestSettings()
         self._publisher = publisher
         self._clock = clock
         self._sources = SourceRegistry(settings.sources)
+        self._limiter = RateLimiter(clock, self._config.rate_of)
+        self._recent = RecentIds(
+            clock, self._config.dedup_window_seconds, self._config.dedup_max_ids
+        )
+        self._bounds = TimeBounds(
+            future=timedelta(seconds=self._config.max_future_seconds),
+            past=timedelta(days=self._config.max_past_days),
+        )
 
     def handle(self, request: IngestRequest) -> IngestResult:
-        call = _call_of(request.path)
-        raw = decompress(
-            request.body,
-            request.headers.get("content-encoding", ""),
-            self._settings.max_batch_bytes,
-        )
-        body = parse_json_object(raw, request.headers.get("content-type", ""))
-        key = _basic_username(request.headers) or body.get("writeKey")
-        source = self._sources.resolve(key if isinstance(key, str) else None)
-        received_at = self._clock.now()
-        events = self._events_of(call, body)
+        route = route_of(request.path)
+        limit = self._settings.max_batch_bytes
+        if route.kind != "batch":
+            limit = self._settings.max_event_bytes
+        raw = decompress(request.body, request.headers.get("content-encoding", ""), limit)
+        body = parse_body(raw, request.headers.get("content-type", ""))
+        source = self._sources.resolve(write_key_of(request.headers, request.query, body))
+        events = self._events_of(route, body)
+        self._limiter.take(source.id, len(events))
+        limits = Limits(self._settings.max_event_bytes, self._config.max_depth)
+        sent = measure(events, raw, limits.max_event_bytes, limits.max_depth)
+        if _NEEDS_SCRUB.search(raw):
+            events = scrub(events)
+        arrival = Arrival.of(source, self._clock.now(), _sent_at(body), self._bounds)
         good: list[dict[str, Any]] = []
         bad: list[dict[str, Any]] = []
-        for event in events:
-            reason = self._problem(event)
-            if reason:
-                bad.append(self._failure(event, reason, source, iso(received_at)))
+        for event, as_sent in zip(events, sent, strict=True):
+            checked = (
+                event.reason if isinstance(event, _Rejected) else check(event, limits, as_sent)
+            )
+            if isinstance(checked, str):
+                bad.append(_failure(event, checked, source, arrival.received_iso))
             else:
-                good.append(enrich(event, source, received_at, body.get("sentAt")))
-        messages: list[OutboundMessage] = []
-        if good:
-            messages.append(encode(EVENTS, "events", good, source_id=source.id))
-        if bad:
-            messages.append(encode(FAILED_EVENTS, "failed", bad, source_id=source.id))
-        return IngestResult(len(good), len(bad), self._publisher.publish(messages))
+                good.append(enrich(event, checked, arrival))
+        return self._publish(source, good, bad)
 
-    def _events_of(self, call: str, body: dict[str, Any]) -> list[Any]:
-        if call not in BATCH_PATHS:
-            return [{**body, "type": PATH_TYPES[call]}]
+    def _events_of(self, route: Route, body: dict[str, Any]) -> list[Any]:
+        if route.kind == "webhook":
+            mapped = from_customerio(body)
+            return [mapped if isinstance(mapped, dict) else _Rejected(mapped, body)]
+        if route.kind == "call":
+            return [_forwarded({**body, "type": route.name})]
         batch = body.get("batch")
         if not isinstance(batch, list):
             raise BadRequest(NOT_A_LIST)
         shared = {k: body[k] for k in ("context", "integrations") if isinstance(body.get(k), dict)}
-        return [_merge_batch_level(event, shared) for event in batch]
+        return [_forwarded(_merge_batch_level(event, shared)) for event in batch]
 
-    def _problem(self, event: Any) -> str | None:
-        size = len(json.dumps(event, separators=(",", ":"), default=str).encode("utf-8"))
-        if size > self._settings.max_event_bytes:
-            return EVENT_TOO_LARGE.format(limit=self._settings.max_event_bytes)
-        return validate(event)
+    def _publish(
+        self, source: Source, good: list[dict[str, Any]], bad: list[dict[str, Any]]
+    ) -> IngestResult:
+        keys: list[Key] = [(source.id, str(e["messageId"])) for e in good]
+        fresh = self._recent.claim(keys)
+        new: list[dict[str, Any]] = []
+        for event, key in zip(good, keys, strict=True):
+            if key in fresh:
+                fresh.discard(key)  # a second copy inside the same batch is a duplicate too
+                new.append(event)
+        claimed = [(source.id, str(e["messageId"])) for e in new]
+        messages: list[OutboundMessage] = []
+        if new:
+            messages.append(encode(EVENTS, "events", new, source_id=source.id))
+        if bad:
+            messages.append(encode(FAILED_EVENTS, "failed", bad, source_id=source.id))
+        try:
+            published = self._publisher.publish(messages) if messages else []
+        except Exception:
+            self._recent.release(claimed)
+            raise
+        self._recent.commit(claimed)
+        return IngestResult(len(new), len(bad), len(good) - len(new), published)
 
-    @staticmethod
-    def _failure(event: Any, reason: str, source: Source, received_at: str) -> dict[str, Any]:
-        return {
-            "failedId": str(uuid.uuid4()),
-            "stage": "ingest",
-            "reason": reason,
-            "sourceId": source.id,
-            "receivedAt": received_at,
-            "messageId": event.get("messageId") if isinstance(event, dict) else None,
-            "payload": json.dumps(event, default=str),
-        }
+
+@dataclass(frozen=True)
+class _Rejected:
+    """A payload a source mapping could not turn into an event, with the reason."""
+
+    reason: str
+    payload: Any
+
+
+def _failure(event: Any, reason: str, source: Source, received_at: str) -> dict[str, Any]:
+    payload = event.payload if isinstance(event, _Rejected) else event
+    return {
+        "failedId": str(uuid.uuid4()),
+        "stage": "ingest",
+        "reason": reason,
+        "sourceId": source.id,
+        "receivedAt": received_at,
+        "messageId": payload.get("messageId") if isinstance(payload, dict) else None,
+        "payload": json.dumps(payload, default=str),
+    }
+
+
+def _forwarded(event: Any) -> Any:
+    if isinstance(event, dict) and any(k in event for k in NOT_FORWARDED):
+        return {k: v for k, v in event.items() if k not in NOT_FORWARDED}
+    return event
 
 
 def _merge_batch_level(event: Any, shared: dict[str, Any]) -> Any:

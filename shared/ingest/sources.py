@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import base64
+import binascii
 import hashlib
 import hmac
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
+from typing import Any
 
 from shared.errors import Forbidden, Unauthorized
 from shared.settings import Source
@@ -16,6 +19,26 @@ DISABLED_SOURCE = "This source is disabled."
 
 def hash_key(write_key: str) -> str:
     return hashlib.sha256(write_key.encode("utf-8")).hexdigest()
+
+
+def _basic_username(headers: Mapping[str, str]) -> str | None:
+    auth = headers.get("authorization", "")
+    if auth[:6].lower() != "basic ":
+        return None
+    try:
+        decoded = base64.b64decode(auth[6:].strip(), validate=True).decode("utf-8")
+    except (binascii.Error, ValueError, UnicodeDecodeError):
+        return None
+    return decoded.split(":", 1)[0] or None
+
+
+def write_key_of(
+    headers: Mapping[str, str], query: Mapping[str, str], body: Mapping[str, Any]
+) -> str | None:
+    """Basic username first (server SDKs), then ``writeKey`` in the body (browser and some
+    mobile SDKs), then in the query string (webhooks from tools that cannot set headers)."""
+    key = _basic_username(headers) or body.get("writeKey") or query.get("writeKey")
+    return key if isinstance(key, str) and key else None
 
 
 class SourceRegistry:

@@ -1,8 +1,11 @@
 """Demo traffic through a real SDK (segment-analytics-python), pointed at the local ingest.
 
-Fintech journeys from the seeds' taxonomy: many cold one-page visitors, visitors who sign up
-and complete KYC, users who link a bank and transact, and backend-confirmed transactions.
-Deterministic for a given seed, so figures drawn from it can be reproduced.
+Fintech journeys from the seeds' taxonomy, in the proportions that make the engagement tiers
+matter: most visitors read one page and leave; some browse; some sign up, go through KYC, link
+a bank and transact (confirmed by the backend), log in again on a phone, or drift away and
+churn. Each source (web, ios, android, backend) uses its own write key and SDK client, which
+batches as a production app would. Deterministic for a given seed, so figures drawn from it can
+be reproduced.
 """
 
 from __future__ import annotations
@@ -10,12 +13,21 @@ from __future__ import annotations
 import random
 import uuid
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-PAGES = ("/", "/pricing", "/features/savings", "/blog/budgeting-101", "/security")
-CAMPAIGNS = ("spring_savings", "cashback_launch", "brand_search")
+PAGES = ("/", "/pricing", "/features/savings", "/blog/budgeting-101", "/security", "/cards")
+FEATURES = ("savings_goals", "round_ups", "budgets", "early_paycheck", "cashback")
+CAMPAIGNS = (
+    ("spring_savings", "google", "cpc"),
+    ("cashback_launch", "facebook", "paid_social"),
+    ("brand_search", "google", "cpc"),
+    ("newsletter_may", "email", "email"),
+)
+DAYS = 60  # journeys spread over the last two months
+SOURCES = ("web", "ios", "android", "backend")
 
 
 @dataclass
@@ -24,6 +36,7 @@ class DemoReport:
     users: int = 0
     anonymous_visitors: int = 0
     errors: list[str] = field(default_factory=list)
+    journeys: Counter[str] = field(default_factory=Counter)
 
     @property
     def total(self) -> int:
@@ -36,69 +49,192 @@ def _client(write_key: str, host: str, report: DemoReport) -> Any:
     return Client(
         write_key=write_key,
         host=host,
-        sync_mode=True,  # each call is one request: the demo reports exactly what got through
         on_error=lambda error, _batch: report.errors.append(str(error)),
+        upload_size=100,  # batches, as production apps send them
         max_retries=3,
     )
+
+
+@dataclass
+class Visitor:
+    """One person's devices and identifiers, and the clock of their journey."""
+
+    rng: random.Random
+    n: int
+    seed: int
+    when: datetime
+    anonymous_id: str
+    user_id: str | None = None
+    session: int = 0
+
+    def later(self, low_minutes: float, high_minutes: float) -> datetime:
+        self.when += timedelta(minutes=self.rng.uniform(low_minutes, high_minutes))
+        return self.when
+
+    def new_session(self, platform: str) -> dict[str, str]:
+        self.session += 1
+        return {"platform": platform, "session_id": f"s-{self.seed}-{self.n}-{self.session}"}
+
+
+class Journeys:
+    """Each method is one kind of journey; ``send`` goes through the SDK client of a source."""
+
+    def __init__(self, clients: dict[str, Any], report: DemoReport, now: datetime) -> None:
+        self._clients = clients
+        self._report = report
+        self._now = now
+
+    def send(self, source: str, call: str, **kwargs: Any) -> None:
+        if kwargs.get("timestamp") and kwargs["timestamp"] > self._now:
+            kwargs["timestamp"] = self._now
+        getattr(self._clients[source], call)(**kwargs)
+        self._report.sent[call] += 1
+
+    def visit(self, v: Visitor, pages: int) -> dict[str, Any]:
+        campaign, utm_source, medium = v.rng.choice(CAMPAIGNS)
+        context = {"campaign": {"name": campaign, "source": utm_source, "medium": medium}}
+        props = v.new_session("web")
+        for path in v.rng.sample(PAGES, pages):
+            url = f"https://app.example.com{path}?utm_campaign={campaign}"
+            self.send(
+                "web",
+                "page",
+                anonymous_id=v.anonymous_id,
+                name=path,
+                properties={**props, "path": path, "url": url},
+                context={**context, "page": {"path": path, "url": url}},
+                timestamp=v.later(0.2, 3),
+            )
+        return props
+
+    def browse(self, v: Visitor) -> None:
+        props = self.visit(v, v.rng.randint(2, 4))
+        feature = v.rng.choice(FEATURES)
+        self.track("web", v, "feature_viewed", {**props, "feature_name": feature})
+
+    def track(self, source: str, v: Visitor, event: str, properties: dict[str, Any]) -> None:
+        self.send(
+            source,
+            "track",
+            user_id=v.user_id,
+            anonymous_id=v.anonymous_id if v.user_id is None or source == "web" else None,
+            event=event,
+            properties=properties,
+            timestamp=v.later(0.5, 20),
+        )
+
+    def sign_up(self, v: Visitor) -> dict[str, Any]:
+        props = self.visit(v, v.rng.randint(1, 3))
+        v.user_id = f"user-{v.seed}-{v.n}"
+        traits = {"email": f"demo{v.n}@example.com", "first_name": f"Demo{v.n}", "plan": "free"}
+        self.send("web", "alias", previous_id=v.anonymous_id, user_id=v.user_id, timestamp=v.when)
+        self.send(
+            "web",
+            "identify",
+            user_id=v.user_id,
+            anonymous_id=v.anonymous_id,
+            traits=traits,
+            timestamp=v.later(0.1, 1),
+        )
+        self.track("web", v, "account_created", {**props, "method": "email"})
+        self.track("web", v, "kyc_started", props)
+        self.track("web", v, "kyc_document_submitted", {**props, "document": "passport"})
+        return props
+
+    def transact(self, v: Visitor, count: int) -> None:
+        for _ in range(count):
+            amount = round(v.rng.uniform(10, 800), 2)
+            kind, method = v.rng.choice(
+                (("deposit", "ach"), ("transfer", "instant"), ("card", "pos"))
+            )
+            base = {"platform": "server", "amount": amount, "type": kind, "method": method}
+            self.track("backend", v, "transaction_initiated", base)
+            outcome = "transaction_failed" if v.rng.random() < 0.08 else "transaction_completed"
+            self.track("backend", v, outcome, base)
+            v.later(60 * 12, 60 * 72)
+
+    def mobile_login(self, v: Visitor) -> None:
+        platform = v.rng.choice(("ios", "android"))
+        v.anonymous_id = str(uuid.UUID(int=v.rng.getrandbits(128)))  # a new device
+        props = v.new_session(platform)
+        self.send(
+            platform,
+            "identify",
+            user_id=v.user_id,
+            anonymous_id=v.anonymous_id,
+            traits={"email": f"demo{v.n}@example.com"},
+            context={"device": {"type": platform}, "os": {"name": platform}},
+            timestamp=v.later(60, 600),
+        )
+        self.track(platform, v, "session_started", props)
+        self.send(
+            platform,
+            "screen",
+            user_id=v.user_id,
+            name="Dashboard",
+            properties=props,
+            timestamp=v.later(0.1, 1),
+        )
+        self.track(platform, v, "dashboard_viewed", props)
+        if v.rng.random() < 0.5:
+            self.track(platform, v, "notification_tapped", {**props, "campaign": "first_deposit"})
+
+
+def _journey(j: Journeys, v: Visitor) -> str:
+    roll = v.rng.random()
+    if roll < 0.55:
+        j.visit(v, 1)
+        return "cold_bounce"
+    if roll < 0.72:
+        j.browse(v)
+        return "browser"
+    props = j.sign_up(v)
+    if v.rng.random() < 0.12:
+        j.track("backend", v, "kyc_rejected", {"platform": "server", "reason": "document_blurry"})
+        return "kyc_rejected"
+    j.track("backend", v, "kyc_approved", {"platform": "server"})
+    if v.rng.random() < 0.3:
+        j.track("web", v, "bank_account_failed", {**props, "bank": "Demo Bank"})
+        return "activated_incomplete"
+    j.track("web", v, "bank_account_linked", {**props, "bank": "Demo Bank"})
+    if v.rng.random() < 0.6:
+        j.mobile_login(v)
+    if v.rng.random() < 0.2:  # a churner: a few transactions, then silence and a cancellation
+        j.transact(v, v.rng.randint(1, 2))
+        j.track("web", v, "support_ticket_opened", {"platform": "web", "topic": "fees"})
+        j.track("web", v, "subscription_cancelled", {"platform": "web"})
+        return "churner"
+    j.transact(v, v.rng.randint(1, 5))
+    if v.rng.random() < 0.3:
+        j.track("backend", v, "direct_deposit_enabled", {"platform": "server"})
+        return "direct_deposit"
+    return "active"
 
 
 def run_demo(stack: dict[str, Any], visitors: int = 40, seed: int = 7) -> DemoReport:
     rng = random.Random(seed)
     report = DemoReport()
-    host = stack["ingest_url"]
-    web = _client(stack["write_keys"]["web"], host, report)
-    backend = _client(stack["write_keys"]["backend"], host, report)
+    clients = {s: _client(stack["write_keys"][s], stack["ingest_url"], report) for s in SOURCES}
     now = datetime.now(UTC)
-
-    def send(client: Any, call: str, *args: Any, **kwargs: Any) -> None:
-        getattr(client, call)(*args, **kwargs)
-        report.sent[call] += 1
-
-    for n in range(visitors):
-        anonymous_id = str(uuid.UUID(int=rng.getrandbits(128)))
-        campaign = rng.choice(CAMPAIGNS)
-        context = {"campaign": {"name": campaign, "source": "google", "medium": "cpc"}}
-        start = now - timedelta(minutes=rng.randint(5, 600))
-        report.anonymous_visitors += 1
-        for step, path in enumerate(rng.sample(PAGES, rng.randint(1, 3))):
-            send(
-                web,
-                "page",
-                anonymous_id=anonymous_id,
-                name=path,
-                context=context,
-                properties={"path": path, "url": f"https://app.example.com{path}"},
-                timestamp=start + timedelta(seconds=30 * step),
-            )
-        if n % 3:
-            continue  # most visitors stay cold
-        user_id = f"user-{seed}-{n}"
-        report.users += 1
-        traits = {"email": f"demo{n}@example.com", "plan": "free"}
-        send(web, "identify", user_id, traits, anonymous_id=anonymous_id)
-        send(
-            web,
-            "track",
-            user_id,
-            "account_created",
-            {"platform": "web", "method": "email"},
-            anonymous_id=anonymous_id,
-        )
-        send(web, "track", user_id, "kyc_started", {"platform": "web"})
-        if n % 2 == 0:
-            send(
-                web,
-                "track",
-                user_id,
-                "bank_account_linked",
-                {"platform": "web", "bank": "Demo Bank"},
-            )
-            amount = round(rng.uniform(10, 500), 2)
-            send(
-                backend,
-                "track",
-                user_id,
-                "transaction_completed",
-                {"platform": "server", "amount": amount, "type": "deposit", "method": "ach"},
-            )
+    journeys = Journeys(clients, report, now)
+    try:
+        for n in range(visitors):
+            start = now - timedelta(days=rng.uniform(1, DAYS))
+            visitor = Visitor(rng, n, seed, start, str(uuid.UUID(int=rng.getrandbits(128))))
+            report.anonymous_visitors += 1
+            kind = _journey(journeys, visitor)
+            report.journeys[kind] += 1
+            report.users += int(visitor.user_id is not None)
+    finally:
+        _close(clients.values(), report.errors.append)
     return report
+
+
+def _close(clients: Any, on_error: Callable[[str], None]) -> None:
+    """Flush every queued batch before reporting: the figures are what ingest accepted."""
+    for client in clients:
+        try:
+            client.flush()
+            client.shutdown()
+        except Exception as error:  # the report carries it; the caller decides
+            on_error(str(error))

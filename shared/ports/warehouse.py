@@ -37,10 +37,20 @@ class Table:
 
 
 @dataclass(frozen=True)
+class View:
+    """A logical view; ``query`` names tables fully (`project.dataset.table`)."""
+
+    name: str
+    query: str
+    description: str = ""
+
+
+@dataclass(frozen=True)
 class Dataset:
     name: str
     tables: tuple[Table, ...] = ()
     description: str = ""
+    views: tuple[View, ...] = ()  # created after every dataset's tables, in declaration order
 
 
 @dataclass(frozen=True)
@@ -52,7 +62,8 @@ class RowError:
 class Warehouse(abc.ABC):
     @abc.abstractmethod
     def ensure(self, datasets: Sequence[Dataset]) -> None:
-        """Create what is missing; add new columns to existing tables. Idempotent."""
+        """Create what is missing; add new columns to existing tables; create or replace views
+        whose query changed (after all tables, since views read them). Idempotent."""
 
     @abc.abstractmethod
     def insert_rows(
@@ -75,9 +86,11 @@ class SqlRunner(abc.ABC):
 
 @dataclass
 class InMemoryWarehouse(Warehouse):
-    """Validates rows against declared columns the way streaming inserts do; dedups row ids."""
+    """Validates rows against declared columns the way streaming inserts do; dedups row ids.
+    Views are only recorded: querying them needs SQL, which is tested on the emulator."""
 
     tables: dict[str, Table] = field(default_factory=dict)
+    views: dict[str, View] = field(default_factory=dict)
     rows: dict[str, list[Row]] = field(default_factory=dict)
     seen_ids: dict[str, set[str]] = field(default_factory=dict)
     fail_next: int = 0
@@ -92,6 +105,8 @@ class InMemoryWarehouse(Warehouse):
                     self.tables[key] = table
                     self.rows.setdefault(key, [])
                     self.seen_ids.setdefault(key, set())
+                for view in dataset.views:
+                    self.views[f"{dataset.name}.{view.name}"] = view
 
     def insert_rows(
         self, table: str, rows: Sequence[Row], row_ids: Sequence[str]

@@ -1,62 +1,66 @@
 """The warehouse loader: one Pub/Sub message (a batch) → one streaming insert per table.
 
-Idempotent: each row's insertId is its event's messageId (failedId for failures), and the
+Engaged events land twice: as received in the raw layer, and in their Segment-style processed
+table. Identity changes land as assignments (the identity map's rows); failures in ``ops``.
+Idempotent: each row's insertId is its key (messageId, assignment id, failedId), and the
 scheduled dedup job removes what a late redelivery slips past that window. Rows BigQuery refuses
-become failed events, never silently dropped.
+become failed events with the reason, never silently dropped; an outage raises
+(BackendUnavailable) so Pub/Sub redelivers, then dead-letters.
 """
 
 from __future__ import annotations
 
-import json
-import uuid
+import hashlib
+from collections.abc import Sequence
 from typing import Any
 
 from shared.envelope import Envelope, encode
 from shared.errors import BackendUnavailable
+from shared.identity.changes import KIND as IDENTITY_KIND
+from shared.identity.changes import IdentityChange
 from shared.ports.clock import Clock
 from shared.ports.publisher import Publisher
 from shared.ports.warehouse import Row, Warehouse
 from shared.settings import Settings
 from shared.topology import FAILED_EVENTS
-from shared.warehouse.tables import (
+from shared.warehouse.layers import (
     COLD_ARCHIVE_TABLE,
     EVENTS_TABLE,
     FAILED_EVENTS_TABLE,
+    IDENTITY_ASSIGNMENTS_TABLE,
     OPS,
+    PROCESSED,
     RAW,
 )
+from shared.warehouse.rows import assignment_rows, event_row, failed_row, processed_row, to_json
+
+STAGE = "warehouse"
+INVALID_CHANGE = "invalid identity change: {error}"
+
+# Which column is each table's row key (its insertId, and what the dedup job groups by).
+ROW_KEY = {FAILED_EVENTS_TABLE: "failed_id", IDENTITY_ASSIGNMENTS_TABLE: "assignment_id"}
 
 
-def event_row(event: dict[str, Any], loaded_at: str) -> Row:
+def row_key(table: str, row: Row) -> str:
+    return str(row.get(ROW_KEY.get(table.rsplit(".", 1)[-1], "message_id")) or "")
+
+
+def refusal(table: str, row: Row, reason: str) -> dict[str, Any]:
+    """A failed event for a row BigQuery refused (the reason names the table)."""
     return {
-        "message_id": _str_or_none(event.get("messageId")),
-        "type": event.get("type"),
-        "event": event.get("event") if isinstance(event.get("event"), str) else None,
-        "user_id": _str_or_none(event.get("userId")),
-        "anonymous_id": _str_or_none(event.get("anonymousId")),
-        "source_id": event.get("sourceId"),
-        "timestamp": event.get("timestamp"),
-        "received_at": event.get("receivedAt") or loaded_at,
-        "loaded_at": loaded_at,
-        "payload": json.dumps(event, separators=(",", ":"), default=str),
+        "failedId": f"{STAGE}:{table}:{row_key(table, row)}",
+        "stage": STAGE,
+        "reason": f"{table}: {reason}",
+        "sourceId": row.get("source_id"),
+        "messageId": row.get("message_id"),
+        "receivedAt": row.get("received_at"),
+        "payload": row.get("payload") or to_json(row),
     }
 
 
-def failed_row(failure: dict[str, Any], recorded_at: str) -> Row:
-    return {
-        "failed_id": str(failure.get("failedId") or uuid.uuid4()),
-        "stage": str(failure.get("stage") or "unknown"),
-        "reason": str(failure.get("reason") or "unknown"),
-        "source_id": failure.get("sourceId"),
-        "message_id": _str_or_none(failure.get("messageId")),
-        "received_at": failure.get("receivedAt"),
-        "recorded_at": recorded_at,
-        "payload": failure.get("payload"),
-    }
-
-
-def _str_or_none(value: Any) -> str | None:
-    return None if value is None else str(value)
+def _digest(payload: Any) -> str:
+    """A stable id for an undecodable change, so its redelivery is recorded once."""
+    return hashlib.sha256(to_json(payload).encode()).hexdigest()[:32]
 
 
 class WarehouseLoader:
@@ -69,31 +73,61 @@ class WarehouseLoader:
         self._clock = clock
 
     def handle(self, envelope: Envelope) -> int:
-        """Load the envelope; returns rows stored. Outages raise (BackendUnavailable)."""
+        """Load the envelope; returns rows stored in its first table (raw events, failures or
+        assignments). Outages raise (BackendUnavailable)."""
         now = self._clock.now().isoformat()
         if envelope.kind == "failed":
-            rows = [failed_row(f, now) for f in envelope.events]
-            table = f"{self._settings.dataset(OPS)}.{FAILED_EVENTS_TABLE}"
-            errors = self._warehouse.insert_rows(table, rows, [r["failed_id"] for r in rows])
-            if errors:  # nowhere further to send them: fail loudly, Pub/Sub dead-letters
-                raise BackendUnavailable(f"failed_events refused rows: {errors[:3]}")
-            return len(rows)
-        name = COLD_ARCHIVE_TABLE if envelope.kind == "cold" else EVENTS_TABLE
-        table = f"{self._settings.dataset(RAW)}.{name}"
-        rows = [event_row(e, now) for e in envelope.events]
-        errors = self._warehouse.insert_rows(table, rows, [r["message_id"] or "" for r in rows])
-        if errors:
-            refused = [
-                {
-                    "failedId": f"warehouse:{rows[e.index]['message_id']}",
-                    "stage": "warehouse",
-                    "reason": e.reason,
-                    "sourceId": rows[e.index]["source_id"],
-                    "messageId": rows[e.index]["message_id"],
-                    "receivedAt": rows[e.index]["received_at"],
-                    "payload": rows[e.index]["payload"],
-                }
-                for e in errors
-            ]
-            self._publisher.publish([encode(FAILED_EVENTS, "failed", refused)])
+            return self._load_failures([failed_row(f, now) for f in envelope.events])
+        if envelope.kind == IDENTITY_KIND:
+            return self._load_identity(envelope.events, now)
+        raw = COLD_ARCHIVE_TABLE if envelope.kind == "cold" else EVENTS_TABLE
+        batches: dict[str, list[Row]] = {
+            self._table(RAW, raw): [event_row(e, now) for e in envelope.events]
+        }
+        if envelope.kind != "cold":  # processed tables hold the engaged tier only
+            for event in envelope.events:
+                mapped = processed_row(event, now)
+                if mapped:
+                    batches.setdefault(self._table(PROCESSED, mapped[0]), []).append(mapped[1])
+        refused: list[dict[str, Any]] = []
+        stored = {table: self._insert(table, rows, refused) for table, rows in batches.items()}
+        self._publish_refusals(refused)
+        return next(iter(stored.values()))
+
+    def _load_identity(self, payloads: Sequence[Any], now: str) -> int:
+        refused: list[dict[str, Any]] = []
+        rows: list[Row] = []
+        for payload in payloads:
+            try:
+                rows += assignment_rows(IdentityChange.from_json(payload), now)
+            except (TypeError, ValueError, AttributeError) as error:
+                refused.append(
+                    {
+                        "failedId": f"{STAGE}:identity:{_digest(payload)}",
+                        "stage": STAGE,
+                        "reason": INVALID_CHANGE.format(error=error),
+                        "payload": to_json(payload),
+                    }
+                )
+        stored = self._insert(self._table(PROCESSED, IDENTITY_ASSIGNMENTS_TABLE), rows, refused)
+        self._publish_refusals(refused)
+        return stored
+
+    def _load_failures(self, rows: list[Row]) -> int:
+        table = self._table(OPS, FAILED_EVENTS_TABLE)
+        errors = self._warehouse.insert_rows(table, rows, [r["failed_id"] for r in rows])
+        if errors:  # nowhere further to send them: fail loudly, Pub/Sub dead-letters
+            raise BackendUnavailable(f"failed_events refused rows: {errors[:3]}")
+        return len(rows)
+
+    def _insert(self, table: str, rows: list[Row], refused: list[dict[str, Any]]) -> int:
+        errors = self._warehouse.insert_rows(table, rows, [row_key(table, r) for r in rows])
+        refused += [refusal(table, rows[e.index], e.reason) for e in errors]
         return len(rows) - len(errors)
+
+    def _publish_refusals(self, refused: list[dict[str, Any]]) -> None:
+        if refused:
+            self._publisher.publish([encode(FAILED_EVENTS, "failed", refused)])
+
+    def _table(self, layer: str, name: str) -> str:
+        return f"{self._settings.dataset(layer)}.{name}"

@@ -1,19 +1,36 @@
-"""Every dataset and table, declared once: the local stack creates them, Pulumi deploys them.
+"""Every dataset, table and view, declared once: the local stack creates them, Pulumi deploys them.
 
-Layers are datasets named ``<prefix>_<layer>``: ``raw`` holds every accepted event as received
-(JSON), the cold archive beside it expires; ``ops`` holds what operators look at.
+Layers are datasets named ``<prefix>_<layer>`` (see ``shared.warehouse.layers``).
 """
 
 from __future__ import annotations
 
 from shared.ports.warehouse import Column, Dataset, Table
 from shared.settings import Settings
+from shared.warehouse.layers import (
+    COLD_ARCHIVE_TABLE,
+    CURATED,
+    EVENT_VIEWS,
+    EVENTS_TABLE,
+    FAILED_EVENTS_TABLE,
+    OPS,
+    PROCESSED,
+    RAW,
+)
+from shared.warehouse.processed import processed_tables
+from shared.warehouse.tracking_plan import TrackingPlan, load_plan
+from shared.warehouse.views import curated_views, event_views
 
-RAW = "raw"
-OPS = "ops"
-EVENTS_TABLE = "events"
-COLD_ARCHIVE_TABLE = "cold_archive"
-FAILED_EVENTS_TABLE = "failed_events"
+__all__ = [
+    "COLD_ARCHIVE_TABLE",
+    "EVENTS_TABLE",
+    "EVENT_COLUMNS",
+    "FAILED_EVENTS_TABLE",
+    "OPS",
+    "PROCESSED",
+    "RAW",
+    "datasets",
+]
 
 EVENT_COLUMNS = (
     Column("message_id", "STRING", "REQUIRED", "Segment messageId; unique per event."),
@@ -28,8 +45,20 @@ EVENT_COLUMNS = (
     Column("payload", "JSON", description="The whole event as accepted."),
 )
 
+FAILED_EVENT_COLUMNS = (
+    Column("failed_id", "STRING", "REQUIRED"),
+    Column("stage", "STRING", "REQUIRED", "ingest, identity, warehouse, ..."),
+    Column("reason", "STRING", "REQUIRED"),
+    Column("source_id", "STRING"),
+    Column("message_id", "STRING"),
+    Column("received_at", "TIMESTAMP"),
+    Column("recorded_at", "TIMESTAMP", "REQUIRED"),
+    Column("payload", "STRING", description="The original, possibly invalid."),
+)
 
-def datasets(settings: Settings) -> tuple[Dataset, ...]:
+
+def datasets(settings: Settings, plan: TrackingPlan | None = None) -> tuple[Dataset, ...]:
+    plan = plan or load_plan()
     return (
         Dataset(
             settings.dataset(RAW),
@@ -53,20 +82,26 @@ def datasets(settings: Settings) -> tuple[Dataset, ...]:
             "Raw layer: events as received.",
         ),
         Dataset(
+            settings.dataset(PROCESSED),
+            processed_tables(),
+            "Processed layer: Segment-style tables, users and identity assignments.",
+        ),
+        Dataset(
+            settings.dataset(CURATED),
+            description="Curated layer: the identity map, events with their person, users.",
+            views=curated_views(settings, plan),
+        ),
+        Dataset(
+            settings.dataset(EVENT_VIEWS),
+            description="One typed view per tracked event, generated from the tracking plan.",
+            views=event_views(settings, plan),
+        ),
+        Dataset(
             settings.dataset(OPS),
             (
                 Table(
                     FAILED_EVENTS_TABLE,
-                    (
-                        Column("failed_id", "STRING", "REQUIRED"),
-                        Column("stage", "STRING", "REQUIRED", "ingest, identity, warehouse, ..."),
-                        Column("reason", "STRING", "REQUIRED"),
-                        Column("source_id", "STRING"),
-                        Column("message_id", "STRING"),
-                        Column("received_at", "TIMESTAMP"),
-                        Column("recorded_at", "TIMESTAMP", "REQUIRED"),
-                        Column("payload", "STRING", description="The original, possibly invalid."),
-                    ),
+                    FAILED_EVENT_COLUMNS,
                     partition_field="recorded_at",
                     clustering=("stage", "source_id"),
                     description="Events refused anywhere in the pipeline, with the reason.",

@@ -1,36 +1,55 @@
-"""The loader and the dedup job on the BigQuery emulator."""
+"""The loader, its tables and the dedup and users jobs on the BigQuery emulator."""
 
 from __future__ import annotations
 
+import json
+from typing import Any
+
 from shared.adapters.bigquery import BigQueryWarehouse
-from shared.bootstrap import bootstrap
+from shared.bootstrap import Services, bootstrap
 from shared.envelope import Envelope
 from shared.jobs import run_job
 from shared.ports.clock import FakeClock, SystemClock
 from shared.ports.publisher import InMemoryPublisher
 from shared.settings import Settings
+from shared.warehouse.layers import TABLE_OF_TYPE
 from shared.warehouse.tables import datasets
+from tests.conftest import PROJECT
+
+EVENT_TABLES = ("raw.events", *(f"processed.{t}" for t in TABLE_OF_TYPE.values()))
 
 
-def events(prefix: str, n: int) -> list[dict[str, object]]:
+def events(prefix: str, n: int, **properties: Any) -> list[dict[str, Any]]:
     return [
         {
             "type": "track",
             "event": "transaction_completed",
             "userId": f"{prefix}-u",
             "messageId": f"{prefix}-{i}",
+            "sourceId": "backend",
             "timestamp": "2026-11-20T10:00:00.000Z",
             "receivedAt": SystemClock().now().isoformat(),
-            "properties": {"amount": 12.5, f"never_seen_{prefix}": True},
+            "properties": {"amount": 12.5, "type": "deposit", "method": "ach", **properties},
         }
         for i in range(n)
     ]
 
 
-def services_on(bigquery: BigQueryWarehouse, prefix: str):  # type: ignore[no-untyped-def]
-    settings = Settings(project_id="cdp-test", dataset_prefix=f"it_{prefix}", bigquery_endpoint="-")
+def services_on(
+    bigquery: BigQueryWarehouse, prefix: str, clock: FakeClock | None = None
+) -> Services:
+    settings = Settings(project_id=PROJECT, dataset_prefix=f"it_{prefix}", bigquery_endpoint="-")
     bigquery.ensure(datasets(settings))
-    return bootstrap(settings, warehouse=bigquery, sql=bigquery, publisher=InMemoryPublisher())
+    return bootstrap(
+        settings, warehouse=bigquery, sql=bigquery, publisher=InMemoryPublisher(), clock=clock
+    )
+
+
+def counts(bigquery: BigQueryWarehouse, prefix: str, table: str) -> dict[str, int]:
+    [row] = bigquery.query(
+        f"SELECT COUNT(*) AS n, COUNT(DISTINCT message_id) AS d FROM `it_{prefix}_{table}`"
+    )
+    return dict(row)
 
 
 def test_the_same_batch_three_times_is_one_set_of_rows(
@@ -40,29 +59,133 @@ def test_the_same_batch_three_times_is_one_set_of_rows(
     batch = events(unique, 20)
     for _ in range(3):
         services.loader.handle(Envelope("events", batch, {}))
-    rows = bigquery.query(
-        f"SELECT COUNT(*) AS n, COUNT(DISTINCT message_id) AS d FROM `it_{unique}_raw.events`"
-    )
-    assert rows == [{"n": 20, "d": 20}]
+    assert counts(bigquery, unique, "raw.events") == {"n": 20, "d": 20}
+    assert counts(bigquery, unique, "processed.tracks") == {"n": 20, "d": 20}
+    view = f"it_{unique}_events.transaction_completed"
+    typed = bigquery.query(f"SELECT COUNT(*) AS n, SUM(amount) AS total FROM `{view}`")
+    assert typed == [{"n": 20, "total": 250.0}]
 
 
-def test_the_dedup_job_removes_a_late_redelivery(bigquery: BigQueryWarehouse, unique: str) -> None:
+def test_every_call_type_lands_in_its_partitioned_clustered_table(
+    bigquery: BigQueryWarehouse, unique: str
+) -> None:
     services = services_on(bigquery, unique)
+    base = {"anonymousId": f"{unique}-a", "timestamp": "2026-11-20T10:00:00Z"}
+    calls = [
+        {"type": "track", "event": "kyc_started", "userId": "u"},
+        {"type": "identify", "userId": "u", "traits": {"plan": "pro"}},
+        {"type": "page", "name": "Home", "properties": {"path": "/"}},
+        {"type": "screen", "name": "Wallet"},
+        {"type": "group", "userId": "u", "groupId": "g1"},
+        {"type": "alias", "userId": "u", "previousId": "old"},
+    ]
+    batch = [{**base, **c, "messageId": f"{unique}-{i}"} for i, c in enumerate(calls)]
+    services.loader.handle(Envelope("events", batch, {}))
+    for table in EVENT_TABLES:
+        expected = len(calls) if table == "raw.events" else 1
+        assert counts(bigquery, unique, table) == {"n": expected, "d": expected}, table
+    tracks = bigquery.client.get_table(f"{PROJECT}.it_{unique}_processed.tracks")
+    assert tracks.time_partitioning.field == "timestamp"
+    assert tracks.clustering_fields == ["user_id", "anonymous_id"]
+
+
+def test_a_property_or_trait_never_seen_before_loads(
+    bigquery: BigQueryWarehouse, unique: str
+) -> None:
+    services = services_on(bigquery, unique)
+    novel = events(unique, 2, **{f"never_seen_{unique}": {"nested": [1, 2]}})
+    novel[1]["properties"]["amount"] = "not a number"  # typed by the plan, wrongly sent
+    identify = {
+        "type": "identify",
+        "userId": f"{unique}-u",
+        "messageId": f"{unique}-id",
+        "timestamp": "2026-11-20T10:00:00Z",
+        "traits": {f"trait_{unique}": True, "plan": "pro"},
+    }
+    assert services.loader.handle(Envelope("events", [*novel, identify], {})) == 3
+    rows = bigquery.query(
+        f"SELECT message_id, amount, properties FROM `it_{unique}_events.transaction_completed`"
+        " ORDER BY message_id"
+    )
+    assert [r["amount"] for r in rows] == [12.5, None]  # SAFE_CAST: NULL, never a failed load
+    assert rows[1]["properties"]["amount"] == "not a number"  # the raw value stays in JSON
+    assert rows[0]["properties"][f"never_seen_{unique}"] == {"nested": [1, 2]}
+    [identified] = bigquery.query(f"SELECT traits FROM `it_{unique}_processed.identifies`")
+    assert identified["traits"][f"trait_{unique}"] is True
+    publisher = services.publisher
+    assert isinstance(publisher, InMemoryPublisher) and publisher.on("failed-events") == []
+
+
+def test_a_row_bigquery_refuses_becomes_a_failed_event(
+    bigquery: BigQueryWarehouse, unique: str
+) -> None:
+    services = services_on(bigquery, unique)
+    good, bad = events(unique, 2)
+    bad["timestamp"] = "yesterday-ish"
+    assert services.loader.handle(Envelope("events", [good, bad], {})) == 1
+    publisher = services.publisher
+    assert isinstance(publisher, InMemoryPublisher)
+    [message] = publisher.on("failed-events")
+    failed = Envelope("failed", json.loads(message.data)["events"], {})
+    assert {f["messageId"] for f in failed.events} == {bad["messageId"]}
+    services.loader.handle(failed)  # what the failed-events subscription does next
+    stored = bigquery.query(f"SELECT stage, reason FROM `it_{unique}_ops.failed_events`")
+    assert stored and all(r["stage"] == "warehouse" for r in stored)
+    assert {r["reason"].split(":")[0] for r in stored} == {
+        f"it_{unique}_raw.events",
+        f"it_{unique}_processed.tracks",
+    }
+
+
+def test_the_dedup_job_removes_a_late_redelivery_everywhere(
+    bigquery: BigQueryWarehouse, unique: str
+) -> None:
+    earlier = FakeClock(SystemClock().now())
+    earlier.advance(-120)
+    services = services_on(bigquery, unique, clock=earlier)
     batch = events(unique, 5)
     services.loader.handle(Envelope("events", batch, {}))
     # A redelivery after insertId's window: same messageIds under other insert ids, later.
-    clock = FakeClock(SystemClock().now())
-    clock.advance(120)
     late = bootstrap(services.settings, warehouse=_NewInsertIds(bigquery), sql=bigquery,
-                     publisher=InMemoryPublisher(), clock=clock)  # fmt: skip
+                     publisher=InMemoryPublisher())  # fmt: skip
     late.loader.handle(Envelope("events", batch, {}))
-    table = f"it_{unique}_raw.events"
-    assert bigquery.query(f"SELECT COUNT(*) AS n FROM `{table}`") == [{"n": 10}]
-    assert run_job("warehouse-dedup", services) == {"job": "warehouse-dedup", "deleted": 5}
-    assert bigquery.query(
-        f"SELECT COUNT(*) AS n, COUNT(DISTINCT message_id) AS d FROM `{table}`"
-    ) == [{"n": 5, "d": 5}]
+    assert counts(bigquery, unique, "raw.events") == {"n": 10, "d": 5}
+    result = run_job("warehouse-dedup", services)
+    assert result["deleted"] == 10
+    assert result["tables"]["raw.events"] == result["tables"]["processed.tracks"] == 5
+    for table in ("raw.events", "processed.tracks"):
+        assert counts(bigquery, unique, table) == {"n": 5, "d": 5}
+    kept = bigquery.query(f"SELECT MAX(loaded_at) AS at FROM `it_{unique}_raw.events`")
+    assert kept[0]["at"] <= earlier.now()  # the first copy is the one kept
     assert run_job("warehouse-dedup", services)["deleted"] == 0
+
+
+def test_the_users_job_keeps_the_latest_traits_per_user(
+    bigquery: BigQueryWarehouse, unique: str
+) -> None:
+    services = services_on(bigquery, unique)
+
+    def identify(n: int, at: str, plan: str) -> dict[str, Any]:
+        return {
+            "type": "identify",
+            "userId": f"{unique}-u",
+            "messageId": f"{unique}-{n}",
+            "timestamp": at,
+            "traits": {"plan": plan, "email": "e@x.io"},
+        }
+
+    services.loader.handle(Envelope("events", [identify(1, "2026-11-20T10:00:00Z", "free")], {}))
+    services.loader.handle(Envelope("events", [identify(2, "2026-11-21T10:00:00Z", "pro")], {}))
+    assert run_job("warehouse-users", services)["users"] == 1
+    late_and_older = identify(3, "2026-11-19T10:00:00Z", "trial")
+    services.loader.handle(Envelope("events", [late_and_older], {}))
+    assert run_job("warehouse-users", services)["users"] == 1
+    [user] = bigquery.query(
+        f"SELECT user_id, plan, email, first_seen_at, updated_at FROM `it_{unique}_curated.users`"
+    )
+    assert (user["plan"], user["email"]) == ("pro", "e@x.io")
+    assert user["first_seen_at"].isoformat().startswith("2026-11-19")
+    assert user["updated_at"].isoformat().startswith("2026-11-21")
 
 
 class _NewInsertIds(BigQueryWarehouse):
@@ -73,3 +196,14 @@ class _NewInsertIds(BigQueryWarehouse):
 
     def insert_rows(self, table, rows, row_ids):  # type: ignore[no-untyped-def]
         return self._inner.insert_rows(table, rows, [f"late-{r}" for r in row_ids])
+
+
+def test_every_generated_view_answers_a_query(bigquery: BigQueryWarehouse, unique: str) -> None:
+    services = services_on(bigquery, unique)
+    services.loader.handle(Envelope("events", events(unique, 1), {}))
+    for dataset in datasets(services.settings):
+        for view in dataset.views:
+            [row] = bigquery.query(f"SELECT COUNT(*) AS n FROM `{dataset.name}.{view.name}`")
+            assert row["n"] == (
+                1 if view.name in ("transaction_completed", "event_profiles") else 0
+            )

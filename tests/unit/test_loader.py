@@ -1,4 +1,5 @@
-"""The warehouse loader on fakes: one insert per message, idempotent, nothing refused is lost."""
+"""The warehouse loader on fakes: one insert per table per message, idempotent, nothing refused
+is lost, outages raise."""
 
 from __future__ import annotations
 
@@ -28,35 +29,44 @@ EVENTS = [
 ]
 
 
-def test_a_batch_is_one_insert_and_a_redelivery_adds_nothing() -> None:
+def test_a_batch_is_one_insert_per_table_and_a_redelivery_adds_nothing() -> None:
     services = fake_services()
     warehouse = services.warehouse
     assert isinstance(warehouse, InMemoryWarehouse)
     for _ in range(3):
         assert services.loader.handle(Envelope("events", EVENTS, {})) == 3
-    rows = warehouse.list_rows("cdp_raw.events")
-    assert sorted(r["message_id"] for r in rows) == ["m0", "m1", "m2"]
-    assert warehouse.insert_calls == 3
-    assert json.loads(rows[0]["payload"])["properties"] == {"new_property": 0}
+    for table in ("cdp_raw.events", "cdp_processed.tracks"):
+        rows = warehouse.list_rows(table)
+        assert sorted(r["message_id"] for r in rows) == ["m0", "m1", "m2"]
+    assert warehouse.insert_calls == 3 * 2  # raw + tracks, per delivery
+    [first] = [r for r in warehouse.list_rows("cdp_raw.events") if r["message_id"] == "m0"]
+    assert json.loads(first["payload"])["properties"] == {"new_property": 0}
 
 
-def test_cold_events_go_to_the_cold_archive() -> None:
+def test_cold_events_go_to_the_cold_archive_only() -> None:
     services = fake_services()
     services.loader.handle(Envelope("cold", EVENTS[:1], {}))
     assert len(services.warehouse.list_rows("cdp_raw.cold_archive")) == 1
     assert services.warehouse.list_rows("cdp_raw.events") == []
+    assert services.warehouse.list_rows("cdp_processed.tracks") == []
 
 
-def test_rows_bigquery_refuses_become_failed_events() -> None:
+def test_rows_bigquery_refuses_become_failed_events_naming_the_table() -> None:
     services = fake_services()
     bad = {**EVENTS[0], "messageId": None}  # REQUIRED message_id missing → refused
     stored = services.loader.handle(Envelope("events", [EVENTS[1], bad], {}))
     assert stored == 1
     publisher = services.publisher
     assert isinstance(publisher, InMemoryPublisher)
-    [message] = publisher.on(FAILED_EVENTS)
-    [failure] = json.loads(message.data)["events"]
-    assert failure["stage"] == "warehouse" and "message_id" in failure["reason"]
+    [message] = publisher.on(FAILED_EVENTS)  # one publish for the whole batch
+    failures = json.loads(message.data)["events"]
+    assert [f["stage"] for f in failures] == ["warehouse", "warehouse"]
+    assert [f["reason"].split(":")[0] for f in failures] == [
+        "cdp_raw.events",
+        "cdp_processed.tracks",
+    ]
+    assert all("message_id" in f["reason"] for f in failures)
+    assert json.loads(failures[0]["payload"])["event"] == "account_created"
 
 
 def test_an_outage_raises_so_pubsub_redelivers() -> None:

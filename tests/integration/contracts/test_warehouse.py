@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from shared.ports.warehouse import Column, Dataset, Table, Warehouse
+from shared.ports.warehouse import Column, Dataset, SqlRunner, Table, View, Warehouse
+from tests.conftest import PROJECT
 
 
 def spec(unique: str, *extra: Column) -> Dataset:
@@ -32,3 +33,16 @@ def test_ensure_is_idempotent_and_adds_new_columns(warehouse: Warehouse, unique:
     table = f"contract_{unique}.t"
     assert warehouse.insert_rows(table, [{"id": "x", "plan": "pro"}], ["x"]) == []
     assert [r["plan"] for r in warehouse.list_rows(table)] == ["pro"]
+
+
+def test_ensure_creates_views_and_replaces_a_changed_one(warehouse: Warehouse, unique: str) -> None:
+    table = spec(unique)
+    first = View("v", f"SELECT id FROM `{PROJECT}.contract_{unique}.t`")
+    second = View("v", f"SELECT id, at FROM `{PROJECT}.contract_{unique}.t`")
+    warehouse.ensure([Dataset(table.name, table.tables, views=(first,))])
+    warehouse.ensure([Dataset(table.name, table.tables, views=(first,))])  # idempotent
+    warehouse.ensure([Dataset(table.name, table.tables, views=(second,))])  # a new plan version
+    assert warehouse.insert_rows(f"contract_{unique}.t", [{"id": "a"}], ["a"]) == []
+    if isinstance(warehouse, SqlRunner):  # only BigQuery can read a view
+        rows = warehouse.query(f"SELECT * FROM `{PROJECT}.contract_{unique}.v`")
+        assert rows == [{"id": "a", "at": None}]

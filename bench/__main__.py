@@ -1,0 +1,20 @@
+"""``make bench``: every benchmark, one after the other, each printing ratios against a
+baseline measured in the same run."""
+
+from __future__ import annotations
+
+import sys
+
+from bench import ingest, warehouse
+
+
+def main() -> int:
+    status = ingest.main()
+    print()
+    for line in warehouse.run():
+        print(line)
+    return status
+
+
+if __name__ == "__main__":
+    sys.exit(main())

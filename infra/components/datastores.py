@@ -1,0 +1,151 @@
+"""Firestore (profiles and the identity graph) and the BigQuery warehouse.
+
+Datasets and tables come from ``shared.warehouse.tables``, the declaration the local stack also
+creates on the emulator, so columns, day partitions, clustering and the cold archive's expiring
+partitions are the same in both places.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import pulumi
+import pulumi_gcp as gcp
+
+from shared.ports.warehouse import Dataset, Table
+
+DAY_MS = 24 * 60 * 60 * 1000
+
+
+@dataclass(frozen=True)
+class TtlPolicy:
+    """A Firestore collection group whose documents expire at the timestamp in ``field``."""
+
+    collection: str
+    field: str
+
+
+@dataclass(frozen=True)
+class DatastoresArgs:
+    project: str
+    firestore_database: str  # "(default)" or a named database
+    firestore_location: str
+    datasets: Sequence[Dataset]
+    bigquery_location: str
+    ttl_policies: Sequence[TtlPolicy] = ()
+    protect_data: bool = True  # keep data (and refuse to delete it) on destroy
+
+
+def table_schema(table: Table) -> str:
+    """The BigQuery JSON schema of a declared table."""
+    return json.dumps(
+        [
+            {"name": c.name, "type": c.type, "mode": c.mode, "description": c.description}
+            for c in table.columns
+        ]
+    )
+
+
+def time_partitioning(table: Table) -> gcp.bigquery.TableTimePartitioningArgs | None:
+    if table.partition_field is None:
+        return None
+    expiry = table.partition_expiration_days
+    return gcp.bigquery.TableTimePartitioningArgs(
+        type="DAY",
+        field=table.partition_field,
+        expiration_ms=expiry * DAY_MS if expiry is not None else None,
+    )
+
+
+class Datastores(pulumi.ComponentResource):
+    def __init__(
+        self, name: str, args: DatastoresArgs, opts: pulumi.ResourceOptions | None = None
+    ) -> None:
+        super().__init__("cdp:infra:Datastores", name, None, opts)
+        child = pulumi.ResourceOptions(parent=self)
+        protect = args.protect_data
+        self.firestore = gcp.firestore.Database(
+            "firestore",
+            project=args.project,
+            name=args.firestore_database,
+            location_id=args.firestore_location,
+            type="FIRESTORE_NATIVE",
+            delete_protection_state=(
+                "DELETE_PROTECTION_ENABLED" if protect else "DELETE_PROTECTION_DISABLED"
+            ),
+            deletion_policy="ABANDON" if protect else "DELETE",
+            opts=child,
+        )
+        self.ttl_fields = [
+            gcp.firestore.Field(
+                f"ttl-{policy.collection}-{policy.field}",
+                project=args.project,
+                database=self.firestore.name,
+                collection=policy.collection,
+                field=policy.field,
+                ttl_config=gcp.firestore.FieldTtlConfigArgs(),
+                # A TTL field is a timestamp nobody queries on: do not pay to index it.
+                index_config=gcp.firestore.FieldIndexConfigArgs(indexes=[]),
+                opts=child,
+            )
+            for policy in args.ttl_policies
+        ]
+        self.datasets: dict[str, gcp.bigquery.Dataset] = {}
+        self.tables: dict[str, gcp.bigquery.Table] = {}
+        for dataset in args.datasets:
+            self._dataset(dataset, args, child)
+        self.views: dict[str, gcp.bigquery.Table] = {}
+        for dataset in args.datasets:  # views read tables (and earlier views) of any dataset
+            self._views(dataset, args)
+        self.register_outputs(
+            {
+                "firestore": self.firestore.name,
+                "datasets": [d.dataset_id for d in self.datasets.values()],
+            }
+        )
+
+    def _views(self, declared: Dataset, args: DatastoresArgs) -> None:
+        for view in declared.views:
+            key = f"{declared.name}.{view.name}"
+            self.views[key] = gcp.bigquery.Table(
+                key,
+                project=args.project,
+                dataset_id=self.datasets[declared.name].dataset_id,
+                table_id=view.name,
+                description=view.description,
+                view=gcp.bigquery.TableViewArgs(query=view.query, use_legacy_sql=False),
+                deletion_protection=False,  # a view holds no data
+                opts=pulumi.ResourceOptions(
+                    parent=self.datasets[declared.name],
+                    depends_on=[*self.tables.values(), *self.views.values()],
+                ),
+            )
+
+    def _dataset(
+        self, declared: Dataset, args: DatastoresArgs, child: pulumi.ResourceOptions
+    ) -> None:
+        dataset = gcp.bigquery.Dataset(
+            declared.name,
+            project=args.project,
+            dataset_id=declared.name,
+            location=args.bigquery_location,
+            description=declared.description,
+            delete_contents_on_destroy=not args.protect_data,
+            opts=child,
+        )
+        self.datasets[declared.name] = dataset
+        for table in declared.tables:
+            self.tables[f"{declared.name}.{table.name}"] = gcp.bigquery.Table(
+                f"{declared.name}.{table.name}",
+                project=args.project,
+                dataset_id=dataset.dataset_id,
+                table_id=table.name,
+                description=table.description,
+                schema=table_schema(table),
+                time_partitioning=time_partitioning(table),
+                clusterings=list(table.clustering) or None,
+                deletion_protection=args.protect_data,
+                opts=pulumi.ResourceOptions(parent=dataset),
+            )

@@ -1,0 +1,127 @@
+"""The whole platform, wired from the one topology and the one warehouse declaration.
+
+``build`` declares everything and returns the stack outputs; ``__main__`` exports them and the
+tests call it under Pulumi's mocks. The order is the data path's: APIs, stores and topics first,
+then the functions (each granted what ``infra/access.py`` lists), then what calls them.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pulumi
+import pulumi_gcp as gcp
+
+from infra.access import ACCESS, access_of
+from infra.archives import REPO, build_archive
+from infra.components.apis import EnabledApis, EnabledApisArgs
+from infra.components.builds import Builds, BuildsArgs
+from infra.components.datastores import Datastores, DatastoresArgs, TtlPolicy
+from infra.components.function import CloudFunction, CloudFunctionArgs
+from infra.components.messaging import (
+    PushSubscriptions,
+    PushSubscriptionsArgs,
+    Topics,
+    TopicsArgs,
+)
+from infra.components.scheduler import Scheduler, SchedulerArgs
+from infra.components.secrets import Secrets, SecretsArgs
+from infra.config import StackConfig
+from shared.topology import INGEST, TOPOLOGY, Topology
+from shared.warehouse.tables import datasets
+
+BUILD_DIR = REPO / "infra" / ".build"
+# Firestore collections whose documents expire. None yet: ingest's messageId window is kept in
+# memory per instance (see shared/ingest/dedup.py); a feature storing expiring documents adds
+# its collection here.
+TTL_POLICIES: tuple[TtlPolicy, ...] = ()
+
+
+def pubsub_agent(project: str, apis: EnabledApis) -> pulumi.Output[str]:
+    """The project's Pub/Sub service agent, which dead-letters and mints push tokens. Derived
+    from the project number; joined to the identity resource so grants wait until it exists."""
+    number = gcp.organizations.get_project_output(project_id=project).number
+    return pulumi.Output.all(number, apis.pubsub_identity.id).apply(
+        lambda values: f"serviceAccount:service-{values[0]}@gcp-sa-pubsub.iam.gserviceaccount.com"
+    )
+
+
+def dashboard_url(project: str) -> str:
+    """No dashboard is deployed yet: until one is, this opens the project's BigQuery console,
+    where the warehouse datasets (see the ``datasets`` output) and its tables already are."""
+    return f"https://console.cloud.google.com/bigquery?project={project}"
+
+
+def build(
+    config: StackConfig, topology: Topology = TOPOLOGY, build_dir: Path | None = None
+) -> dict[str, Any]:
+    project, region, settings = config.project, config.region, config.settings
+    build_dir = build_dir or BUILD_DIR
+    apis = EnabledApis("apis", EnabledApisArgs(project))
+    after_apis = pulumi.ResourceOptions(depends_on=[apis])
+    agent = pubsub_agent(project, apis)
+    declared = datasets(settings)
+    stores = Datastores(
+        "datastores",
+        DatastoresArgs(
+            project=project,
+            firestore_database=settings.firestore_database,
+            firestore_location=config.firestore_location,
+            datasets=declared,
+            bigquery_location=settings.bigquery_location,
+            ttl_policies=TTL_POLICIES,
+            protect_data=config.protect_data,
+        ),
+        after_apis,
+    )
+    secrets = Secrets(
+        "secrets",
+        SecretsArgs(project, config.sources_json, config.destinations, config.destination_keys),
+        after_apis,
+    )
+    topics = Topics("messaging", TopicsArgs(project, topology, agent), after_apis)
+    builds = Builds("builds", BuildsArgs(project, region), after_apis)
+    layers = {
+        layer: stores.datasets[settings.dataset(layer)]
+        for access in ACCESS.values()
+        for layer in access.writes_layers
+    }
+    functions = {
+        f.name: CloudFunction(
+            f.name,
+            CloudFunctionArgs(
+                function=f,
+                project=project,
+                region=region,
+                archive=build_archive(f.folder, build_dir),
+                source_bucket=builds.bucket,
+                build_service_account=builds.builder.id,
+                environment=config.function_environment(),
+                access=access_of(f.name),
+                topics=topics.topics,
+                datasets=layers,
+                secrets=secrets.secrets,
+            ),
+            pulumi.ResourceOptions(depends_on=[apis, builds]),
+        )
+        for f in topology.functions
+    }
+    endpoints = {name: fn.endpoint for name, fn in functions.items()}
+    subscriptions = PushSubscriptions(
+        "push",
+        PushSubscriptionsArgs(project, topology, topics.topics, endpoints, agent),
+        after_apis,
+    )
+    Scheduler("scheduler", SchedulerArgs(project, region, topology, endpoints), after_apis)
+    names = [d.name for d in declared]
+    return {
+        "ingest_url": functions[INGEST].url,
+        "dashboard_url": dashboard_url(project),
+        "dashboard_note": "No dashboard is deployed yet: this opens the BigQuery console.",
+        "function_urls": {name: fn.url for name, fn in functions.items()},
+        "datasets": names,
+        "topics": [t.name for t in topics.topics.values()],
+        "subscriptions": [s.name for s in subscriptions.subscriptions.values()],
+        "dead_letter_subscriptions": list(topics.dead_letter_subscriptions),
+    }

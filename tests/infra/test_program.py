@@ -1,0 +1,291 @@
+"""The deployed shape equals the declared one: the topology, the warehouse tables, least
+privilege. Everything here reads the inputs the program would send to Google."""
+
+from __future__ import annotations
+
+import base64
+import json
+import runpy
+import sys
+from pathlib import Path
+
+import pulumi
+import pytest
+
+from infra import program
+from infra.access import ACCESS, BROAD_ROLES
+from infra.components.datastores import Datastores, DatastoresArgs, TtlPolicy
+from infra.components.function import account_id
+from shared.settings import Settings
+from shared.topology import INGEST, TOPOLOGY, Trigger
+from shared.warehouse.tables import COLD_ARCHIVE_TABLE, datasets
+from tests.infra.conftest import Deployed
+from tests.infra.mocks import (
+    ACCOUNT,
+    FIRESTORE_FIELD,
+    FUNCTION,
+    JOB,
+    PROJECT,
+    PROJECT_NUMBER,
+    RUN_INVOKER,
+    SUBSCRIPTION,
+    TABLE,
+    TOPIC,
+    TOPIC_GRANT,
+    Declared,
+    run,
+)
+
+PUBSUB_AGENT = f"serviceAccount:service-{PROJECT_NUMBER}@gcp-sa-pubsub.iam.gserviceaccount.com"
+DAY_MS = 86_400_000
+
+
+def iam_members(deployed: Deployed) -> list[tuple[str, str, str]]:
+    """(resource type, role, member) of every IAM grant the program makes."""
+    return [
+        (d.typ, d["role"], d["member"])
+        for d in deployed.program
+        if d.custom and "role" in d.inputs and "member" in d.inputs
+    ]
+
+
+def function_account(name: str) -> str:
+    return f"serviceAccount:{account_id(TOPOLOGY.function(name))}@{PROJECT}.iam.gserviceaccount.com"
+
+
+def test_every_topic_of_the_topology_and_nothing_else(deployed: Deployed) -> None:
+    declared = sorted(t["name"] for t in deployed.of_type(TOPIC))
+    assert declared == sorted(TOPOLOGY.all_topic_names())
+
+
+def test_every_subscription_of_the_topology_and_nothing_else(deployed: Deployed) -> None:
+    declared = {s["name"]: s for s in deployed.of_type(SUBSCRIPTION)}
+    pushed = {s.name for s in TOPOLOGY.subscriptions}
+    pulled = {name for name, _ in TOPOLOGY.dead_letter_subscriptions()}
+    assert set(declared) == pushed | pulled
+    for name in pulled:
+        assert "pushConfig" not in declared[name], "operators pull dead letters"
+
+
+def test_each_subscription_pushes_to_its_function_with_oidc_and_dead_letters(
+    deployed: Deployed,
+) -> None:
+    declared = {s["name"]: s for s in deployed.of_type(SUBSCRIPTION)}
+    for sub in TOPOLOGY.subscriptions:
+        got = declared[sub.name]
+        assert got["topic"] == f"projects/{PROJECT}/topics/{sub.topic}"
+        uri = f"https://{sub.function}-abc123-ew.a.run.app"
+        assert got["pushConfig"]["pushEndpoint"] == uri
+        token = got["pushConfig"]["oidcToken"]
+        assert token["audience"] == uri
+        assert token["serviceAccountEmail"].startswith("cdp-pubsub-pusher@")
+        assert got["deadLetterPolicy"] == {
+            "deadLetterTopic": f"projects/{PROJECT}/topics/{sub.dead_letter_topic}",
+            "maxDeliveryAttempts": sub.max_delivery_attempts,
+        }
+        assert got["retryPolicy"] == {
+            "minimumBackoff": f"{sub.retry.minimum_backoff_seconds}s",
+            "maximumBackoff": f"{sub.retry.maximum_backoff_seconds}s",
+        }
+        assert got["ackDeadlineSeconds"] == sub.ack_deadline_seconds
+        retention = next(t.retention_hours for t in TOPOLOGY.topics if t.name == sub.topic)
+        assert got["messageRetentionDuration"] == f"{retention * 3600}s"
+        assert got["expirationPolicy"] == {"ttl": ""}, "an idle subscription must not expire"
+
+
+def test_the_pubsub_agent_may_dead_letter_each_subscription(deployed: Deployed) -> None:
+    grants = [
+        (d.get("topic"), d.get("subscription"), d["role"])
+        for d in deployed.program
+        if d.custom and d.get("member") == PUBSUB_AGENT
+    ]
+    for sub in TOPOLOGY.subscriptions:
+        assert (sub.dead_letter_topic, None, "roles/pubsub.publisher") in grants
+        assert (None, sub.name, "roles/pubsub.subscriber") in grants
+
+
+def test_every_function_is_gen2_python311_with_its_own_service_account(
+    deployed: Deployed,
+) -> None:
+    functions = {f["name"]: f for f in deployed.of_type(FUNCTION)}
+    assert set(functions) == {f.name for f in TOPOLOGY.functions}
+    accounts = {a["accountId"] for a in deployed.of_type(ACCOUNT)}
+    emails = []
+    for spec in TOPOLOGY.functions:
+        got = functions[spec.name]
+        assert got["buildConfig"]["runtime"] == "python311"
+        assert got["buildConfig"]["entryPoint"] == spec.entry_point
+        assert got["buildConfig"]["serviceAccount"].split("/")[-1].startswith("cdp-builder@")
+        service = got["serviceConfig"]
+        assert account_id(spec) in accounts
+        assert service["serviceAccountEmail"] == function_account(spec.name).split(":", 1)[1]
+        assert service["environmentVariables"]["FUNCTION_SIGNATURE_TYPE"] == spec.signature_type
+        assert service["maxInstanceCount"] == spec.max_instances
+        assert service["timeoutSeconds"] == spec.timeout_seconds
+        emails.append(service["serviceAccountEmail"])
+    assert len(set(emails)) == len(emails), "no two functions share an identity"
+
+
+def test_function_sources_are_named_by_content_hash(deployed: Deployed) -> None:
+    functions = {f["name"]: f for f in deployed.of_type(FUNCTION)}
+    for spec in TOPOLOGY.functions:
+        source = functions[spec.name]["buildConfig"]["source"]["storageSource"]
+        built = list(deployed.build_dir.glob(f"{spec.folder}-*.zip"))
+        assert len(built) == 1
+        assert source["object"] == f"functions/{built[0].name}"
+
+
+def test_no_identity_gets_a_broad_role(deployed: Deployed) -> None:
+    grants = iam_members(deployed)
+    assert grants
+    assert not [g for g in grants if g[1] in BROAD_ROLES]
+
+
+def test_each_function_holds_exactly_the_roles_access_lists(deployed: Deployed) -> None:
+    grants = iam_members(deployed)
+    for name, access in ACCESS.items():
+        held = sorted(role for _, role, member in grants if member == function_account(name))
+        expected = sorted(
+            ["roles/pubsub.publisher"] * len(access.publishes)
+            + ["roles/bigquery.dataEditor"] * len(access.writes_layers)
+            + ["roles/bigquery.jobUser"] * access.runs_queries
+            + ["roles/datastore.user"] * access.uses_firestore
+            + ["roles/secretmanager.secretAccessor"] * len(access.secrets)
+        )
+        assert held == expected, name
+    assert set(ACCESS) == {f.name for f in TOPOLOGY.functions}
+
+
+def test_only_the_tracking_endpoint_is_public(deployed: Deployed) -> None:
+    invokers = deployed.of_type(RUN_INVOKER)
+    public = [i["name"] for i in invokers if i["member"] in ("allUsers", "allAuthenticatedUsers")]
+    assert public == [f.name for f in TOPOLOGY.functions if f.public]
+    private = {f.name for f in TOPOLOGY.functions if not f.public}
+    callers = {i["name"]: i["member"] for i in invokers if i["name"] in private}
+    assert set(callers) == private, "every private function is invoked by someone"
+    assert all(i["role"] == "roles/run.invoker" for i in invokers)
+
+
+def test_schedules_call_http_functions_with_oidc(deployed: Deployed) -> None:
+    jobs = {j["name"]: j for j in deployed.of_type(JOB)}
+    assert set(jobs) == {s.name for s in TOPOLOGY.schedules}
+    for schedule in TOPOLOGY.schedules:
+        assert TOPOLOGY.function(schedule.function).trigger is Trigger.HTTP
+        got = jobs[schedule.name]
+        assert got["schedule"] == schedule.cron
+        assert got["timeZone"] == schedule.time_zone
+        target = got["httpTarget"]
+        assert target["httpMethod"] == "POST"
+        assert json.loads(base64.b64decode(target["body"])) == {"job": schedule.name}
+        assert target["oidcToken"]["serviceAccountEmail"].startswith("cdp-scheduler@")
+        assert target["oidcToken"]["audience"] == target["uri"]
+
+
+def stored_tables(deployed: Deployed) -> list[Declared]:
+    return [t for t in deployed.of_type(TABLE) if "view" not in t]
+
+
+def test_tables_are_partitioned_and_clustered_as_declared(deployed: Deployed) -> None:
+    tables = {(t["datasetId"], t["tableId"]): t for t in stored_tables(deployed)}
+    settings = Settings(cold_archive_expiration_days=45)
+    expected = [(d.name, t) for d in datasets(settings) for t in d.tables]
+    assert set(tables) == {(d, t.name) for d, t in expected}
+    for dataset, table in expected:
+        got = tables[(dataset, table.name)]
+        assert got["timePartitioning"]["type"] == "DAY"
+        assert got["timePartitioning"]["field"] == table.partition_field
+        assert got["clusterings"] == list(table.clustering)
+        assert [c["name"] for c in json.loads(got["schema"])] == [c.name for c in table.columns]
+
+
+def test_the_cold_archive_expires_as_configured(deployed: Deployed) -> None:
+    (archive,) = [t for t in stored_tables(deployed) if t["tableId"] == COLD_ARCHIVE_TABLE]
+    assert archive["timePartitioning"]["expirationMs"] == 45 * DAY_MS
+    others = [t for t in stored_tables(deployed) if t["tableId"] != COLD_ARCHIVE_TABLE]
+    assert all("expirationMs" not in t["timePartitioning"] for t in others)
+
+
+def test_every_declared_view_is_deployed_with_standard_sql(deployed: Deployed) -> None:
+    views = {(t["datasetId"], t["tableId"]): t for t in deployed.of_type(TABLE) if "view" in t}
+    settings = Settings(project_id=PROJECT, cold_archive_expiration_days=45)
+    expected = {(d.name, v.name): v for d in datasets(settings) for v in d.views}
+    assert set(views) == set(expected) and expected
+    for key, view in expected.items():
+        assert views[key]["view"] == {"query": view.query, "useLegacySql": False}
+        assert "timePartitioning" not in views[key]
+
+
+def test_outputs_name_the_ingest_url_and_an_honest_dashboard(deployed: Deployed) -> None:
+    outputs = deployed.outputs
+    assert outputs["ingest_url"].endswith("/ingest")
+    assert outputs["dashboard_url"].startswith("https://console.cloud.google.com/bigquery")
+    assert "No dashboard" in outputs["dashboard_note"]
+
+
+def test_each_function_publishes_only_to_its_topics(deployed: Deployed) -> None:
+    for name, access in ACCESS.items():
+        topics = sorted(
+            d["topic"]
+            for d in deployed.of_type(TOPIC_GRANT)
+            if d["member"] == function_account(name)
+        )
+        assert topics == sorted(access.publishes), name
+
+
+def test_firestore_ttl_policies_become_ttl_fields(deployed: Deployed) -> None:
+    def declare() -> pulumi.Output[str]:
+        stores = Datastores(
+            "ttl-check",
+            DatastoresArgs(
+                project=PROJECT,
+                firestore_database="(default)",
+                firestore_location="europe-west1",
+                datasets=(),
+                bigquery_location="EU",
+                ttl_policies=(TtlPolicy("recent_ids", "expires_at"),),
+            ),
+        )
+        return stores.firestore.name
+
+    run(declare)
+    (field,) = deployed.mocks.of_type(FIRESTORE_FIELD)
+    assert (field["collection"], field["field"]) == ("recent_ids", "expires_at")
+    assert "ttlConfig" in field
+    assert field["ttlConfig"] == {}, "an empty ttl_config block turns TTL on"
+    assert field["indexConfig"] == {"indexes": []}
+
+
+def test_the_entry_point_pulumi_runs_declares_the_stack(
+    deployed: Deployed, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """``main: infra/`` runs the directory as a script, with ``infra/`` first on the path."""
+    monkeypatch.setattr(program, "BUILD_DIR", tmp_path)
+    monkeypatch.setattr(sys, "path", list(sys.path))
+    before = len(deployed.mocks.of_type(FUNCTION))
+
+    def entry() -> pulumi.Output[str]:
+        runpy.run_path(str(Path(program.__file__).parent), run_name="__main__")
+        return pulumi.Output.from_input("done")
+
+    run(entry)
+    assert len(deployed.mocks.of_type(FUNCTION)) == before + len(TOPOLOGY.functions)
+    assert sorted(p.name.split("-")[0] for p in tmp_path.glob("*.zip")) == sorted(
+        f.folder for f in TOPOLOGY.functions
+    )
+
+
+def test_only_ingest_reads_the_write_keys_pinned_to_a_version(deployed: Deployed) -> None:
+    functions = {f["name"]: f for f in deployed.of_type(FUNCTION)}
+    for spec in TOPOLOGY.functions:
+        service = functions[spec.name]["serviceConfig"]
+        secret_env = service.get("secretEnvironmentVariables", [])
+        plain = service["environmentVariables"]
+        assert "CDP_SOURCES" not in plain
+        expected = [("CDP_SOURCES", "cdp-sources", "1")] if spec.name == INGEST else []
+        assert [(e["key"], e["secret"], e["version"]) for e in secret_env] == expected
+
+
+def test_no_two_resources_would_share_a_urn(deployed: Deployed) -> None:
+    """The mocks let a duplicate name through; the engine would refuse the whole update."""
+    names = [(d.typ, d.name) for d in deployed.program]
+    assert len(names) == len(set(names))
