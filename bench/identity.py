@@ -168,10 +168,9 @@ def run() -> list[str]:
     for where, make_store in stores.items():
         for situation, cost in costs(make_store).items():
             lines.append(f"identity{where}: {situation}: {cost.reads} reads, {cost.writes} writes")
-    for line in lines:
-        print(line, flush=True)
     return lines
 
 
 if __name__ == "__main__":
-    run()
+    for line in run():
+        print(line)
