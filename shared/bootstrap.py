@@ -38,7 +38,8 @@ class Services:
 
     @cached_property
     def identity(self) -> IdentityHandler:
-        return IdentityHandler(ProfileRepository(self.documents))
+        profiles = ProfileRepository(self.documents, self.settings.identity)
+        return IdentityHandler(profiles, self.publisher, self.clock)
 
     @cached_property
     def loader(self) -> WarehouseLoader:

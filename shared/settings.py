@@ -14,6 +14,8 @@ from typing import Any
 from pydantic import BaseModel, Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from shared.identity.config import IdentityConfig
+
 
 class Source(BaseModel):
     """A place events come from. Its write key is stored only as a SHA-256 hex digest."""
@@ -40,6 +42,9 @@ class Settings(BaseSettings):
 
     # Firestore.
     firestore_database: str = "(default)"
+
+    # Identity resolution: per-type limits, blocked values, priority (JSON in CDP_IDENTITY).
+    identity: IdentityConfig = Field(default_factory=IdentityConfig)
 
     # Sources and their hashed write keys: a JSON list of Source objects.
     sources: list[Source] = Field(default_factory=list)

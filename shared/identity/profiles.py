@@ -1,103 +1,241 @@
-"""Profiles and their identifiers in the document store.
+"""The identity graph and profiles in the document store: one transaction per event.
 
-Collections:
-    identifiers/{type}:{value}  → {"profile_id", "type", "value", "linked_at"}
-    profiles/{profile_id}       → identifiers ({type: [values]}), traits (each with its time
-                                  and source), first_seen, last_seen, conflicts
+A merge writes the survivor and one forwarding pointer on the absorbed profile: it never
+rewrites the absorbed profile's identifier documents, so its cost does not grow with the
+profile. Pointers are followed on read and compacted when an event passes through them
+(graph.py).
 
-Every update is idempotent (traits by event time, seen-times by min/max, identifiers by set
-union), so a redelivered message changes nothing.
+A root profile lists exactly the identifiers that resolve to it. So when this instance already
+knows an event's profile (an in-memory cache), one read of that profile inside the
+transaction proves the cache right: a known user's event costs one read and at most one write.
 """
 
 from __future__ import annotations
 
+import functools
 import uuid
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import quote
 
-from shared.ports.documents import Doc, DocumentStore, Ref, Transaction
+from shared.identity.changes import IdentityChange
+from shared.identity.config import IdentityConfig
+from shared.identity.evidence import build_entry, changes_of, conflict_records, evidence_id
+from shared.identity.graph import (
+    PROFILES,
+    IdentifierCache,
+    Resolver,
+    find,
+    identifier_ref,
+)
+from shared.identity.identifiers import Identifier, identifiers_of
+from shared.identity.records import (
+    Doc,
+    absorb,
+    apply_event,
+    event_time,
+    forwarding,
+    holds,
+    identifier_set,
+    is_forwarded,
+    new_profile,
+    with_identifiers,
+)
+from shared.identity.rules import plan_event
+from shared.ports.documents import DocumentStore, Ref, Transaction
 
-IDENTIFIERS = "identifiers"
-PROFILES = "profiles"
-ID_FIELDS = (("user_id", "userId"), ("anonymous_id", "anonymousId"))  # in priority order
-
-Identifier = tuple[str, str]
-
-
-def identifier_doc_id(identifier: Identifier) -> str:
-    kind, value = identifier
-    return f"{kind}:{quote(value, safe='')}"
-
-
-def identifiers_of(event: dict[str, Any]) -> list[Identifier]:
-    found = []
-    for kind, field in ID_FIELDS:
-        value = event.get(field)
-        if value not in (None, ""):
-            found.append((kind, str(value)))
-    return found
-
-
-def traits_of(event: dict[str, Any]) -> dict[str, Any]:
-    traits = dict((event.get("context") or {}).get("traits") or {})
-    if event.get("type") == "identify":
-        traits.update(event.get("traits") or {})
-    return traits
+Known = tuple[Mapping[str, Any], list[Identifier]]  # an event and its identifiers
 
 
-def apply_event(profile: Doc, event: dict[str, Any], identifiers: list[Identifier]) -> Doc:
-    """The profile after ``event``: a pure function, so replays and reorderings agree."""
-    out = dict(profile)
-    when = str(event.get("timestamp") or event.get("receivedAt") or "")
-    by_type: dict[str, list[str]] = {k: list(v) for k, v in (out.get("identifiers") or {}).items()}
-    for kind, value in identifiers:
-        by_type[kind] = sorted(set(by_type.get(kind, [])) | {value})
-    out["identifiers"] = by_type
-    traits = dict(out.get("traits") or {})
-    for name, value in traits_of(event).items():
-        current = traits.get(name)
-        if current is None or str(current.get("at", "")) <= when:
-            traits[name] = {"value": value, "at": when, "source": event.get("sourceId")}
-    out["traits"] = traits
-    out["first_seen"] = min(filter(None, [out.get("first_seen"), when]), default=when)
-    out["last_seen"] = max(filter(None, [out.get("last_seen"), when]), default=when)
-    return out
+@dataclass(frozen=True)
+class Outcome:
+    profile_id: str
+    changes: list[IdentityChange] = field(default_factory=list)
+    identifiers: tuple[Identifier, ...] = ()
 
 
 class ProfileRepository:
-    def __init__(self, store: DocumentStore) -> None:
-        self._store = store
+    def __init__(
+        self,
+        store: DocumentStore,
+        config: IdentityConfig | None = None,
+        cache: IdentifierCache | None = None,
+    ) -> None:
+        self.store = store
+        self.config = config or IdentityConfig()
+        self._cache = cache or IdentifierCache(self.config.cache_size)
 
-    def record(self, event: dict[str, Any]) -> str | None:
-        """Attach the event to its profile (creating it) and return the profile id."""
-        identifiers = identifiers_of(event)
+    # The event path.
+
+    def record(self, event: Mapping[str, Any]) -> Outcome | None:
+        """Attach the event to its person (creating, linking or merging profiles) in one
+        transaction, and return the changes to publish once it has committed."""
+        identifiers = identifiers_of(dict(event), self.config)
         if not identifiers:
             return None
-        return self._store.run_transaction(lambda tx: self._record(tx, event, identifiers))
+        outcome = self.store.run_transaction(lambda tx: self._record(tx, event, identifiers))
+        if outcome is not None:
+            self._cache.put([i.key for i in outcome.identifiers], outcome.profile_id)
+        return outcome
 
-    def _record(self, tx: Transaction, event: dict[str, Any], identifiers: list[Identifier]) -> str:
-        refs: list[Ref] = [(IDENTIFIERS, identifier_doc_id(i)) for i in identifiers]
-        links = tx.get_all(refs)
-        owners = [doc["profile_id"] for doc in (links[r] for r in refs) if doc]
-        profile_id = owners[0] if owners else str(uuid.uuid4())
-        profile = tx.get(PROFILES, profile_id) or {"profile_id": profile_id}
-        conflicts = [o for o in owners if o != profile_id]
-        mine = [
-            i
-            for i, r in zip(identifiers, refs, strict=True)
-            if (links[r] or {"profile_id": profile_id})["profile_id"] == profile_id
-        ]
-        updated = apply_event(profile, event, mine)
-        if conflicts:  # merging two profiles is the identity resolver's job; never forced here
-            updated["conflicts"] = sorted(set(updated.get("conflicts", [])) | set(conflicts))
+    def record_all(self, events: Sequence[Mapping[str, Any]]) -> list[Outcome]:
+        """The events of one message. Those of a person this instance knows, that bring no new
+        identifier, share one transaction per person: one read and at most one write for all
+        of them. The others go one by one (after them: they change the graph, these do not)."""
+        groups: dict[str, list[Known]] = {}
+        one_by_one: list[Mapping[str, Any]] = []
+        for event in events:
+            identifiers = identifiers_of(dict(event), self.config)
+            cached = {self._cache.get(i.key) for i in identifiers}
+            if len(cached) == 1 and None not in cached:
+                groups.setdefault(str(cached.pop()), []).append((event, identifiers))
+            elif identifiers:
+                one_by_one.append(event)
+        outcomes: list[Outcome] = []
+        for profile_id, members in groups.items():
+            known = functools.partial(self._known, profile_id=profile_id, members=members)
+            done, left = self.store.run_transaction(known)
+            outcomes += done
+            one_by_one += [event for event, _ in left]
+        for event in one_by_one:
+            outcome = self.record(event)
+            if outcome is not None:
+                outcomes.append(outcome)
+        return outcomes
+
+    def _record(
+        self, tx: Transaction, event: Mapping[str, Any], identifiers: list[Identifier]
+    ) -> Outcome | None:
+        cached = {self._cache.get(i.key) for i in identifiers}
+        if len(cached) == 1 and None not in cached:
+            done, _ = self._known(tx, str(cached.pop()), [(event, identifiers)])
+            if done:
+                return done[0]
+        return self._resolve_and_apply(tx, event, identifiers)
+
+    def _known(
+        self, tx: Transaction, profile_id: str, members: Sequence[Known]
+    ) -> tuple[list[Outcome], list[Known]]:
+        """The fast path: one read, valid for the events whose identifiers the cached profile
+        still lists (a root profile lists exactly what resolves to it)."""
+        profile = tx.get(PROFILES, profile_id)
+        if profile is None or is_forwarded(profile):
+            return [], list(members)
+        holding = identifier_set(profile)
+        updated, done, left = profile, [], []
+        for event, identifiers in members:
+            if not set(identifiers) <= holding:
+                left.append((event, identifiers))
+                continue
+            updated = apply_event(updated, event, identifiers[0].key)
+            changes = self._republish(profile, event)
+            done.append(Outcome(profile_id, changes, tuple(identifiers)))
         if updated != profile:
             tx.set(PROFILES, profile_id, updated)
-        for identifier, ref in zip(identifiers, refs, strict=True):
-            if links[ref] is None:
-                kind, value = identifier
-                tx.set(*ref, {"profile_id": profile_id, "type": kind, "value": value})
-        return profile_id
+        return done, left
 
-    def find(self, identifier: Identifier) -> Doc | None:
-        link = self._store.get(IDENTIFIERS, identifier_doc_id(identifier))
-        return self._store.get(PROFILES, link["profile_id"]) if link else None
+    @staticmethod
+    def _republish(profile: Mapping[str, Any], event: Mapping[str, Any]) -> list[IdentityChange]:
+        """A redelivered event's changes again, with the same ids (downstream dedups)."""
+        eid, epoch = evidence_id(event), len(profile.get("unmerged") or [])
+        entries = [
+            e
+            for e in profile.get("evidence") or []
+            if e["id"] == eid and e.get("epoch", 0) == epoch
+        ]
+        return [c for e in entries for c in changes_of(e)]
+
+    def _resolve_and_apply(
+        self, tx: Transaction, event: Mapping[str, Any], identifiers: list[Identifier]
+    ) -> Outcome | None:
+        refs = [identifier_ref(i) for i in identifiers]
+        links = tx.get_all(refs)
+        pointers = {
+            i: (links[r] or {}).get("profile_id") for i, r in zip(identifiers, refs, strict=True)
+        }
+        resolver = Resolver(tx)
+        resolver.load({str(p) for p in pointers.values() if p})
+        owners = {i: resolver.root(p) for i, p in pointers.items()}
+        roots = {p for p in owners.values() if p is not None}
+        holdings = {p: holds(resolver.docs[p] or {}) for p in roots}
+        plan = plan_event(identifiers, owners, holdings, self.config)
+        if not plan.accepted:
+            return None
+        at = event_time(event)
+        message_id = str(event.get("messageId") or evidence_id(event))
+        target_id = plan.target or str(uuid.uuid4())
+        before = resolver.docs.get(target_id) if plan.target else None
+        profile = dict(before) if before else new_profile(target_id, at)
+        moved: dict[str, set[Identifier]] = {}
+        for absorbed_id in plan.absorbed:
+            absorbed = resolver.docs[absorbed_id] or {}
+            moved[absorbed_id] = identifier_set(absorbed)
+            profile = absorb(profile, absorbed)
+            tx.set(PROFILES, absorbed_id, forwarding(absorbed_id, target_id, at, message_id))
+        profile = with_identifiers(profile, plan.added)
+        if plan.kind != "none":
+            epoch = len(profile.get("unmerged") or [])
+            entry = build_entry(plan, event, target_id, moved, epoch)
+            profile["evidence"] = [*(profile.get("evidence") or []), entry]
+            changes = changes_of(entry)
+        else:
+            changes = self._republish(profile, event)
+        self._record_conflicts(profile, conflict_records(plan, event, target_id))
+        profile = apply_event(profile, event, plan.accepted[0].key)
+        if profile != before:
+            tx.set(PROFILES, target_id, profile)
+        for identifier in plan.added:
+            tx.set(
+                *identifier_ref(identifier),
+                {
+                    "profile_id": target_id,
+                    "type": identifier.type,
+                    "value": identifier.value,
+                    "linked_at": at,
+                    "message_id": message_id,
+                },
+            )
+        merged = {target_id, *plan.absorbed}
+
+        def final(root: str | None) -> str | None:
+            return target_id if root in merged else root
+
+        self._compact(tx, links, pointers, owners, final, resolver)
+        return Outcome(target_id, changes, plan.accepted)
+
+    @staticmethod
+    def _record_conflicts(profile: Doc, records: list[Doc]) -> None:
+        existing = profile.get("conflicts") or []
+        seen = {(c["identifier"], c["message_id"]) for c in existing}
+        fresh = [c for c in records if (c["identifier"], c["message_id"]) not in seen]
+        if fresh:
+            profile["conflicts"] = [*existing, *fresh]
+
+    @staticmethod
+    def _compact(
+        tx: Transaction,
+        links: Mapping[Ref, Doc | None],
+        pointers: Mapping[Identifier, Any],
+        owners: Mapping[Identifier, str | None],
+        final: Callable[[str | None], str | None],
+        resolver: Resolver,
+    ) -> None:
+        """Point what this event passed through straight at its root, as it is once this
+        transaction commits (bounded by the event's identifiers and the hops read, never by
+        the size of a profile)."""
+        for identifier, owner in owners.items():
+            ref, root = identifier_ref(identifier), final(owner)
+            link = links[ref]
+            if link is not None and root is not None and pointers[identifier] != root:
+                tx.set(*ref, {**link, "profile_id": root})
+        for pid, doc in resolver.docs.items():
+            if doc is not None and is_forwarded(doc):
+                root = final(resolver.root(pid))
+                if root is not None and doc["merged_into"] != root:
+                    tx.set(PROFILES, pid, {**doc, "merged_into": root})
+
+    # Reads for operators.
+
+    def find(self, identifier: Identifier | tuple[str, str]) -> Doc | None:
+        """The resolved (root) profile holding ``identifier``, or None."""
+        return find(self.store, Identifier(*identifier))
