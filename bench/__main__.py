@@ -5,11 +5,14 @@ from __future__ import annotations
 
 import sys
 
-from bench import ingest, warehouse
+from bench import identity, ingest, warehouse
 
 
 def main() -> int:
     status = ingest.main()
+    print()
+    for line in identity.run():
+        print(line)
     print()
     for line in warehouse.run():
         print(line)

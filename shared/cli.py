@@ -51,17 +51,23 @@ def _require_stack(path: Path) -> dict[str, Any]:
 
 def cmd_dev(args: argparse.Namespace) -> int:
     from shared.local.demo import run_demo
+    from shared.local.processes import on_free_ports
     from shared.local.stack import LocalStack, StackConfig, StackPorts, run_forever
 
-    ports = StackPorts.free() if args.free_ports else StackPorts.from_base(args.port_base)
-    stack = LocalStack(
-        StackConfig(ports=ports, state_dir=Path(args.state_dir), project_id=args.project)
-    )
+    stacks: list[LocalStack] = []
+
+    def start() -> dict[str, Any]:
+        ports = StackPorts.free() if args.free_ports else StackPorts.from_base(args.port_base)
+        config = StackConfig(ports=ports, state_dir=Path(args.state_dir), project_id=args.project)
+        stacks.append(LocalStack(config))
+        return stacks[-1].start()
+
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
     try:
-        info = stack.start()
+        info = on_free_ports(start) if args.free_ports else start()
+        stack = stacks[-1]
         print("READY " + json.dumps(info, separators=(",", ":")), flush=True)
         if not args.no_demo:
             report = run_demo(info, visitors=args.visitors)
@@ -73,7 +79,8 @@ def cmd_dev(args: argparse.Namespace) -> int:
             )
         run_forever(stack, stop)
     finally:
-        stack.stop()
+        if stacks:
+            stacks[-1].stop()
         print("stopped", flush=True)
     return 0
 

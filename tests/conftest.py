@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from shared.local.emulators import EmulatorPorts, start_emulators
-from shared.local.processes import ManagedProcess, free_port, patched_environ
+from shared.local.processes import ManagedProcess, free_port, on_free_ports, patched_environ
 from shared.local.stack import LocalStack, StackConfig, StackPorts
 
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -25,10 +25,12 @@ def load_fixture(name: str) -> Any:
 @pytest.fixture(scope="session")
 def emulators(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmulatorPorts]:
     """Pub/Sub, Firestore and BigQuery emulators; their hosts are exported to this process."""
-    ports = EmulatorPorts(free_port(), free_port(), free_port(), free_port())
-    processes: list[ManagedProcess] = start_emulators(
-        ports, PROJECT, tmp_path_factory.mktemp("emulators")
-    )
+
+    def start() -> tuple[EmulatorPorts, list[ManagedProcess]]:
+        ports = EmulatorPorts(free_port(), free_port(), free_port(), free_port())
+        return ports, start_emulators(ports, PROJECT, tmp_path_factory.mktemp("emulators"))
+
+    ports, processes = on_free_ports(start)
     try:
         with patched_environ(ports.environment(PROJECT)):
             yield ports
@@ -41,15 +43,17 @@ def emulators(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmulatorPort
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     """The whole platform, as `cdp dev --no-demo` starts it; yields its stack.json."""
     state = tmp_path_factory.mktemp("stack")
-    local = LocalStack(
-        StackConfig(
-            ports=StackPorts.free(), state_dir=state, project_id="cdp-e2e", run_schedules=False
-        )
-    )
+    started: list[LocalStack] = []
+
+    def start() -> dict[str, Any]:
+        config = StackConfig(StackPorts.free(), state, project_id="cdp-e2e", run_schedules=False)
+        started.append(LocalStack(config))
+        return started[-1].start()  # a failed start stops what it started
+
     try:
-        yield local.start()
+        yield on_free_ports(start)
     finally:
-        local.stop()
+        started[-1].stop()
 
 
 @pytest.fixture

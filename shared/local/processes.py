@@ -11,10 +11,15 @@ import subprocess
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
+from typing import TypeVar
 
 from shared.errors import SetupError
+
+T = TypeVar("T")
+# How the JVM emulators, uvicorn and gunicorn say that a port was taken.
+PORT_TAKEN_MARKS = ("already in use", "connection in use")
 
 
 @contextlib.contextmanager
@@ -31,6 +36,19 @@ def patched_environ(values: Mapping[str, str]) -> Iterator[None]:
                 os.environ.pop(key, None)
             else:
                 os.environ[key] = old
+
+
+def on_free_ports(start: Callable[[], T], attempts: int = 3) -> T:
+    """Run ``start`` (which picks free ports and starts servers on them) again when another
+    process took a port between the pick and the bind."""
+    for attempt in range(1, attempts + 1):
+        try:
+            return start()
+        except SetupError as error:
+            said = str(error).lower()
+            if attempt == attempts or not any(m in said for m in PORT_TAKEN_MARKS):
+                raise
+    raise AssertionError("unreachable")
 
 
 def free_port() -> int:
