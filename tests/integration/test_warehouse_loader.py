@@ -1,4 +1,5 @@
-"""The loader, its tables and the dedup and users jobs on the BigQuery emulator."""
+"""The loader, its tables and the dedup job on the BigQuery emulator; the users job has its own
+module, test_warehouse_users."""
 
 from __future__ import annotations
 
@@ -158,34 +159,6 @@ def test_the_dedup_job_removes_a_late_redelivery_everywhere(
     kept = bigquery.query(f"SELECT MAX(loaded_at) AS at FROM `it_{unique}_raw.events`")
     assert kept[0]["at"] <= earlier.now()  # the first copy is the one kept
     assert run_job("warehouse-dedup", services)["deleted"] == 0
-
-
-def test_the_users_job_keeps_the_latest_traits_per_user(
-    bigquery: BigQueryWarehouse, unique: str
-) -> None:
-    services = services_on(bigquery, unique)
-
-    def identify(n: int, at: str, plan: str) -> dict[str, Any]:
-        return {
-            "type": "identify",
-            "userId": f"{unique}-u",
-            "messageId": f"{unique}-{n}",
-            "timestamp": at,
-            "traits": {"plan": plan, "email": "e@x.io"},
-        }
-
-    services.loader.handle(Envelope("events", [identify(1, "2026-11-20T10:00:00Z", "free")], {}))
-    services.loader.handle(Envelope("events", [identify(2, "2026-11-21T10:00:00Z", "pro")], {}))
-    assert run_job("warehouse-users", services)["users"] == 1
-    late_and_older = identify(3, "2026-11-19T10:00:00Z", "trial")
-    services.loader.handle(Envelope("events", [late_and_older], {}))
-    assert run_job("warehouse-users", services)["users"] == 1
-    [user] = bigquery.query(
-        f"SELECT user_id, plan, email, first_seen_at, updated_at FROM `it_{unique}_curated.users`"
-    )
-    assert (user["plan"], user["email"]) == ("pro", "e@x.io")
-    assert user["first_seen_at"].isoformat().startswith("2026-11-19")
-    assert user["updated_at"].isoformat().startswith("2026-11-21")
 
 
 class _NewInsertIds(BigQueryWarehouse):
