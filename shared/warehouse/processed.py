@@ -51,7 +51,7 @@ EXTRA_COLUMNS: dict[str, tuple[Column, ...]] = {
 USERS_COLUMNS = (
     Column("user_id", "STRING", "REQUIRED"),
     Column("anonymous_id", "STRING", description="From the latest identify."),
-    Column("traits", "JSON", description="Traits of the latest identify."),
+    Column("traits", "JSON", description="Latest value of each trait, merged over all identifies."),
     Column("message_id", "STRING", description="The latest identify's messageId."),
     Column("first_seen_at", "TIMESTAMP", "REQUIRED", "Event time of the earliest identify."),
     Column("updated_at", "TIMESTAMP", "REQUIRED", "Event time of the latest identify."),
