@@ -6,6 +6,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from shared.errors import NotFound
+from shared.tiering.sweep import run_sweep
 from shared.warehouse.dedup import dedup_raw_events
 
 if TYPE_CHECKING:
@@ -15,6 +16,7 @@ UNKNOWN_JOB = "Unknown job {name!r}; known jobs: {known}."
 
 JOBS: dict[str, Callable[[Services], dict[str, Any]]] = {
     "warehouse-dedup": lambda s: {"deleted": dedup_raw_events(s.settings, s.sql)},
+    "tier-promotion-sweep": lambda s: run_sweep(s.settings, s.sql, s.documents, s.clock),
 }
 
 

@@ -165,5 +165,11 @@ TOPOLOGY = Topology(
             JOBS,
             description="Remove rows a redelivery loaded twice (belt and braces to insertId).",
         ),
+        Schedule(
+            "tier-promotion-sweep",
+            "*/10 * * * *",
+            JOBS,
+            description="Promote ids over the session threshold; record first-touch attribution.",
+        ),
     ),
 )
