@@ -38,7 +38,7 @@ class Services:
 
     @cached_property
     def ingest(self) -> IngestHandler:
-        return IngestHandler(self.settings, self.publisher, self.clock)
+        return IngestHandler(self.settings, self.publisher, self.clock, tiers=self.tiers)
 
     @cached_property
     def identity(self) -> IdentityHandler:

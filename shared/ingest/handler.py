@@ -16,7 +16,8 @@ from shared.ingest.sources import SourceRegistry
 from shared.ports.clock import Clock
 from shared.ports.publisher import OutboundMessage, Publisher
 from shared.settings import Settings, Source
-from shared.topology import EVENTS, FAILED_EVENTS
+from shared.tiering.router import TierRouter
+from shared.topology import COLD_EVENTS, EVENTS, FAILED_EVENTS
 
 BATCH_PATHS = ("batch", "b", "import")
 EVENT_TOO_LARGE = "Event is larger than {limit} bytes."
@@ -59,10 +60,17 @@ def _call_of(path: str) -> str:
 
 
 class IngestHandler:
-    def __init__(self, settings: Settings, publisher: Publisher, clock: Clock) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        publisher: Publisher,
+        clock: Clock,
+        tiers: TierRouter | None = None,
+    ) -> None:
         self._settings = settings
         self._publisher = publisher
         self._clock = clock
+        self._tiers = tiers
         self._sources = SourceRegistry(settings.sources)
 
     def handle(self, request: IngestRequest) -> IngestResult:
@@ -86,8 +94,14 @@ class IngestHandler:
             else:
                 good.append(enrich(event, source, received_at, body.get("sentAt")))
         messages: list[OutboundMessage] = []
-        if good:
-            messages.append(encode(EVENTS, "events", good, source_id=source.id))
+        engaged, cold = good, []
+        if good and self._tiers is not None:  # tiering: engaged → events, cold → cold-events
+            split = self._tiers.split(good, source)
+            engaged, cold = split.engaged, split.cold
+        if engaged:
+            messages.append(encode(EVENTS, "events", engaged, source_id=source.id))
+        if cold:
+            messages.append(encode(COLD_EVENTS, "cold", cold, source_id=source.id))
         if bad:
             messages.append(encode(FAILED_EVENTS, "failed", bad, source_id=source.id))
         return IngestResult(len(good), len(bad), self._publisher.publish(messages))
