@@ -2,8 +2,10 @@
 
 ``TierRouter.split(events, source)`` takes a request's valid, enriched Segment events and
 returns which go to the full pipeline (topic ``events``) and which go the cold way (topic
-``cold-events``), recording the promotions the request carries. Promotion state costs at most
-one batched read per request (see ``shared.tiering.state``).
+``cold-events``), recording the promotions the request carries. It applies the rule of
+``shared.tiering.rule.tier_of`` in one pass: events engaged whatever the state are decided (and
+checked for promotions) at once; only the others wait for the one state lookup, which costs at
+most one batched read per request (see ``shared.tiering.state``).
 
 A promotion found anywhere in a request applies to the whole request: a batch holding a visitor's
 page views and then its identify sends all of them to the full pipeline.
@@ -18,12 +20,10 @@ from shared.errors import BackendUnavailable
 from shared.settings import Source
 from shared.tiering.rule import (
     Event,
-    Tier,
     TierPolicy,
     anonymous_id,
     engaged_without_state,
     promotions_of,
-    tier_of,
 )
 from shared.tiering.state import Promotion, PromotionState
 
@@ -46,28 +46,22 @@ class TierRouter:
         return self._state
 
     def split(self, events: Sequence[Event], source: Source) -> TierSplit:
-        policy = self._policy
+        policy, kind = self._policy, source.kind
         if not policy.enabled:
             return TierSplit(engaged=list(events))
-        candidates = [
-            Promotion(
-                anonymous_id=anon,
-                reason=reason.value,
-                at=str(event.get("timestamp") or event.get("receivedAt") or ""),
-                user_id=_str(event.get("userId")),
-                message_id=_str(event.get("messageId")),
-                source_id=source.id,
-            )
-            for event in events
-            for anon, reason in promotions_of(event, policy)
-        ]
-        lookup = {p.anonymous_id for p in candidates}
-        lookup |= {
-            anon
-            for event in events
-            if (anon := anonymous_id(event)) is not None
-            and not engaged_without_state(event, source.kind, policy)
-        }
+        decided: list[tuple[Event, str | None]] = []  # (event, id its tier depends on)
+        candidates: list[Promotion] = []
+        lookup: set[str] = set()
+        for event in events:
+            if engaged_without_state(event, kind, policy):
+                decided.append((event, None))
+                candidates += self._promotions(event, source)  # only engaged events promote
+            else:
+                anon = anonymous_id(event)
+                decided.append((event, anon))
+                if anon is not None:
+                    lookup.add(anon)
+        lookup |= {p.anonymous_id for p in candidates}
         split = TierSplit()
         try:
             promoted = self._state.promoted(lookup) if lookup else set()
@@ -81,11 +75,23 @@ class TierRouter:
             except BackendUnavailable:
                 split.unrecorded = new
             promoted |= {p.anonymous_id for p in new}
-        for event in events:
-            anon = anonymous_id(event)
-            tier = tier_of(event, source.kind, anon in promoted, policy)
-            (split.engaged if tier is Tier.ENGAGED else split.cold).append(event)
+        for event, anon in decided:
+            cold = anon is not None and anon not in promoted
+            (split.cold if cold else split.engaged).append(event)
         return split
+
+    def _promotions(self, event: Event, source: Source) -> list[Promotion]:
+        return [
+            Promotion(
+                anonymous_id=anon,
+                reason=reason.value,
+                at=str(event.get("timestamp") or event.get("receivedAt") or ""),
+                user_id=_str(event.get("userId")),
+                message_id=_str(event.get("messageId")),
+                source_id=source.id,
+            )
+            for anon, reason in promotions_of(event, self._policy)
+        ]
 
 
 def _str(value: object) -> str | None:

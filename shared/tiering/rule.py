@@ -12,6 +12,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from enum import StrEnum
+from functools import lru_cache
 from typing import Any
 
 from shared.settings import Settings
@@ -36,6 +37,7 @@ class Reason(StrEnum):
     THRESHOLD = "threshold"  # the scheduled sweep found enough sessions
 
 
+@lru_cache(maxsize=4096)  # a deployment has tens of event names, seen millions of times
 def normalise_name(name: str) -> str:
     """'Account Created', 'account-created' and 'account_created' are one event."""
     return _SEPARATORS.sub("_", name.strip()).lower()
@@ -75,9 +77,10 @@ def anonymous_id(event: Event) -> str | None:
 
 def engaged_without_state(event: Event, source_kind: str, policy: TierPolicy) -> bool:
     """Engaged whatever the promotion state: the router skips the lookup for these."""
+    user = event.get("userId")
     return (
         not policy.enabled
-        or _id(event, "userId") is not None
+        or (user is not None and user != "")
         or event.get("type") in NEVER_COLD_TYPES
         or source_kind in policy.engaged_source_kinds
         or policy.is_engagement_event(event)
