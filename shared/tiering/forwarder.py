@@ -106,7 +106,10 @@ class Ga4Forwarder:
             body(payload),
             s.ga4_timeout_seconds,
         )
-        answer = self._http.send(request)
+        try:
+            answer = self._http.send(request)
+        except BackendUnavailable as error:  # its message holds the URL: keep the secret out
+            raise BackendUnavailable(str(error).replace(s.ga4_api_secret, "<api_secret>")) from None
         verdict = outcome(answer.status)
         if verdict is Outcome.RETRY:
             raise BackendUnavailable(f"GA4 {path} answered {answer.status}")

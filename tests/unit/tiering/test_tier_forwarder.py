@@ -79,6 +79,16 @@ def test_5xx_and_429_raise_so_pubsub_redelivers_other_4xx_are_permanent() -> Non
         f.handle(Envelope("cold", pages("a1", 1), {}))
 
 
+def test_an_unreachable_ga4_is_retried_without_the_secret_in_the_error() -> None:
+    def down(request: HttpRequest) -> HttpResponse:
+        raise BackendUnavailable(f"POST {request.url}: connection refused")
+
+    f, _ = forwarder(down)
+    with pytest.raises(BackendUnavailable) as caught:
+        f.handle(Envelope("cold", pages("a1", 1), {}))
+    assert "shh" not in str(caught.value) and "<api_secret>" in str(caught.value)
+
+
 def test_with_validation_on_a_refused_payload_is_never_collected() -> None:
     def ga4(request: HttpRequest) -> HttpResponse:
         if "/debug/" in request.url:

@@ -145,3 +145,14 @@ def test_promotion_rule(event: dict[str, Any], expected: list[tuple[str, Reason]
     ("kyc-started", "kyc_started"), ("  Sign.Up ", "sign_up"), ("sign_up", "sign_up")])  # fmt: skip
 def test_names_are_normalised(name: str, normal: str) -> None:
     assert normalise_name(name) == normal
+
+
+def test_tier_settings_come_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CDP_TIER_ENGAGEMENT_EVENTS", '["Loan Applied"]')
+    monkeypatch.setenv("CDP_TIER_ENGAGED_SOURCE_KINDS", '["server", "third_party"]')
+    monkeypatch.setenv("CDP_GA4_API_SECRET", "top-secret")
+    settings = Settings()
+    policy = TierPolicy.from_settings(settings)
+    assert policy.engagement_events == {"loan_applied"}
+    assert tier_of(PAGE, "third_party", False, policy) is Tier.ENGAGED
+    assert settings.ga4_api_secret == "top-secret" and "top-secret" not in repr(settings)
