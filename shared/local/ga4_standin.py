@@ -178,6 +178,16 @@ class GA4StandIn:
             ]
 
 
+def function_environment(url: str) -> dict[str, str]:
+    """What the platform's functions need in their environment to send GA4 traffic here (the
+    local stack adds it to every function's environment; settings already set win)."""
+    return {
+        "CDP_GA4_ENDPOINT": url,
+        "CDP_GA4_MEASUREMENT_ID": "G-LOCAL",
+        "CDP_GA4_API_SECRET": "local-secret",
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description="GA4 Measurement Protocol stand-in")
     parser.add_argument("--host", default="127.0.0.1")

@@ -5,7 +5,9 @@
    a new one) are promoted (reason ``threshold``); ingest sees them within its cache TTL.
 2. First touch: every anonymous id that entered the full pipeline in the last
    ``tier_attribution_lookback_days`` gets its attribution document from its earliest event,
-   cold or engaged (see ``shared.tiering.attribution``), if it has none yet.
+   cold or engaged, within the attribution window (``tier_attribution_window_days``, 30 by
+   default, which also bounds the partitions scanned), if it has none yet (see
+   ``shared.tiering.attribution``).
 
 Both are idempotent: promotions and attributions are created once, never overwritten.
 """
@@ -54,10 +56,12 @@ WITH entered AS (
   GROUP BY anonymous_id
 ), history AS (
   SELECT anonymous_id, timestamp, received_at, message_id, payload FROM `{cold}`
-  WHERE anonymous_id IN (SELECT anonymous_id FROM entered)
+  WHERE received_at >= TIMESTAMP_SUB(@now, INTERVAL @window DAY)
+    AND anonymous_id IN (SELECT anonymous_id FROM entered)
   UNION ALL
   SELECT anonymous_id, timestamp, received_at, message_id, payload FROM `{events}`
-  WHERE anonymous_id IN (SELECT anonymous_id FROM entered)
+  WHERE received_at >= TIMESTAMP_SUB(@now, INTERVAL @window DAY)
+    AND anonymous_id IN (SELECT anonymous_id FROM entered)
 ), first_events AS (
   SELECT anonymous_id, payload,
          ROW_NUMBER() OVER (
@@ -91,7 +95,12 @@ def first_touches(settings: Settings, sql: SqlRunner, now: datetime) -> list[dic
     query = FIRST_TOUCH_SQL.format(
         cold=_table(settings, COLD_ARCHIVE_TABLE), events=_table(settings, EVENTS_TABLE)
     )
-    rows = sql.query(query, {"now": now, "days": settings.tier_attribution_lookback_days})
+    params = {
+        "now": now,
+        "days": settings.tier_attribution_lookback_days,
+        "window": settings.tier_attribution_window_days,
+    }
+    rows = sql.query(query, params)
     return [first_touch(r["anonymous_id"], r["payload"] or "{}", r["user_id"]) for r in rows]
 
 

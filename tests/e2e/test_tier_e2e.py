@@ -23,7 +23,7 @@ from shared.adapters.bigquery import BigQueryWarehouse
 from shared.adapters.firestore import FirestoreDocumentStore
 from shared.identity.profiles import ProfileRepository
 from shared.local.demo import run_demo
-from shared.local.ga4_standin import GA4StandIn
+from shared.local.ga4_standin import GA4StandIn, function_environment
 from shared.local.processes import patched_environ
 from shared.local.scheduler import trigger
 from shared.local.stack import LocalStack, StackConfig, StackPorts
@@ -34,11 +34,7 @@ from shared.tiering.state import PROMOTIONS, doc_id
 from tests.e2e.conftest import eventually, post
 
 pytestmark = pytest.mark.e2e
-GA4_ENV = {
-    "CDP_GA4_MEASUREMENT_ID": "G-E2E",
-    "CDP_GA4_API_SECRET": "e2e-secret",
-    "CDP_TIER_NEGATIVE_CACHE_SECONDS": "2",
-}
+TIER_ENV = {"CDP_TIER_NEGATIVE_CACHE_SECONDS": "2"}
 
 
 @pytest.fixture(scope="module")
@@ -62,7 +58,7 @@ def tier_stack(
     )
     local = LocalStack(config)
     try:
-        with patched_environ({**GA4_ENV, "CDP_GA4_ENDPOINT": ga4.url}):
+        with patched_environ({**TIER_ENV, **function_environment(ga4.url)}):
             info = local.start()
         with patched_environ(info["environment"]):
             yield info

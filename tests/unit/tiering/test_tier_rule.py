@@ -156,3 +156,11 @@ def test_tier_settings_come_from_the_environment(monkeypatch: pytest.MonkeyPatch
     assert policy.engagement_events == {"loan_applied"}
     assert tier_of(PAGE, "third_party", False, policy) is Tier.ENGAGED
     assert settings.ga4_api_secret == "top-secret" and "top-secret" not in repr(settings)
+
+
+def test_every_schedule_names_a_known_job() -> None:
+    from shared.jobs import JOBS
+    from shared.topology import TOPOLOGY
+
+    assert {s.name for s in TOPOLOGY.schedules} <= set(JOBS)
+    assert "tier-promotion-sweep" in JOBS
