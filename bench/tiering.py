@@ -121,10 +121,12 @@ def run() -> list[str]:
     reads = (store.reads if isinstance(store, InMemoryDocumentStore) else 0) - reads
     use_services(None)
     batches = [json.loads(b)["batch"] for b in bodies]
-    started = time.perf_counter()
-    for batch in batches:
-        on_services.tiers.split(batch, source)
-    router_us = (time.perf_counter() - started) / (BATCH * BATCHES) * 1e6
+    router_us = float("inf")
+    for _ in range(5):
+        started = time.perf_counter()
+        for batch in batches:
+            on_services.tiers.split(batch, source)
+        router_us = min(router_us, (time.perf_counter() - started) / (BATCH * BATCHES) * 1e6)
     slower = (off - on) / off
     return [
         f"tier decision: ingest, batches of {BATCH}: tiering off {off:,.0f} events/s, "

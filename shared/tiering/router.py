@@ -52,15 +52,17 @@ class TierRouter:
         decided: list[tuple[Event, str | None]] = []  # (event, id its tier depends on)
         candidates: list[Promotion] = []
         lookup: set[str] = set()
+        decide, look = decided.append, lookup.add
         for event in events:
             if engaged_without_state(event, kind, policy):
-                decided.append((event, None))
-                candidates += self._promotions(event, source)  # only engaged events promote
+                decide((event, None))
+                if event.get("anonymousId") or event.get("type") == "alias":
+                    candidates += self._promotions(event, source)  # only engaged ones promote
             else:
                 anon = anonymous_id(event)
-                decided.append((event, anon))
+                decide((event, anon))
                 if anon is not None:
-                    lookup.add(anon)
+                    look(anon)
         lookup |= {p.anonymous_id for p in candidates}
         split = TierSplit()
         try:

@@ -75,16 +75,11 @@ class PromotionState:
         """The subset of ``ids`` that was promoted; at most one store round trip. Raises
         BackendUnavailable when the store does not answer (nothing is cached then)."""
         now = self._clock.monotonic()
-        found: set[str] = set()
-        missing: list[str] = []
-        for anon in dict.fromkeys(ids):
-            if anon in self._promoted:
-                found.add(anon)
-            elif self._not_promoted.get(anon, 0.0) > now:
-                continue
-            else:
-                missing.append(anon)
-        self.stats.hits += len(found)
+        wanted = ids if isinstance(ids, set) else set(ids)
+        found = wanted & self._promoted
+        negatives = self._not_promoted
+        missing = [a for a in wanted - found if negatives.get(a, 0.0) <= now]
+        self.stats.hits += len(wanted) - len(missing)
         if not missing:
             return found
         self.stats.misses += len(missing)
