@@ -110,3 +110,16 @@ def test_the_cold_share_of_the_demo_reaches_ga4_through_the_router(
     assert cold > 0 and standin.rejected == []
     assert len(standin.events()) == cold
     assert {e["name"] for e in standin.events()} == {"page_view"}
+
+
+def test_with_validation_on_every_demo_payload_passes_the_debug_endpoint_first(
+    demo_requests: list[tuple[str, dict[str, Any]]], standin: GA4StandIn
+) -> None:
+    settings = Settings(
+        ga4_measurement_id="G-DEMO", ga4_api_secret="s", ga4_endpoint=standin.url, ga4_validate=True
+    )
+    forwarder = Ga4Forwarder(settings, HttpxSender(), SystemClock())
+    events = [e for _, e in events_of(demo_requests)]
+    result = forwarder.handle(Envelope("cold", events, {}))
+    assert result.refused == [] and standin.rejected == []
+    assert result.events == len(standin.events()) > 0
