@@ -120,7 +120,7 @@ def test_demo_traffic_mtu_report(tier_stack: dict[str, Any], ga4: GA4StandIn) ->
     seen, mtus = after["ids_seen"] - before["ids_seen"], after["mtus"] - before["mtus"]
     print(f"demo alone: {mtus} MTUs of {seen} ids seen ({mtus / seen:.1%})")
     assert seen == report.anonymous_visitors == 40
-    assert mtus == report.users == 14 and mtus / seen <= 0.35
+    assert mtus == report.users and mtus / seen <= 0.35
     assert after["promoted_ids"] == after["promoted_with_first_touch"] > 0  # 100 %
     assert after["cold_operations"]["cold_events"] - before["cold_operations"]["cold_events"] == (
         cold
