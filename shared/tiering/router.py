@@ -7,8 +7,12 @@ returns which go to the full pipeline (topic ``events``) and which go the cold w
 checked for promotions) at once; only the others wait for the one state lookup, which costs at
 most one batched read per request (see ``shared.tiering.state``).
 
-A promotion found anywhere in a request applies to the whole request: a batch holding a visitor's
-page views and then its identify sends all of them to the full pipeline.
+``TierRouter.decide`` is the same decision as one flag per event, in order, for an ingest that
+keeps per-event data of its own (each event's serialized text) and splits that itself.
+
+A promotion found anywhere in a request applies to all of that id's events in the request: a
+batch holding a visitor's page views and then its identify sends all of them to the full
+pipeline.
 """
 
 from __future__ import annotations
@@ -36,6 +40,16 @@ class TierSplit:
     unrecorded: list[Promotion] = field(default_factory=list)  # store down: the sweep catches up
 
 
+@dataclass
+class TierDecisions:
+    """One flag per input event, in order (for callers that keep their own per-event data,
+    such as the event's serialized text): ``cold[i]`` is True when ``events[i]`` is cold."""
+
+    cold: list[bool] = field(default_factory=list)
+    promotions: list[Promotion] = field(default_factory=list)
+    unrecorded: list[Promotion] = field(default_factory=list)
+
+
 class TierRouter:
     def __init__(self, policy: TierPolicy, state: PromotionState) -> None:
         self._policy = policy
@@ -46,41 +60,46 @@ class TierRouter:
         return self._state
 
     def split(self, events: Sequence[Event], source: Source) -> TierSplit:
+        decisions = self.decide(events, source)
+        split = TierSplit(promotions=decisions.promotions, unrecorded=decisions.unrecorded)
+        for event, cold in zip(events, decisions.cold, strict=True):
+            (split.cold if cold else split.engaged).append(event)
+        return split
+
+    def decide(self, events: Sequence[Event], source: Source) -> TierDecisions:
         policy, kind = self._policy, source.kind
         if not policy.enabled:
-            return TierSplit(engaged=list(events))
-        decided: list[tuple[Event, str | None]] = []  # (event, id its tier depends on)
+            return TierDecisions(cold=[False] * len(events))
+        depends: list[str | None] = []  # per event: the id its tier depends on, if any
         candidates: list[Promotion] = []
         lookup: set[str] = set()
-        decide, look = decided.append, lookup.add
+        depend, look = depends.append, lookup.add
         for event in events:
             if engaged_without_state(event, kind, policy):
-                decide((event, None))
+                depend(None)
                 if event.get("anonymousId") or event.get("type") == "alias":
                     candidates += self._promotions(event, source)  # only engaged ones promote
             else:
                 anon = anonymous_id(event)
-                decide((event, anon))
+                depend(anon)
                 if anon is not None:
                     look(anon)
         lookup |= {p.anonymous_id for p in candidates}
-        split = TierSplit()
+        decisions = TierDecisions()
         try:
             promoted = self._state.promoted(lookup) if lookup else set()
         except BackendUnavailable:  # fail towards the full pipeline: costs more, loses nothing
-            split.unrecorded = _first_per_id(candidates)
+            decisions.unrecorded = _first_per_id(candidates)
             promoted = set(lookup)
         new = [p for p in _first_per_id(candidates) if p.anonymous_id not in promoted]
         if new:
             try:
-                split.promotions = self._state.record(new)
+                decisions.promotions = self._state.record(new)
             except BackendUnavailable:
-                split.unrecorded = new
+                decisions.unrecorded = new
             promoted |= {p.anonymous_id for p in new}
-        for event, anon in decided:
-            cold = anon is not None and anon not in promoted
-            (split.cold if cold else split.engaged).append(event)
-        return split
+        decisions.cold = [anon is not None and anon not in promoted for anon in depends]
+        return decisions
 
     def _promotions(self, event: Event, source: Source) -> list[Promotion]:
         return [

@@ -116,3 +116,13 @@ def test_tiering_off_sends_everything_to_the_full_pipeline_without_reads() -> No
     r = TierRouter(TierPolicy.from_settings(Settings(tier_enabled=False)),
                    PromotionState(store, FakeClock()))  # fmt: skip
     assert len(r.split([page("a8")], WEB).engaged) == 1 and store.reads == 0
+
+
+def test_decide_flags_each_event_in_order_like_split() -> None:
+    events = [page("a9", 1), identify("a10", "u10"), page("a10", 2), page("a9", 3)]
+    r = router(InMemoryDocumentStore(), FakeClock())
+    decisions = r.decide(events, WEB)
+    assert decisions.cold == [True, False, False, True]
+    assert [p.anonymous_id for p in decisions.promotions] == ["a10"]
+    split = r.split(events, WEB)
+    assert split.cold == [events[0], events[3]] and split.engaged == events[1:3]
