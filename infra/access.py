@@ -14,6 +14,7 @@ from shared.topology import (
     COLD_EVENTS,
     EVENTS,
     FAILED_EVENTS,
+    GA4_FORWARDER,
     IDENTITY,
     IDENTITY_CHANGES,
     INGEST,
@@ -44,13 +45,17 @@ class Access:
 
 
 ACCESS: dict[str, Access] = {
-    INGEST: Access(
+    INGEST: Access(  # Firestore: the promotion state the tier decision reads
         publishes=(EVENTS, COLD_EVENTS, FAILED_EVENTS),
         secrets=(("CDP_SOURCES", SOURCES_SECRET),),
+        uses_firestore=True,
     ),
     IDENTITY: Access(publishes=(IDENTITY_CHANGES, FAILED_EVENTS), uses_firestore=True),
     LOADER: Access(publishes=(FAILED_EVENTS,), writes_layers=(RAW, PROCESSED, OPS)),
-    JOBS: Access(writes_layers=(RAW, PROCESSED), runs_queries=True),
+    JOBS: Access(writes_layers=(RAW, PROCESSED), runs_queries=True, uses_firestore=True),
+    # The API secret exists only when "ga4" is an enabled destination (cdp:destinations);
+    # without it the forwarder sends nothing and the cold tier is only archived.
+    GA4_FORWARDER: Access(publishes=(FAILED_EVENTS,), secrets=(("CDP_GA4_API_SECRET", "ga4"),)),
 }
 
 

@@ -30,7 +30,9 @@ from shared.settings import Settings, Source
 
 DEFAULT_REGION = "europe-west1"
 # Set by the program itself (or secret, or local-only): never through cdp:settings.
-RESERVED_SETTINGS = frozenset({"project_id", "region", "environment", "sources"})
+# Secrets: from Secret Manager only (sources' key hashes, the GA4 API secret).
+SECRET_SETTINGS = frozenset({"sources", "ga4_api_secret"})
+RESERVED_SETTINGS = frozenset({"project_id", "region", "environment"}) | SECRET_SETTINGS
 LOCAL_ONLY_SETTINGS = frozenset({"bigquery_endpoint"})
 DESTINATION_NAME = re.compile(r"^[a-z][a-z0-9-]{0,40}$")
 
@@ -76,7 +78,7 @@ class StackConfig:
 def function_environment(settings: Settings) -> dict[str, str]:
     """``CDP_*`` variables for the functions: every setting but the secret and local ones.
     Written out in full, so what a function runs with is visible on the function itself."""
-    skipped = {"sources"} | LOCAL_ONLY_SETTINGS
+    skipped = SECRET_SETTINGS | LOCAL_ONLY_SETTINGS
     values = settings.model_dump(mode="json", exclude=skipped)
     return {f"CDP_{name.upper()}": _env_value(value) for name, value in values.items()}
 

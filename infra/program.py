@@ -7,13 +7,15 @@ then the functions (each granted what ``infra/access.py`` lists), then what call
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import pulumi
 import pulumi_gcp as gcp
 
-from infra.access import ACCESS, access_of
+from infra.access import ACCESS, Access, access_of
 from infra.archives import REPO, build_archive
 from infra.components.apis import EnabledApis, EnabledApisArgs
 from infra.components.builds import Builds, BuildsArgs
@@ -98,7 +100,7 @@ def build(
                 source_bucket=builds.bucket,
                 build_service_account=builds.builder.id,
                 environment=config.function_environment(),
-                access=access_of(f.name),
+                access=configured(access_of(f.name), secrets.secrets),
                 topics=topics.topics,
                 datasets=layers,
                 secrets=secrets.secrets,
@@ -125,3 +127,11 @@ def build(
         "subscriptions": [s.name for s in subscriptions.subscriptions.values()],
         "dead_letter_subscriptions": list(topics.dead_letter_subscriptions),
     }
+
+
+def configured(access: Access, stored: Mapping[str, object]) -> Access:
+    """The access a function gets: its secrets that this stack stores (a destination's key
+    exists only when the destination is enabled)."""
+    return replace(
+        access, secrets=tuple((env, key) for env, key in access.secrets if key in stored)
+    )

@@ -19,6 +19,10 @@ from shared.ports.http import HttpSender
 from shared.ports.publisher import Publisher
 from shared.ports.warehouse import SqlRunner, Warehouse
 from shared.settings import Settings, get_settings
+from shared.tiering.forwarder import Ga4Forwarder
+from shared.tiering.router import TierRouter
+from shared.tiering.rule import TierPolicy
+from shared.tiering.state import PromotionState
 from shared.warehouse.loader import WarehouseLoader
 
 
@@ -34,12 +38,27 @@ class Services:
 
     @cached_property
     def ingest(self) -> IngestHandler:
-        return IngestHandler(self.settings, self.publisher, self.clock)
+        return IngestHandler(self.settings, self.publisher, self.clock, tiers=self.tiers)
 
     @cached_property
     def identity(self) -> IdentityHandler:
         profiles = ProfileRepository(self.documents, self.settings.identity)
         return IdentityHandler(profiles, self.publisher, self.clock)
+
+    @cached_property
+    def tiers(self) -> TierRouter:
+        """One per instance: its promotion cache lives as long as the instance."""
+        state = PromotionState(
+            self.documents,
+            self.clock,
+            negative_ttl_seconds=self.settings.tier_negative_cache_seconds,
+            max_ids=self.settings.tier_cache_max_ids,
+        )
+        return TierRouter(TierPolicy.from_settings(self.settings), state)
+
+    @cached_property
+    def ga4(self) -> Ga4Forwarder:
+        return Ga4Forwarder(self.settings, self.http, self.clock)
 
     @cached_property
     def loader(self) -> WarehouseLoader:

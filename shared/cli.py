@@ -6,6 +6,7 @@
     cdp jobs run NAME [--stack FILE]
     cdp profile get|explain TYPE:VALUE [--json] [--stack FILE]
     cdp profile unmerge TYPE:VALUE --evidence ID [--stack FILE]
+    cdp mtu-report [--month YYYY-MM] [--json] [--stack FILE]
     cdp topology [--json]
 
 Commands that talk to a running local stack read its ``stack.json`` (default ``.dev/stack.json``)
@@ -22,10 +23,11 @@ import sys
 import threading
 from collections.abc import Sequence
 from dataclasses import asdict
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from shared.errors import SetupError
+from shared.errors import RequestError, SetupError
 from shared.local.emulators import REPO
 from shared.topology import TOPOLOGY
 
@@ -162,6 +164,21 @@ def cmd_jobs_run(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_mtu_report(args: argparse.Namespace) -> int:
+    from shared.bootstrap import bootstrap
+    from shared.tiering.mtu import mtu_report
+
+    _load_stack(Path(args.stack))
+    services = bootstrap()
+    try:
+        report = mtu_report(services.settings, services.sql, services.documents, args.month)
+    except RequestError as error:
+        print(f"error: {error.message}", file=sys.stderr)
+        return 2
+    print(json.dumps(report.to_json(), indent=2) if args.json else "\n".join(report.lines()))
+    return 0
+
+
 def cmd_topology(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(asdict(TOPOLOGY), default=str, indent=2))
@@ -231,6 +248,12 @@ def parser() -> argparse.ArgumentParser:
     jobs_run.add_argument("name")
     jobs_run.add_argument("--stack", default=str(DEFAULT_STACK))
     jobs_run.set_defaults(run=cmd_jobs_run)
+
+    mtu = sub.add_parser("mtu-report", help="MTUs in the full pipeline vs all ids, per month")
+    mtu.add_argument("--month", default=datetime.now(UTC).strftime("%Y-%m"), help="YYYY-MM")
+    mtu.add_argument("--json", action="store_true")
+    mtu.add_argument("--stack", default=str(DEFAULT_STACK))
+    mtu.set_defaults(run=cmd_mtu_report)
 
     topo = sub.add_parser("topology", help="print the declared topology")
     topo.add_argument("--json", action="store_true")

@@ -6,6 +6,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from shared.errors import NotFound
+from shared.tiering.sweep import run_sweep
 from shared.warehouse.dedup import dedup_all
 from shared.warehouse.users import refresh_users
 
@@ -23,6 +24,7 @@ def _dedup(services: Services) -> dict[str, Any]:
 JOBS: dict[str, Callable[[Services], dict[str, Any]]] = {
     "warehouse-dedup": _dedup,
     "warehouse-users": lambda s: {"users": refresh_users(s.settings, s.sql)},
+    "tier-promotion-sweep": lambda s: run_sweep(s.settings, s.sql, s.documents, s.clock),
 }
 
 

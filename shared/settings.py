@@ -53,6 +53,41 @@ class Settings(BaseSettings):
     max_event_bytes: int = 32 * 1024
     max_batch_bytes: int = 500 * 1024
 
+    # Engagement tiers (shared.tiering): what makes an event engaged, and promotion. Lists
+    # come from the environment as JSON, e.g. CDP_TIER_ENGAGEMENT_EVENTS='["sign_up"]'.
+    tier_enabled: bool = True  # off: every event takes the full pipeline
+    tier_engagement_events: list[str] = Field(
+        default_factory=lambda: [
+            "sign_up",
+            "account_created",
+            "kyc_started",
+            "kyc_completed",
+            "bank_account_linked",
+            "direct_deposit_enabled",
+            "transaction_initiated",
+            "transaction_completed",
+            "card_activated",
+        ]
+    )
+    tier_engaged_source_kinds: list[str] = Field(default_factory=lambda: ["server"])
+    tier_negative_cache_seconds: float = 5.0  # how stale "not promoted" may be on an instance
+    tier_cache_max_ids: int = 200_000
+    tier_session_threshold: int = 3  # promoted after this many sessions ...
+    tier_session_window_days: int = 7  # ... within this many days (the scheduled sweep)
+    tier_session_gap_minutes: int = 30  # inactivity that starts a new session
+    tier_attribution_lookback_days: int = 3  # ids entering the pipeline the sweep attributes
+    tier_attribution_window_days: int = 30  # how far back a first touch is looked for
+
+    # GA4 Measurement Protocol (cold path). Empty measurement id or secret: nothing is sent.
+    ga4_measurement_id: str = ""
+    ga4_api_secret: str = Field(default="", repr=False)  # from Secret Manager via the env
+    ga4_endpoint: str = "https://www.google-analytics.com"  # tests: the local stand-in
+    ga4_validate: bool = False  # also check each payload on /debug/mp/collect first
+    ga4_timeout_seconds: float = 10.0
+
+    # MTU report: the list price one Monthly Tracked User costs on a per-MTU CDP.
+    mtu_list_price_usd: float = 0.01
+
     @field_validator("sources", mode="before")
     @classmethod
     def _parse_sources(cls, value: Any) -> Any:

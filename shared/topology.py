@@ -109,6 +109,7 @@ INGEST = "ingest"
 IDENTITY = "identity"
 WAREHOUSE_LOADER = "warehouse-loader"
 JOBS = "jobs"
+GA4_FORWARDER = "ga4-forwarder"
 
 TOPOLOGY = Topology(
     topics=(
@@ -123,6 +124,7 @@ TOPOLOGY = Topology(
         Subscription("warehouse-cold-archive", COLD_EVENTS, WAREHOUSE_LOADER),
         Subscription("warehouse-failed-events", FAILED_EVENTS, WAREHOUSE_LOADER),
         Subscription("warehouse-identity-changes", IDENTITY_CHANGES, WAREHOUSE_LOADER),
+        Subscription("ga4-cold-events", COLD_EVENTS, GA4_FORWARDER),
     ),
     functions=(
         Function(
@@ -148,6 +150,13 @@ TOPOLOGY = Topology(
             max_instances=2,
             description="Scheduled jobs.",
         ),
+        Function(
+            GA4_FORWARDER,
+            "forward",
+            Trigger.PUBSUB,
+            memory_mb=256,
+            description="Cold path: cold events to GA4 through the Measurement Protocol.",
+        ),
     ),
     schedules=(
         Schedule(
@@ -160,7 +169,13 @@ TOPOLOGY = Topology(
             "warehouse-users",
             "*/15 * * * *",
             JOBS,
-            description="Merge recent identifies into the users table (latest traits).",
+            description="Merge recent identifies into the users table (latest value per trait).",
+        ),
+        Schedule(
+            "tier-promotion-sweep",
+            "*/10 * * * *",
+            JOBS,
+            description="Promote ids over the session threshold; record first-touch attribution.",
         ),
     ),
 )

@@ -29,7 +29,8 @@ from shared.ingest.webhooks import WEBHOOK_PATHS, from_customerio
 from shared.ports.clock import Clock
 from shared.ports.publisher import OutboundMessage, Publisher
 from shared.settings import Settings, Source
-from shared.topology import EVENTS, FAILED_EVENTS
+from shared.tiering.router import TierRouter
+from shared.topology import COLD_EVENTS, EVENTS, FAILED_EVENTS
 
 BATCH_PATHS = ("batch", "b", "import")
 NOT_A_LIST = "batch must be a JSON array of events."
@@ -87,11 +88,13 @@ class IngestHandler:
         publisher: Publisher,
         clock: Clock,
         ingest: IngestSettings | None = None,
+        tiers: TierRouter | None = None,
     ) -> None:
         self._settings = settings
         self._config = ingest or IngestSettings()
         self._publisher = publisher
         self._clock = clock
+        self._tiers = tiers
         self._sources = SourceRegistry(settings.sources)
         self._limiter = RateLimiter(clock, self._config.rate_of)
         self._recent = RecentIds(
@@ -156,10 +159,16 @@ class IngestHandler:
                 fresh.discard(key)  # a second copy inside the same batch is a duplicate too
                 new.append(stored)
                 claimed.append(key)
+        cold = [False] * len(new)
+        if new and self._tiers is not None:  # engaged → events, cold → cold-events
+            cold = self._tiers.decide([s.event for s in new], source).cold
+        engaged_texts = [s.text for s, c in zip(new, cold, strict=True) if not c]
+        cold_texts = [s.text for s, c in zip(new, cold, strict=True) if c]
         messages: list[OutboundMessage] = []
-        if new:
-            texts = [s.text for s in new]
-            messages.append(encode_serialized(EVENTS, "events", texts, source_id=source.id))
+        if engaged_texts:
+            messages.append(encode_serialized(EVENTS, "events", engaged_texts, source_id=source.id))
+        if cold_texts:
+            messages.append(encode_serialized(COLD_EVENTS, "cold", cold_texts, source_id=source.id))
         if bad:
             messages.append(encode(FAILED_EVENTS, "failed", bad, source_id=source.id))
         try:

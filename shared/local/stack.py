@@ -19,6 +19,7 @@ from typing import Any
 from shared.errors import SetupError
 from shared.ingest.sources import hash_key
 from shared.local.emulators import REPO, EmulatorPorts, start_emulators
+from shared.local.ga4_standin import GA4StandIn, function_environment
 from shared.local.processes import (
     ManagedProcess,
     free_port,
@@ -46,12 +47,14 @@ PORTS_TAKEN = "Port(s) {ports} already in use: stop the other stack or pass --po
 class StackPorts:
     emulators: EmulatorPorts
     functions: dict[str, int]
+    ga4: int  # the GA4 Measurement Protocol stand-in the cold path sends to
 
     @classmethod
     def from_base(cls, base: int, topology: Topology = TOPOLOGY) -> StackPorts:
         return cls(
             EmulatorPorts(base, base + 1, base + 2, base + 3),
             {f.name: base + 10 + i for i, f in enumerate(topology.functions)},
+            base + 4,
         )
 
     @classmethod
@@ -59,10 +62,11 @@ class StackPorts:
         return cls(
             EmulatorPorts(free_port(), free_port(), free_port(), free_port()),
             {f.name: free_port() for f in topology.functions},
+            free_port(),
         )
 
     def all(self) -> list[int]:
-        return [*asdict(self.emulators).values(), *self.functions.values()]
+        return [*asdict(self.emulators).values(), *self.functions.values(), self.ga4]
 
 
 @dataclass
@@ -80,6 +84,7 @@ class LocalStack:
     processes: list[ManagedProcess] = field(default_factory=list)
     write_keys: dict[str, str] = field(default_factory=dict)
     scheduler: LocalScheduler | None = None
+    ga4: GA4StandIn | None = None
 
     def function_url(self, function: Function) -> str:
         return f"http://127.0.0.1:{self.config.ports.functions[function.name]}/"
@@ -105,7 +110,9 @@ class LocalStack:
         with patched_environ(env):  # provision through the same official clients
             create_warehouse(settings)
         urls = {f.name: self.function_url(f) for f in cfg.topology.functions}
+        ga4 = self._ga4_environment()
         function_env = {
+            **ga4,  # settings already in the environment win
             **os.environ,
             **env,
             "CDP_SOURCES": json.dumps([s.model_dump() for s in sources]),
@@ -197,10 +204,26 @@ class LocalStack:
                 s.name: {"cron": s.cron, "function": s.function} for s in cfg.topology.schedules
             },
             "write_keys": dict(self.write_keys),
+            "ga4_url": self.ga4.url if self.ga4 else os.environ.get("CDP_GA4_ENDPOINT"),
             "state_dir": str(cfg.state_dir),
         }
 
+    def _ga4_environment(self) -> dict[str, str]:
+        """Unless GA4 is configured, the cold path sends to a local stand-in that validates like
+        GA4 (``GET`` on it lists what it accepted and rejected)."""
+        if os.environ.get("CDP_GA4_ENDPOINT"):
+            return {}
+        self.ga4 = GA4StandIn(port=self.config.ports.ga4)
+        try:
+            return function_environment(self.ga4.start())
+        except OSError as error:
+            self.ga4 = None
+            raise SetupError(f"GA4 stand-in on port {self.config.ports.ga4}: {error}") from error
+
     def stop(self) -> None:
+        if self.ga4 is not None:
+            self.ga4.stop()
+            self.ga4 = None
         if self.scheduler:
             self.scheduler.stop()
         for process in reversed(self.processes):

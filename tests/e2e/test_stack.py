@@ -113,15 +113,15 @@ def test_demo_traffic_through_the_sdk_lands_once_each(stack_env: dict[str, Any])
     warehouse = BigQueryWarehouse(
         stack_env["project_id"], "EU", stack_env["environment"]["CDP_BIGQUERY_ENDPOINT"]
     )
-    before = len(warehouse.list_rows("cdp_raw.events", max_results=100_000))
+
+    def rows() -> list[dict[str, Any]]:  # engaged events, and cold ones in their archive
+        tables = ("cdp_raw.events", "cdp_raw.cold_archive")
+        return [r for t in tables for r in warehouse.list_rows(t, max_results=100_000)]
+
+    before = len(rows())
     report = run_demo(stack_env, visitors=9, seed=11)
     assert report.errors == [] and report.total > 0
-    eventually(
-        lambda: (
-            len(warehouse.list_rows("cdp_raw.events", max_results=100_000)) - before >= report.total
-        ),
-        timeout=60,
-    )
-    rows = warehouse.list_rows("cdp_raw.events", max_results=100_000)
-    assert len(rows) - before == report.total
-    assert len({r["message_id"] for r in rows}) == len(rows)
+    eventually(lambda: len(rows()) - before >= report.total, timeout=60)
+    landed = rows()
+    assert len(landed) - before == report.total
+    assert len({r["message_id"] for r in landed}) == len(landed)

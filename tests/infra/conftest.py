@@ -28,8 +28,8 @@ STACK_CONFIG = {
     "gcp:project": PROJECT,
     "gcp:region": REGION,
     "cdp:sources": json.dumps(SOURCES),
-    "cdp:destinations": json.dumps(["slack"]),
-    "cdp:destinationKeys": json.dumps({"slack": "not-a-real-key"}),
+    "cdp:destinations": json.dumps(["slack", "ga4"]),
+    "cdp:destinationKeys": json.dumps({"slack": "not-a-real-key", "ga4": "not-a-real-secret"}),
     "cdp:settings": json.dumps({"cold_archive_expiration_days": 45}),
 }
 SECRET_KEYS = ["cdp:sources", "cdp:destinationKeys"]

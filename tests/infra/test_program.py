@@ -17,7 +17,7 @@ from infra.access import ACCESS, BROAD_ROLES
 from infra.components.datastores import Datastores, DatastoresArgs, TtlPolicy
 from infra.components.function import account_id
 from shared.settings import Settings
-from shared.topology import INGEST, TOPOLOGY, Trigger
+from shared.topology import GA4_FORWARDER, INGEST, TOPOLOGY, Trigger
 from shared.warehouse.tables import COLD_ARCHIVE_TABLE, datasets
 from tests.infra.conftest import Deployed
 from tests.infra.mocks import (
@@ -274,14 +274,19 @@ def test_the_entry_point_pulumi_runs_declares_the_stack(
     )
 
 
-def test_only_ingest_reads_the_write_keys_pinned_to_a_version(deployed: Deployed) -> None:
+def test_secrets_reach_only_their_function_pinned_to_a_version(deployed: Deployed) -> None:
+    """Only ingest reads the write keys; only the GA4 forwarder the GA4 API secret."""
     functions = {f["name"]: f for f in deployed.of_type(FUNCTION)}
+    expected_by_function = {
+        INGEST: [("CDP_SOURCES", "cdp-sources", "1")],
+        GA4_FORWARDER: [("CDP_GA4_API_SECRET", "cdp-destination-ga4", "1")],
+    }
     for spec in TOPOLOGY.functions:
         service = functions[spec.name]["serviceConfig"]
         secret_env = service.get("secretEnvironmentVariables", [])
         plain = service["environmentVariables"]
-        assert "CDP_SOURCES" not in plain
-        expected = [("CDP_SOURCES", "cdp-sources", "1")] if spec.name == INGEST else []
+        assert "CDP_SOURCES" not in plain and "CDP_GA4_API_SECRET" not in plain
+        expected = expected_by_function.get(spec.name, [])
         assert [(e["key"], e["secret"], e["version"]) for e in secret_env] == expected
 
 

@@ -35,9 +35,12 @@ def basic(key: str) -> dict[str, str]:
 
 
 def ingest_settings() -> Settings:
+    """Tiering off: these tests are about the HTTP surface, so every accepted event is on the
+    events topic (tiered ingest is tested in tests/unit/tiering)."""
     kinds = {"web": "web", "backend": "server", "customerio": "third_party", "old": "web"}
     return Settings(
         project_id="cdp-unit",
+        tier_enabled=False,
         sources=[
             Source(
                 id=sid,

@@ -1,0 +1,125 @@
+"""Promotion state: which anonymous ids were promoted, read without a per-event round trip.
+
+Stored as one document per id, ``tier_promotions/{anonymous_id}``, written once (a transaction
+that only creates). Each instance keeps a cache in front of it:
+
+- **promoted** answers are cached for the instance's life: a promotion is never undone by
+  traffic (a deletion request removes the document; instances then restart or age it out);
+- **not promoted** answers are cached for ``negative_ttl_seconds`` (default 5 s);
+- a request's **misses** are read in one batched ``get_all``, whatever the number of events.
+
+So a known id costs no read at all, an unknown one costs one batched read per request per TTL
+window, and an id promoted on one instance is engaged on every other instance at most
+``negative_ttl_seconds`` later (immediately on the instance that promoted it). If the store is
+down, the router treats the request's ids as promoted, uncached: events then take the full
+pipeline, which costs more but loses nothing.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterable, Sequence
+from dataclasses import asdict, dataclass
+from urllib.parse import quote
+
+from shared.errors import BackendUnavailable
+from shared.ports.clock import Clock
+from shared.ports.documents import DocumentStore, Ref, Transaction
+
+PROMOTIONS = "tier_promotions"
+
+
+def doc_id(anonymous_id: str) -> str:
+    return quote(anonymous_id, safe="")
+
+
+@dataclass(frozen=True)
+class Promotion:
+    anonymous_id: str
+    reason: str
+    at: str  # event time of the evidence (ISO-8601)
+    user_id: str | None = None
+    message_id: str | None = None
+    source_id: str | None = None
+
+    def to_doc(self) -> dict[str, object]:
+        return asdict(self)
+
+
+@dataclass
+class CacheStats:
+    hits: int = 0
+    misses: int = 0
+    reads: int = 0  # batched store reads (round trips), not documents
+    store_failures: int = 0
+
+
+class PromotionState:
+    def __init__(
+        self,
+        store: DocumentStore,
+        clock: Clock,
+        negative_ttl_seconds: float = 5.0,
+        max_ids: int = 200_000,
+    ) -> None:
+        self._store = store
+        self._clock = clock
+        self._ttl = negative_ttl_seconds
+        self._max = max_ids
+        self._promoted: set[str] = set()
+        self._not_promoted: dict[str, float] = {}  # id -> monotonic expiry
+        self._lock = threading.Lock()
+        self.stats = CacheStats()
+
+    def promoted(self, ids: Iterable[str]) -> set[str]:
+        """The subset of ``ids`` that was promoted; at most one store round trip. Raises
+        BackendUnavailable when the store does not answer (nothing is cached then)."""
+        now = self._clock.monotonic()
+        wanted = ids if isinstance(ids, set) else set(ids)
+        found = wanted & self._promoted
+        negatives = self._not_promoted
+        missing = [a for a in wanted - found if negatives.get(a, 0.0) <= now]
+        self.stats.hits += len(wanted) - len(missing)
+        if not missing:
+            return found
+        self.stats.misses += len(missing)
+        try:
+            docs = self._store.get_all([(PROMOTIONS, doc_id(a)) for a in missing])
+            self.stats.reads += 1
+        except BackendUnavailable:
+            self.stats.store_failures += 1
+            raise
+        fresh = {a for a in missing if docs[(PROMOTIONS, doc_id(a))] is not None}
+        self._remember(fresh, [a for a in missing if a not in fresh], now)
+        return found | fresh
+
+    def record(self, promotions: Sequence[Promotion]) -> list[Promotion]:
+        """Record promotions not yet stored (once each, race-safe); returns the new ones."""
+        wanted = {p.anonymous_id: p for p in promotions if p.anonymous_id not in self._promoted}
+        if not wanted:
+            return []
+
+        def create_missing(tx: Transaction) -> list[Promotion]:
+            refs: list[Ref] = [(PROMOTIONS, doc_id(a)) for a in wanted]
+            existing = tx.get_all(refs)
+            new = [p for p, ref in zip(wanted.values(), refs, strict=True) if not existing[ref]]
+            for promotion in new:
+                tx.set(PROMOTIONS, doc_id(promotion.anonymous_id), promotion.to_doc())
+            return new
+
+        created = self._store.run_transaction(create_missing)
+        self._remember(set(wanted), [], self._clock.monotonic())
+        return created
+
+    def _remember(self, promoted: set[str], not_promoted: list[str], now: float) -> None:
+        with self._lock:
+            if len(self._promoted) + len(self._not_promoted) + len(promoted) > self._max:
+                self._not_promoted.clear()  # negatives are cheap to re-learn
+                if len(self._promoted) + len(promoted) > self._max:
+                    self._promoted.clear()
+            self._promoted |= promoted
+            for anon in promoted:
+                self._not_promoted.pop(anon, None)
+            expiry = now + self._ttl
+            for anon in not_promoted:
+                self._not_promoted[anon] = expiry
