@@ -79,7 +79,7 @@ def function_environment(settings: Settings) -> dict[str, str]:
     """``CDP_*`` variables for the functions: every setting but the secret and local ones.
     Written out in full, so what a function runs with is visible on the function itself."""
     skipped = SECRET_SETTINGS | LOCAL_ONLY_SETTINGS
-    values = settings.model_dump(mode="json", exclude=skipped)
+    values = settings.model_dump(mode="json", exclude=set(skipped))
     return {f"CDP_{name.upper()}": _env_value(value) for name, value in values.items()}
 
 
