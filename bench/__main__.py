@@ -5,11 +5,14 @@ from __future__ import annotations
 
 import sys
 
-from bench import identity, ingest, warehouse
+from bench import identity, ingest, tiering, warehouse
 
 
 def main() -> int:
     status = ingest.main()
+    print()
+    for line in tiering.run():
+        print(line)
     print()
     for line in identity.run():
         print(line)
