@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
+from google.api_core.exceptions import DeadlineExceeded
 from google.cloud import pubsub_v1
 
 Event = dict[str, Any]
@@ -24,10 +25,14 @@ class Tap:
         self.path = path
         self.events: list[Event] = []
 
-    def pull_once(self) -> int:
-        answer = self._subscriber.pull(
-            request={"subscription": self.path, "max_messages": 100}, timeout=10
-        )
+    def pull_once(self, timeout: float = 10) -> int:
+        """One pull; an empty subscription holds the call until ``timeout`` (then 0)."""
+        try:
+            answer = self._subscriber.pull(
+                request={"subscription": self.path, "max_messages": 100}, timeout=timeout
+            )
+        except DeadlineExceeded:
+            return 0
         acks = []
         for received in answer.received_messages:
             self.events.extend(json.loads(received.message.data)["events"])
@@ -43,12 +48,12 @@ class Tap:
         duplicate published late would be seen too."""
         deadline = time.monotonic() + timeout
         while sum(map(mine, self.events)) < expected and time.monotonic() < deadline:
-            if not self.pull_once():
+            if not self.pull_once(timeout=max(0.5, min(10, deadline - time.monotonic()))):
                 time.sleep(0.2)
         settle = time.monotonic() + quiet
         while time.monotonic() < settle:
-            if not self.pull_once():
-                time.sleep(0.2)
+            if not self.pull_once(timeout=max(0.3, settle - time.monotonic())):
+                time.sleep(0.1)
         return [e for e in self.events if mine(e)]
 
 
