@@ -6,19 +6,16 @@ from __future__ import annotations
 
 import base64
 import json
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import functions_framework
-import pytest
 
-from shared.bootstrap import Services, use_services
+from shared.bootstrap import Services
 from shared.ports.documents import InMemoryDocumentStore
 from shared.ports.publisher import InMemoryPublisher
 from shared.ports.warehouse import InMemoryWarehouse
 from shared.topology import FAILED_EVENTS, TOPOLOGY
-from tests.fakes import fake_services
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -43,14 +40,6 @@ def push_body(
             "publishTime": "2026-01-01T00:00:00Z",
         },
     }
-
-
-@pytest.fixture
-def services() -> Iterator[Services]:
-    built = fake_services()
-    use_services(built)
-    yield built
-    use_services(None)
 
 
 EVENT = {

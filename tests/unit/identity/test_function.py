@@ -5,25 +5,13 @@ answered 500 so that Pub/Sub redelivers and the same changes are published again
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 
-import pytest
-
-from shared.bootstrap import Services, use_services
+from shared.bootstrap import Services
 from shared.identity.changes import IdentityChange
 from shared.ports.publisher import InMemoryPublisher
 from shared.topology import IDENTITY_CHANGES
-from tests.fakes import fake_services
 from tests.unit.identity.helpers import journey
 from tests.unit.test_functions import client, push_body
-
-
-@pytest.fixture
-def services() -> Iterator[Services]:
-    built = fake_services()
-    use_services(built)
-    yield built
-    use_services(None)
 
 
 def published(publisher: InMemoryPublisher) -> list[IdentityChange]:

@@ -5,24 +5,13 @@ from __future__ import annotations
 
 import base64
 import json
-from collections.abc import Iterator
 from typing import Any
 
-import pytest
-
-from shared.bootstrap import Services, use_services
+from shared.bootstrap import Services
 from shared.ports.publisher import InMemoryPublisher
 from shared.topology import COLD_EVENTS, EVENTS
-from tests.fakes import SERVER_KEY, WEB_KEY, fake_services
+from tests.fakes import SERVER_KEY, WEB_KEY
 from tests.unit.test_functions import client
-
-
-@pytest.fixture
-def services() -> Iterator[Services]:
-    built = fake_services()
-    use_services(built)
-    yield built
-    use_services(None)
 
 
 def send(path: str, body: dict[str, Any], key: str = WEB_KEY) -> int:

@@ -5,19 +5,16 @@ from __future__ import annotations
 
 import base64
 import json
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import functions_framework
-import pytest
 
-from shared.bootstrap import Services, use_services
+from shared.bootstrap import Services
 from shared.identity.changes import Assignment, IdentityChange, encode_changes
 from shared.ports.publisher import InMemoryPublisher, OutboundMessage
 from shared.ports.warehouse import InMemoryWarehouse
 from shared.topology import FAILED_EVENTS, TOPOLOGY
-from tests.fakes import fake_services
 
 REPO = Path(__file__).resolve().parents[3]
 MERGE = IdentityChange(
@@ -47,14 +44,6 @@ def push(message: OutboundMessage) -> dict[str, Any]:
             "publishTime": "2026-11-20T10:00:00Z",
         },
     }
-
-
-@pytest.fixture
-def services() -> Iterator[Services]:
-    built = fake_services()
-    use_services(built)
-    yield built
-    use_services(None)
 
 
 def test_identity_changes_become_assignments_once(services: Services) -> None:
