@@ -143,21 +143,7 @@ class LocalStack:
         port = self.config.ports.functions[function.name]
         process = ManagedProcess(
             f"function {function.name}",
-            [
-                sys.executable,
-                "-m",
-                "functions_framework",
-                "--source",
-                str(REPO / "functions" / function.folder / "main.py"),
-                "--target",
-                function.entry_point,
-                "--signature-type",
-                function.signature_type,
-                "--host",
-                "127.0.0.1",
-                "--port",
-                str(port),
-            ],
+            serve_command(function, REPO / "functions" / function.folder / "main.py", port),
             self.config.state_dir / "logs" / f"{function.name}.log",
             env=env,
             cwd=REPO,
@@ -239,3 +225,15 @@ def run_forever(stack: LocalStack, stop: threading.Event) -> None:
             if not process.alive() and process.name not in reported:
                 reported.add(process.name)
                 print(f"WARNING {process.name} exited; log: {process.log_path}", flush=True)
+
+
+def serve_command(function: Function, source: Path | str, port: int) -> list[str]:
+    """functions-framework serving ``function`` from ``source`` on loopback, as deployed."""
+    return [
+        sys.executable, "-m", "functions_framework",
+        "--source", str(source),
+        "--target", function.entry_point,
+        "--signature-type", function.signature_type,
+        "--host", "127.0.0.1",
+        "--port", str(port),
+    ]  # fmt: skip

@@ -22,6 +22,7 @@ import pytest
 
 from infra.archives import Archive, build_archive
 from shared.local.processes import ManagedProcess, free_port, wait_http
+from shared.local.stack import serve_command
 from shared.topology import TOPOLOGY, Function, Trigger
 
 REPO = Path(__file__).resolve().parents[2]
@@ -113,21 +114,7 @@ def served(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple[Fun
     port = free_port()
     process = ManagedProcess(
         f"archive {function.name}",
-        [
-            sys.executable,
-            "-m",
-            "functions_framework",
-            "--source",
-            "main.py",
-            "--target",
-            function.entry_point,
-            "--signature-type",
-            function.signature_type,
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-        ],
+        serve_command(function, "main.py", port),
         tmp_path / "function.log",
         env=env,
         cwd=source,
