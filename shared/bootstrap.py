@@ -10,6 +10,7 @@ from shared.adapters.bigquery import BigQueryWarehouse
 from shared.adapters.firestore import FirestoreDocumentStore
 from shared.adapters.http import HttpxSender
 from shared.adapters.pubsub import PubSubPublisher
+from shared.destinations.webhook import WebhookDestination
 from shared.identity.handler import IdentityHandler
 from shared.identity.profiles import ProfileRepository
 from shared.ingest.handler import IngestHandler
@@ -59,6 +60,10 @@ class Services:
     @cached_property
     def ga4(self) -> Ga4Forwarder:
         return Ga4Forwarder(self.settings, self.http, self.clock)
+
+    @cached_property
+    def webhook(self) -> WebhookDestination:
+        return WebhookDestination(self.settings, self.http, self.clock)
 
     @cached_property
     def loader(self) -> WarehouseLoader:

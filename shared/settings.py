@@ -85,6 +85,16 @@ class Settings(BaseSettings):
     ga4_validate: bool = False  # also check each payload on /debug/mp/collect first
     ga4_timeout_seconds: float = 10.0
 
+    # Generic webhook destination (shared.destinations.webhook). Empty URL: nothing is sent.
+    webhook_url: str = ""
+    webhook_secret: str = Field(default="", repr=False)  # HMAC-SHA256 signing key, from secrets
+    webhook_event_types: list[str] = Field(default_factory=list)  # e.g. ["track"]; [] = all
+    webhook_events: list[str] = Field(default_factory=list)  # track names; [] = all
+    webhook_consent_category: str = ""  # sent only where the user has not refused it
+    webhook_backfill: bool = False  # opt in: receive promoted ids' pre-promotion journeys
+    webhook_max_events: int = 100  # events per request
+    webhook_timeout_seconds: float = 10.0
+
     # MTU report: the list price one Monthly Tracked User costs on a per-MTU CDP.
     mtu_list_price_usd: float = 0.01
 

@@ -9,6 +9,7 @@ Every push subscription gets its own dead-letter topic, and a pull subscription 
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from enum import StrEnum
 
@@ -24,6 +25,7 @@ class Function:
     entry_point: str  # the Python function in functions/<folder>/main.py
     trigger: Trigger
     public: bool = False  # only the tracking endpoint is reachable without a token
+    destination: str = ""  # a destination's name: deployed only when that destination is enabled
     memory_mb: int = 512
     timeout_seconds: int = 60
     max_instances: int = 20
@@ -99,17 +101,38 @@ class Topology:
     def subscriptions_of(self, function: str) -> list[Subscription]:
         return [s for s in self.subscriptions if s.function == function]
 
+    def destinations(self) -> list[str]:
+        return [f.destination for f in self.functions if f.destination]
+
+    def with_destinations(self, enabled: Iterable[str]) -> Topology:
+        """This topology with only the ``enabled`` destinations' functions and subscriptions
+        (a destination nobody configured costs no function and no push per message)."""
+        wanted = set(enabled)
+        dropped = {f.name for f in self.functions if f.destination and f.destination not in wanted}
+        return Topology(
+            topics=self.topics,
+            subscriptions=tuple(s for s in self.subscriptions if s.function not in dropped),
+            functions=tuple(f for f in self.functions if f.name not in dropped),
+            schedules=self.schedules,
+        )
+
 
 EVENTS = "events"
 COLD_EVENTS = "cold-events"
 FAILED_EVENTS = "failed-events"
 IDENTITY_CHANGES = "identity-changes"
+BACKFILLS = "backfills"
 
 INGEST = "ingest"
 IDENTITY = "identity"
 WAREHOUSE_LOADER = "warehouse-loader"
 JOBS = "jobs"
 GA4_FORWARDER = "ga4-forwarder"
+DESTINATION_WEBHOOK = "destination-webhook"
+
+# A destination retries 429/5xx for hours before giving up: Pub/Sub's backoff grows from 10 s to
+# its 10-minute ceiling, so 40 deliveries span about six hours; then the dead-letter topic.
+DESTINATION_ATTEMPTS = 40
 
 TOPOLOGY = Topology(
     topics=(
@@ -117,6 +140,7 @@ TOPOLOGY = Topology(
         Topic(COLD_EVENTS, "Cold (anonymous, low-engagement) events: GA4 and the cold archive."),
         Topic(FAILED_EVENTS, "Events refused by validation or a consumer, with the reason."),
         Topic(IDENTITY_CHANGES, "Profiles created, linked, merged and unmerged (assignments)."),
+        Topic(BACKFILLS, "Promoted ids' pre-promotion journeys, for destinations opting in."),
     ),
     subscriptions=(
         Subscription("identity", EVENTS, IDENTITY),
@@ -125,6 +149,18 @@ TOPOLOGY = Topology(
         Subscription("warehouse-failed-events", FAILED_EVENTS, WAREHOUSE_LOADER),
         Subscription("warehouse-identity-changes", IDENTITY_CHANGES, WAREHOUSE_LOADER),
         Subscription("ga4-cold-events", COLD_EVENTS, GA4_FORWARDER),
+        Subscription(
+            "destination-webhook",
+            EVENTS,
+            DESTINATION_WEBHOOK,
+            max_delivery_attempts=DESTINATION_ATTEMPTS,
+        ),
+        Subscription(
+            "destination-webhook-backfills",
+            BACKFILLS,
+            DESTINATION_WEBHOOK,
+            max_delivery_attempts=DESTINATION_ATTEMPTS,
+        ),
     ),
     functions=(
         Function(
@@ -157,6 +193,14 @@ TOPOLOGY = Topology(
             memory_mb=256,
             description="Cold path: cold events to GA4 through the Measurement Protocol.",
         ),
+        Function(
+            DESTINATION_WEBHOOK,
+            "deliver",
+            Trigger.PUBSUB,
+            memory_mb=256,
+            destination="webhook",
+            description="Generic webhook destination: signed Segment-format batches.",
+        ),
     ),
     schedules=(
         Schedule(
@@ -175,7 +219,7 @@ TOPOLOGY = Topology(
             "tier-promotion-sweep",
             "*/10 * * * *",
             JOBS,
-            description="Promote ids over the session threshold; record first-touch attribution.",
+            description="Promote by threshold; first touch; back-fill opted-in destinations.",
         ),
     ),
 )

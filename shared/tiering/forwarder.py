@@ -3,9 +3,10 @@
 (The warehouse loader archives the same message into the cold archive through its own
 subscription, so a GA4 outage never holds back the archive.)
 
-Outcomes, decided per request by ``outcome(status)``: 2xx sent; 429, 408 and 5xx retried (the
-whole message is redelivered by Pub/Sub; a cold message is one ingest request, normally one
-visitor and one GA4 request, so a retry rarely re-sends anything); other 4xx permanent. A
+Outcomes, decided per request by ``shared.destinations.delivery.outcome(status)``: 2xx sent;
+429, 408 and 5xx retried (the whole message is redelivered by Pub/Sub; a cold message is one
+ingest request, normally one visitor and one GA4 request, so a retry rarely re-sends anything);
+other 4xx permanent. A
 payload the mapping cannot make valid, or that GA4's debug endpoint refuses (when
 ``ga4_validate`` is on), is permanent too: recorded as a failed event, never sent.
 """
@@ -14,9 +15,9 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
-from enum import StrEnum
 from urllib.parse import urlencode
 
+from shared.destinations.delivery import Outcome, outcome
 from shared.envelope import Envelope
 from shared.errors import BackendUnavailable, PermanentError
 from shared.ports.clock import Clock
@@ -25,20 +26,6 @@ from shared.settings import Settings
 from shared.tiering.ga4 import Payload, body, build_requests, problems
 
 COLD_KIND = "cold"
-
-
-class Outcome(StrEnum):
-    SENT = "sent"
-    RETRY = "retry"
-    PERMANENT = "permanent"
-
-
-def outcome(status: int) -> Outcome:
-    if 200 <= status < 300:
-        return Outcome.SENT
-    if status in (408, 429) or status >= 500:
-        return Outcome.RETRY
-    return Outcome.PERMANENT
 
 
 class Ga4Refused(PermanentError):

@@ -17,7 +17,7 @@ from shared.errors import BackendUnavailable, PermanentError
 from shared.ports.clock import FakeClock
 from shared.ports.http import FakeHttpSender, HttpRequest, HttpResponse
 from shared.ports.publisher import InMemoryPublisher
-from shared.tiering.forwarder import Ga4Forwarder, Outcome, outcome
+from shared.tiering.forwarder import Ga4Forwarder
 from shared.topology import FAILED_EVENTS, TOPOLOGY
 from tests.fakes import fake_services, unit_settings
 from tests.unit.test_functions import REPO, push_body
@@ -37,17 +37,6 @@ def forwarder(responder: Any = None, **overrides: Any) -> tuple[Ga4Forwarder, Fa
     http = FakeHttpSender(responder)
     settings = SETTINGS.model_copy(update=overrides)
     return Ga4Forwarder(settings, http, FakeClock(NOW)), http
-
-
-@pytest.mark.parametrize(
-    ("status", "expected"),
-    [(200, Outcome.SENT), (204, Outcome.SENT), (408, Outcome.RETRY), (429, Outcome.RETRY),
-     (500, Outcome.RETRY), (503, Outcome.RETRY), (400, Outcome.PERMANENT),
-     (401, Outcome.PERMANENT), (403, Outcome.PERMANENT), (404, Outcome.PERMANENT),
-     (413, Outcome.PERMANENT)],
-)  # fmt: skip
-def test_outcome_by_status(status: int, expected: Outcome) -> None:
-    assert outcome(status) is expected
 
 
 def test_cold_events_become_collect_requests_with_the_secret_in_the_query() -> None:

@@ -1,0 +1,145 @@
+"""Back-fill: a promoted id's pre-promotion journey, sent once to the destinations that opt in.
+
+Cold events never reached the destinations (that is what makes them cheap). When an anonymous id
+enters the full pipeline (it identified, fired an engagement event, or crossed the session
+threshold and came back), the promotion sweep finds its cold events in the cold archive and
+publishes them on the ``backfills`` topic: one message per id (split only past
+``MESSAGE_BYTES``), kind ``backfill``, with the id and the user it now belongs to as attributes.
+Only opted-in destinations subscribe to that topic (``shared.topology``) and each still applies
+its own filter and consent check.
+
+Once published, ``backfills/{anonymous_id}`` records it, so later sweeps skip the id. A crash
+between the publish and the record publishes again on the next sweep: the events keep their
+``messageId``, on which destinations dedupe (as they do for every Pub/Sub redelivery). Cold
+events that arrive after the record (an instance whose cache has not yet seen the promotion,
+for at most ``tier_negative_cache_seconds``) stay in the warehouse and GA4 only.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+import orjson
+
+from shared.envelope import dumps, encode_serialized
+from shared.ports.documents import DocumentStore, Ref, Transaction
+from shared.ports.publisher import OutboundMessage, Publisher
+from shared.ports.warehouse import SqlRunner
+from shared.settings import Settings
+from shared.tiering.state import doc_id
+from shared.topology import BACKFILLS
+from shared.warehouse.tables import COLD_ARCHIVE_TABLE, EVENTS_TABLE, RAW
+
+BACKFILLED = "backfills"
+KIND = "backfill"
+MESSAGE_BYTES = 4 * 1024 * 1024  # well under Pub/Sub's 10 MB per message
+CHUNK = 200  # ids per Firestore read or transaction
+
+COLD_JOURNEYS_SQL = """
+WITH entered AS (
+  SELECT anonymous_id, MAX(user_id) AS user_id
+  FROM `{events}`
+  WHERE anonymous_id IS NOT NULL AND received_at >= TIMESTAMP_SUB(@now, INTERVAL @days DAY)
+  GROUP BY anonymous_id
+)
+SELECT c.anonymous_id, e.user_id, TO_JSON_STRING(c.payload) AS payload
+FROM `{cold}` AS c JOIN entered AS e ON e.anonymous_id = c.anonymous_id
+WHERE c.received_at >= TIMESTAMP_SUB(@now, INTERVAL @window DAY)
+ORDER BY c.anonymous_id, c.timestamp, c.received_at, c.message_id
+"""
+
+
+def opted_in(settings: Settings) -> list[str]:
+    """The destinations that asked for back-fills and can send them."""
+    return ["webhook"] if settings.webhook_backfill and settings.webhook_url else []
+
+
+@dataclass(frozen=True)
+class Journey:
+    anonymous_id: str
+    user_id: str | None
+    events: list[bytes] = field(default_factory=list)  # each event's JSON, in time order
+
+
+def journeys(rows: Sequence[Mapping[str, Any]]) -> list[Journey]:
+    """Group the query's rows (ordered by id, then time) into one journey per id."""
+    found: dict[str, Journey] = {}
+    for row in rows:
+        anon = row["anonymous_id"]
+        journey = found.get(anon)
+        if journey is None:
+            journey = found[anon] = Journey(anon, row.get("user_id"))
+        payload = row.get("payload")
+        if payload:
+            journey.events.append(dumps(orjson.loads(payload)))
+    return list(found.values())
+
+
+def messages(journey: Journey, limit: int = MESSAGE_BYTES) -> Iterator[OutboundMessage]:
+    """The journey's messages on the back-fill topic, each under ``limit`` bytes."""
+    attributes = {"anonymousId": journey.anonymous_id, "userId": journey.user_id or ""}
+    chunk: list[bytes] = []
+    size = 0
+    for event in journey.events:
+        if chunk and size + len(event) + 1 > limit:
+            yield encode_serialized(BACKFILLS, KIND, chunk, **attributes)
+            chunk, size = [], 0
+        chunk.append(event)
+        size += len(event) + 1
+    if chunk:
+        yield encode_serialized(BACKFILLS, KIND, chunk, **attributes)
+
+
+def run_backfill(
+    settings: Settings,
+    sql: SqlRunner,
+    documents: DocumentStore,
+    publisher: Publisher,
+    now: datetime,
+) -> dict[str, int]:
+    if not opted_in(settings):
+        return {"backfilled_ids": 0, "backfilled_events": 0}
+    raw = f"{settings.project_id}.{settings.dataset(RAW)}"
+    query = COLD_JOURNEYS_SQL.format(
+        events=f"{raw}.{EVENTS_TABLE}", cold=f"{raw}.{COLD_ARCHIVE_TABLE}"
+    )
+    params = {
+        "now": now,
+        "days": settings.tier_attribution_lookback_days,
+        "window": settings.tier_attribution_window_days,
+    }
+    pending = _not_done(documents, journeys(sql.query(query, params)))
+    ids = events = 0
+    for start in range(0, len(pending), CHUNK):
+        chunk = pending[start : start + CHUNK]
+        publisher.publish([m for journey in chunk for m in messages(journey)])
+        ids += _record(documents, chunk, now)
+        events += sum(len(j.events) for j in chunk)
+    return {"backfilled_ids": ids, "backfilled_events": events}
+
+
+def _not_done(documents: DocumentStore, found: list[Journey]) -> list[Journey]:
+    pending: list[Journey] = []
+    for start in range(0, len(found), CHUNK):
+        chunk = found[start : start + CHUNK]
+        docs = documents.get_all([(BACKFILLED, doc_id(j.anonymous_id)) for j in chunk])
+        pending += [j for j in chunk if docs[(BACKFILLED, doc_id(j.anonymous_id))] is None]
+    return pending
+
+
+def _record(documents: DocumentStore, done: list[Journey], now: datetime) -> int:
+    def create(tx: Transaction) -> int:
+        refs: list[Ref] = [(BACKFILLED, doc_id(j.anonymous_id)) for j in done]
+        existing = tx.get_all(refs)
+        new = [(ref, j) for ref, j in zip(refs, done, strict=True) if existing[ref] is None]
+        for (collection, key), journey in new:
+            tx.set(collection, key, {
+                "anonymous_id": journey.anonymous_id, "user_id": journey.user_id,
+                "events": len(journey.events), "at": now.isoformat(),
+            })  # fmt: skip
+        return len(new)
+
+    return documents.run_transaction(create)
