@@ -3,6 +3,8 @@ SQL on the BigQuery emulator (rows loaded by the real loader) with promotions in
 
 from __future__ import annotations
 
+import json
+from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -22,6 +24,7 @@ from shared.tiering.attribution import ATTRIBUTION
 from shared.tiering.history import cold_history
 from shared.tiering.mtu import mtu_report
 from shared.tiering.state import PROMOTIONS, Promotion, PromotionState, doc_id
+from shared.topology import BACKFILLS
 from shared.warehouse.tables import datasets
 from tests.conftest import PROJECT
 
@@ -172,3 +175,38 @@ def test_a_month_that_does_not_parse_is_a_clear_error(
     services, _ = world
     with pytest.raises(BadRequest, match="2026-11"):
         mtu_report(services.settings, services.sql, services.documents, "November")
+
+
+def test_the_sweep_backfills_each_entered_ids_cold_journey_once(
+    world: tuple[Services, dict[str, str]],
+) -> None:
+    services, ids = world
+    opted_in = services.settings.model_copy(
+        update={"webhook_url": "http://127.0.0.1:9/hook", "webhook_backfill": True}
+    )
+    services = replace(services, settings=opted_in)
+    result = run_job("tier-promotion-sweep", services)
+    # D entered the full pipeline with two cold page views behind it; E entered with none; A
+    # and F are promoted but have not come back yet.
+    assert (result["backfilled_ids"], result["backfilled_events"]) == (1, 2)
+    publisher = services.publisher
+    assert isinstance(publisher, InMemoryPublisher)
+    [message] = publisher.on(BACKFILLS)
+    assert message.attributes["anonymousId"] == ids["D"]
+    assert message.attributes["userId"] == ids["user"]
+    events = json.loads(message.data)["events"]
+    assert [e["messageId"] for e in events] == [f"{ids['D']}-p30", f"{ids['D']}-p31"]
+    assert events[0]["context"]["campaign"] == CAMPAIGN  # the events as they were received
+    again = run_job("tier-promotion-sweep", services)
+    assert (again["backfilled_ids"], again["backfilled_events"]) == (0, 0)
+    assert len(publisher.on(BACKFILLS)) == 1
+
+
+def test_without_an_opted_in_destination_the_sweep_backfills_nothing(
+    world: tuple[Services, dict[str, str]],
+) -> None:
+    services, _ = world
+    result = run_job("tier-promotion-sweep", services)
+    assert result["backfilled_ids"] == 0
+    publisher = services.publisher
+    assert isinstance(publisher, InMemoryPublisher) and publisher.on(BACKFILLS) == []

@@ -1,0 +1,109 @@
+"""Back-fill planning without SQL: journeys from rows, message splitting, once-only records.
+
+The query itself runs on the BigQuery emulator (tests/integration/test_tier_sweep.py)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+
+from shared.destinations.backfill import (
+    BACKFILLED,
+    KIND,
+    Journey,
+    journeys,
+    messages,
+    opted_in,
+    run_backfill,
+)
+from shared.errors import BackendUnavailable
+from shared.ports.documents import InMemoryDocumentStore
+from shared.ports.publisher import InMemoryPublisher
+from shared.ports.warehouse import Row, SqlRunner
+from shared.settings import Settings
+from shared.tiering.state import doc_id
+from shared.topology import BACKFILLS
+
+NOW = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)
+OPTED_IN = Settings(project_id="p", webhook_url="https://h.example/x", webhook_backfill=True)
+
+
+def row(anon: str, n: int, user: str | None = "u1") -> dict[str, Any]:
+    page = {"type": "page", "anonymousId": anon, "messageId": f"{anon}-p{n}"}
+    return {"anonymous_id": anon, "user_id": user, "payload": json.dumps(page)}
+
+
+class CannedSql(SqlRunner):
+    """Answers every query with the same rows and counts the queries."""
+
+    def __init__(self, rows: list[dict[str, Any]]) -> None:
+        self.rows = rows
+        self.calls: list[dict[str, Any]] = []
+
+    def query(self, sql: str, params: Mapping[str, Any] | None = None) -> list[Row]:
+        self.calls.append({"sql": sql, **(params or {})})
+        return self.rows
+
+
+@pytest.mark.parametrize(
+    ("overrides", "expected"),
+    [({}, ["webhook"]), ({"webhook_backfill": False}, []), ({"webhook_url": ""}, [])],
+)
+def test_who_opted_in(overrides: dict[str, Any], expected: list[str]) -> None:
+    assert opted_in(OPTED_IN.model_copy(update=overrides)) == expected
+
+
+def test_rows_group_into_one_journey_per_id_in_order() -> None:
+    found = journeys([row("a1", 0), row("a1", 1), row("a2", 0, user=None)])
+    assert [(j.anonymous_id, j.user_id, len(j.events)) for j in found] == [
+        ("a1", "u1", 2), ("a2", None, 1)
+    ]  # fmt: skip
+    assert [json.loads(e)["messageId"] for e in found[0].events] == ["a1-p0", "a1-p1"]
+
+
+def test_a_journey_is_one_message_unless_it_is_too_big() -> None:
+    journey = Journey("a1", "u1", [b'{"n":%d}' % i for i in range(10)])
+    [one] = list(messages(journey))
+    assert (one.topic, one.attributes["kind"], one.attributes["count"]) == (BACKFILLS, KIND, "10")
+    assert one.attributes["anonymousId"] == "a1" and one.attributes["userId"] == "u1"
+    split = list(messages(journey, limit=30))
+    assert [m.attributes["count"] for m in split] == ["3", "3", "3", "1"]  # 8 bytes each
+    assert [e["n"] for m in split for e in json.loads(m.data)["events"]] == list(range(10))
+    assert all(len(m.data) < 30 + len(b'{"events":[]}') for m in split)
+
+
+def test_a_journey_is_published_once_and_recorded() -> None:
+    sql = CannedSql([row("a1", 0), row("a1", 1), row("a2", 0)])
+    documents, publisher = InMemoryDocumentStore(), InMemoryPublisher()
+    first = run_backfill(OPTED_IN, sql, documents, publisher, NOW)
+    assert first == {"backfilled_ids": 2, "backfilled_events": 3}
+    assert [m.attributes["anonymousId"] for m in publisher.on(BACKFILLS)] == ["a1", "a2"]
+    record = documents.get(BACKFILLED, doc_id("a1"))
+    assert record is not None and (record["events"], record["user_id"]) == (2, "u1")
+    again = run_backfill(OPTED_IN, sql, documents, publisher, NOW)
+    assert again == {"backfilled_ids": 0, "backfilled_events": 0}
+    assert len(publisher.on(BACKFILLS)) == 2
+    params = sql.calls[0]
+    assert (params["now"], params["days"], params["window"]) == (NOW, 3, 30)
+    assert "`p.cdp_raw.cold_archive`" in params["sql"] and "`p.cdp_raw.events`" in params["sql"]
+
+
+def test_a_failed_publish_records_nothing_so_the_next_sweep_retries() -> None:
+    sql = CannedSql([row("a1", 0)])
+    documents, publisher = InMemoryDocumentStore(), InMemoryPublisher()
+    publisher.fail_next = 1
+    with pytest.raises(BackendUnavailable):
+        run_backfill(OPTED_IN, sql, documents, publisher, NOW)
+    assert documents.get(BACKFILLED, doc_id("a1")) is None
+    assert run_backfill(OPTED_IN, sql, documents, publisher, NOW)["backfilled_ids"] == 1
+
+
+def test_without_an_opted_in_destination_no_query_runs() -> None:
+    sql = CannedSql([row("a1", 0)])
+    settings = OPTED_IN.model_copy(update={"webhook_backfill": False})
+    result = run_backfill(settings, sql, InMemoryDocumentStore(), InMemoryPublisher(), NOW)
+    assert result == {"backfilled_ids": 0, "backfilled_events": 0} and sql.calls == []

@@ -1,0 +1,165 @@
+"""The webhook destination on a fake HTTP sender, and through functions-framework's client."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+
+from shared.bootstrap import Services, bootstrap, use_services
+from shared.destinations.webhook import SIGNATURE_HEADER, WebhookDestination, WebhookRefused
+from shared.envelope import Envelope
+from shared.errors import BackendUnavailable
+from shared.ports.clock import FakeClock
+from shared.ports.http import FakeHttpSender, HttpResponse
+from shared.ports.publisher import InMemoryPublisher
+from shared.topology import FAILED_EVENTS
+from tests.fakes import fake_services, unit_settings
+from tests.unit.test_functions import client, push_body
+
+NOW = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)
+SETTINGS = unit_settings(webhook_url="https://hooks.example.com/cdp", webhook_secret="s3cret")
+
+
+def tracks(user: str, *names: str) -> list[dict[str, Any]]:
+    return [{"type": "track", "event": name, "userId": user, "messageId": f"{user}-{i}"}
+            for i, name in enumerate(names)]  # fmt: skip
+
+
+def destination(
+    responder: Any = None, **overrides: Any
+) -> tuple[WebhookDestination, FakeHttpSender]:
+    http = FakeHttpSender(responder)
+    return WebhookDestination(SETTINGS.model_copy(update=overrides), http, FakeClock(NOW)), http
+
+
+def sent(http: FakeHttpSender) -> list[dict[str, Any]]:
+    return [json.loads(r.body) for r in http.requests]
+
+
+def test_events_are_posted_as_one_signed_segment_batch() -> None:
+    hook, http = destination()
+    result = hook.handle(Envelope("events", tracks("u1", "kyc_started", "card_activated"), {},
+                                  message_id="m-7"))  # fmt: skip
+    assert (result.requests, result.events, result.filtered) == (1, 2, 0)
+    [request] = http.requests
+    assert (request.method, request.url) == ("POST", "https://hooks.example.com/cdp")
+    assert request.headers["Content-Type"] == "application/json"
+    expected = hmac.new(b"s3cret", request.body, hashlib.sha256).hexdigest()
+    assert request.headers[SIGNATURE_HEADER] == f"sha256={expected}"
+    body = json.loads(request.body)
+    assert [e["messageId"] for e in body["batch"]] == ["u1-0", "u1-1"]
+    assert body["sentAt"] == "2026-11-22T12:00:00Z"
+    assert body["delivery"] == {"message": "m-7", "kind": "events"}
+    assert "backfill" not in body
+
+
+def test_without_a_secret_nothing_is_signed() -> None:
+    hook, http = destination(webhook_secret="")
+    hook.handle(Envelope("events", tracks("u1", "a"), {}))
+    assert SIGNATURE_HEADER not in http.requests[0].headers
+
+
+def test_large_messages_are_split_at_max_events() -> None:
+    hook, http = destination(webhook_max_events=2)
+    result = hook.handle(Envelope("events", tracks("u1", *"abcde"), {}))
+    assert result.requests == 3
+    assert [len(b["batch"]) for b in sent(http)] == [2, 2, 1]
+
+
+def test_the_filter_and_consent_keep_events_back() -> None:
+    hook, http = destination(webhook_events=["kyc_started"], webhook_consent_category="marketing")
+    refused = {**tracks("u2", "kyc_started")[0],
+               "context": {"consent": {"categoryPreferences": {"marketing": False}}}}  # fmt: skip
+    events = [*tracks("u1", "kyc_started", "card_activated"), refused]
+    result = hook.handle(Envelope("events", events, {}))
+    assert (result.events, result.filtered) == (1, 2)
+    assert [e["messageId"] for e in sent(http)[0]["batch"]] == ["u1-0"]
+
+
+def test_nothing_left_after_filtering_sends_nothing() -> None:
+    hook, http = destination(webhook_event_types=["identify"])
+    assert hook.handle(Envelope("events", tracks("u1", "a"), {})).requests == 0
+    assert http.requests == []
+
+
+def test_an_unconfigured_webhook_sends_nothing() -> None:
+    hook, http = destination(webhook_url="")
+    assert hook.handle(Envelope("events", tracks("u1", "a"), {})).requests == 0
+    assert http.requests == []
+
+
+@pytest.mark.parametrize(("opted_in", "requests"), [(True, 1), (False, 0)])
+def test_backfills_go_only_where_opted_in(opted_in: bool, requests: int) -> None:
+    hook, http = destination(webhook_backfill=opted_in)
+    pages = [{"type": "page", "anonymousId": "a1", "messageId": "a1-p0"}]
+    attributes = {"kind": "backfill", "anonymousId": "a1", "userId": "u1"}
+    assert hook.handle(Envelope("backfill", pages, attributes)).requests == requests
+    if requests:
+        body = sent(http)[0]
+        assert body["backfill"] == {"anonymousId": "a1", "userId": "u1"}
+        assert body["delivery"]["kind"] == "backfill"
+
+
+def test_other_kinds_are_not_sent() -> None:
+    hook, http = destination(webhook_backfill=True)
+    hook.handle(Envelope("cold", [{"type": "page", "anonymousId": "a1"}], {}))
+    hook.handle(Envelope("failed", [{"failedId": "x"}], {}))
+    assert http.requests == []
+
+
+@pytest.mark.parametrize("status", [408, 429, 500, 503])
+def test_a_retryable_answer_raises_for_redelivery(status: int) -> None:
+    hook, _ = destination(lambda _r: HttpResponse(status))
+    with pytest.raises(BackendUnavailable, match=str(status)):
+        hook.handle(Envelope("events", tracks("u1", "a"), {}))
+
+
+@pytest.mark.parametrize("status", [400, 401, 404, 413])
+def test_a_refusal_is_permanent(status: int) -> None:
+    hook, _ = destination(lambda _r: HttpResponse(status, body=b"no thanks"))
+    with pytest.raises(WebhookRefused, match="no thanks"):
+        hook.handle(Envelope("events", tracks("u1", "a"), {}))
+
+
+@pytest.fixture
+def services() -> Iterator[Services]:
+    base = fake_services(SETTINGS)
+    built = bootstrap(SETTINGS, clock=FakeClock(NOW), publisher=InMemoryPublisher(),
+                      documents=base.documents, warehouse=base.warehouse, sql=base.sql,
+                      http=FakeHttpSender())  # fmt: skip
+    use_services(built)
+    yield built
+    use_services(None)
+
+
+def test_the_function_acks_sent_events_and_500s_on_an_outage(services: Services) -> None:
+    http = services.http
+    assert isinstance(http, FakeHttpSender)
+    function = client("destination-webhook")
+    assert function.post("/", json=push_body(tracks("u1", "a", "b"))).status_code == 200
+    assert [len(b["batch"]) for b in sent(http)] == [2]
+    http._responder = lambda _r: HttpResponse(503)
+    assert function.post("/", json=push_body(tracks("u1", "a"))).status_code == 500
+
+
+def test_the_function_records_a_refusal_as_a_failed_event(services: Services) -> None:
+    http = services.http
+    assert isinstance(http, FakeHttpSender)
+    http._responder = lambda _r: HttpResponse(400)
+    assert (
+        client("destination-webhook").post("/", json=push_body(tracks("u1", "a"))).status_code
+        == 200
+    )
+    publisher = services.publisher
+    assert isinstance(publisher, InMemoryPublisher)
+    [failure] = json.loads(publisher.on(FAILED_EVENTS)[0].data)["events"]
+    assert failure["stage"] == "webhook" and "400" in failure["reason"]
+    kept = json.loads(base64.b64decode(json.loads(failure["payload"])["data"]))
+    assert [e["messageId"] for e in kept["events"]] == ["u1-0"]  # replayable from here
