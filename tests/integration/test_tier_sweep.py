@@ -24,7 +24,7 @@ from shared.tiering.attribution import ATTRIBUTION
 from shared.tiering.history import cold_history
 from shared.tiering.mtu import mtu_report
 from shared.tiering.state import PROMOTIONS, Promotion, PromotionState, doc_id
-from shared.topology import BACKFILLS
+from shared.topology import BACKFILLS, IDENTITY_CHANGES
 from shared.warehouse.tables import datasets
 from tests.conftest import PROJECT
 
@@ -143,8 +143,19 @@ def test_the_sweep_puts_the_first_touch_on_the_persons_profile(
     assert repeat is not None and repeat["first_touch"] == touch  # attaching twice: no change
 
 
-def test_a_persons_cold_page_views_join_to_them(world: tuple[Services, dict[str, str]]) -> None:
+def test_a_persons_cold_page_views_join_to_them_through_the_identity_map(
+    world: tuple[Services, dict[str, str]],
+) -> None:
     services, ids = world
+    assert cold_history(services.settings, services.sql, ids["user"]) == []  # no profile yet
+    signup = engaged(ids["D"], ids["user"], "identify", timedelta(hours=1), 9)
+    services.identity.handle(Envelope("events", [signup], {}))
+    publisher = services.publisher
+    assert isinstance(publisher, InMemoryPublisher)
+    for change in publisher.on(IDENTITY_CHANGES):  # as the warehouse-identity-changes sub would
+        body = json.loads(change.data)
+        services.loader.handle(Envelope(change.attributes["kind"], body["events"],
+                                        change.attributes, message_id=change.id))  # fmt: skip
     rows = cold_history(services.settings, services.sql, ids["user"])
     assert [r["message_id"] for r in rows] == [f"{ids['D']}-p30", f"{ids['D']}-p31"]
     assert {r["anonymous_id"] for r in rows} == {ids["D"]}
