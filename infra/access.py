@@ -11,7 +11,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from shared.topology import (
+    BACKFILLS,
     COLD_EVENTS,
+    DESTINATION_WEBHOOK,
     EVENTS,
     FAILED_EVENTS,
     GA4_FORWARDER,
@@ -52,10 +54,22 @@ ACCESS: dict[str, Access] = {
     ),
     IDENTITY: Access(publishes=(IDENTITY_CHANGES, FAILED_EVENTS), uses_firestore=True),
     LOADER: Access(publishes=(FAILED_EVENTS,), writes_layers=(RAW, PROCESSED, OPS)),
-    JOBS: Access(writes_layers=(RAW, PROCESSED), runs_queries=True, uses_firestore=True),
+    # The promotion sweep publishes opted-in destinations' back-fills (and records them in
+    # Firestore, so each id is back-filled once).
+    JOBS: Access(
+        publishes=(BACKFILLS,),
+        writes_layers=(RAW, PROCESSED),
+        runs_queries=True,
+        uses_firestore=True,
+    ),
     # The API secret exists only when "ga4" is an enabled destination (cdp:destinations);
     # without it the forwarder sends nothing and the cold tier is only archived.
     GA4_FORWARDER: Access(publishes=(FAILED_EVENTS,), secrets=(("CDP_GA4_API_SECRET", "ga4"),)),
+    # Deployed only when "webhook" is enabled, and then its signing secret exists: it is the
+    # "webhook" key of cdp:destinationKeys. A receiver's refusal is recorded as a failed event.
+    DESTINATION_WEBHOOK: Access(
+        publishes=(FAILED_EVENTS,), secrets=(("CDP_WEBHOOK_SECRET", "webhook"),)
+    ),
 }
 
 

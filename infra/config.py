@@ -10,7 +10,8 @@ Keys (namespace ``cdp`` unless stated; ``pulumi config set <key> <value>``):
   deployed and ignored.
 - ``cdp:sources`` (secret): the JSON list of sources with hashed write keys (``CDP_SOURCES``).
 - ``cdp:destinations``: names of the enabled destinations; ``cdp:destinationKeys`` (secret): an
-  object name → API key. Each enabled destination gets a Secret Manager secret.
+  object name → API key. Each enabled destination gets a Secret Manager secret, and a
+  destination with a function of its own (the webhook) is deployed only when enabled.
 - ``cdp:protectData`` (default true): datasets, tables and Firestore survive ``pulumi destroy``.
 """
 
@@ -26,12 +27,14 @@ import pulumi
 from pydantic import TypeAdapter
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource
 
+from shared.destinations.backfill import opted_in
 from shared.settings import Settings, Source
 
 DEFAULT_REGION = "europe-west1"
 # Set by the program itself (or secret, or local-only): never through cdp:settings.
-# Secrets: from Secret Manager only (sources' key hashes, the GA4 API secret).
-SECRET_SETTINGS = frozenset({"sources", "ga4_api_secret"})
+# Secrets: from Secret Manager only (sources' key hashes, the GA4 API secret, the webhook's
+# signing secret): a destination's is its key in cdp:destinationKeys.
+SECRET_SETTINGS = frozenset({"sources", "ga4_api_secret", "webhook_secret"})
 RESERVED_SETTINGS = frozenset({"project_id", "region", "environment"}) | SECRET_SETTINGS
 LOCAL_ONLY_SETTINGS = frozenset({"bigquery_endpoint"})
 DESTINATION_NAME = re.compile(r"^[a-z][a-z0-9-]{0,40}$")
@@ -102,6 +105,19 @@ def cloud_settings(project: str, region: str, stack: str, overrides: Mapping[str
     return CloudSettings(project_id=project, region=region, environment=stack, **overrides)
 
 
+def check_destinations(settings: Settings, destinations: tuple[str, ...]) -> list[str]:
+    """Refuse settings that would lose data; name those that deploy something idle."""
+    unreceived = sorted(set(opted_in(settings)) - set(destinations))
+    if unreceived:
+        raise ConfigError(
+            f"cdp:settings opts {unreceived} into back-fills but cdp:destinations does not enable"
+            " them: the sweep would publish back-fills nobody receives and mark them sent"
+        )
+    if "webhook" in destinations and not settings.webhook_url:
+        return ["webhook is enabled but cdp:settings.webhook_url is empty: it will send nothing"]
+    return []
+
+
 def _validated_sources(raw: str) -> str:
     """Validate the sources JSON at deploy time (it is a secret, so only known inside apply)."""
     sources = TypeAdapter(list[Source]).validate_json(raw or "[]")
@@ -123,12 +139,15 @@ def load() -> StackConfig:
         pulumi.log.warn("cdp:sources is not set: ingest will answer 401 to every write key")
         sources = pulumi.Output.secret("[]")
     keys = cdp.get_secret_object("destinationKeys")
+    settings = cloud_settings(project, region, stack, cdp.get_object("settings") or {})
+    for warning in check_destinations(settings, destinations):
+        pulumi.log.warn(warning)
     return StackConfig(
         project=project,
         region=region,
         stack=stack,
         firestore_location=cdp.get("firestoreLocation") or region,
-        settings=cloud_settings(project, region, stack, cdp.get_object("settings") or {}),
+        settings=settings,
         sources_json=sources.apply(_validated_sources),
         destinations=destinations,
         destination_keys=keys if keys is not None else pulumi.Output.secret({}),

@@ -3,6 +3,11 @@
 ``build`` declares everything and returns the stack outputs; ``__main__`` exports them and the
 tests call it under Pulumi's mocks. The order is the data path's: APIs, stores and topics first,
 then the functions (each granted what ``infra/access.py`` lists), then what calls them.
+
+What is deployed is the topology with only the enabled destinations (``cdp:destinations``): a
+destination nobody enabled has no function, no subscription and no dead-letter topic, while
+every declared topic (``backfills`` included) exists, so publishers never depend on which
+destinations a stack enables.
 """
 
 from __future__ import annotations
@@ -60,6 +65,7 @@ def build(
 ) -> dict[str, Any]:
     project, region, settings = config.project, config.region, config.settings
     build_dir = build_dir or BUILD_DIR
+    topology = topology.with_destinations(config.destinations)
     apis = EnabledApis("apis", EnabledApisArgs(project))
     after_apis = pulumi.ResourceOptions(depends_on=[apis])
     agent = pubsub_agent(project, apis)
