@@ -57,6 +57,18 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def free_ports(count: int) -> list[int]:
+    """``count`` distinct free ports: each is held until all are picked, so none repeats (one
+    ``free_port()`` after another may hand out a port again once it is released)."""
+    with contextlib.ExitStack() as held:
+        picked = []
+        for _ in range(count):
+            s = held.enter_context(socket.socket(socket.AF_INET, socket.SOCK_STREAM))
+            s.bind(("127.0.0.1", 0))
+            picked.append(int(s.getsockname()[1]))
+        return picked
+
+
 def port_is_free(port: int) -> bool:
     """Nothing listens there (connections lingering in TIME_WAIT do not count)."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:

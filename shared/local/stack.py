@@ -18,11 +18,12 @@ from typing import Any
 
 from shared.errors import SetupError
 from shared.ingest.sources import hash_key
+from shared.local import ga4_standin, webhook_standin
 from shared.local.emulators import REPO, EmulatorPorts, start_emulators
-from shared.local.ga4_standin import GA4StandIn, function_environment
+from shared.local.ga4_standin import GA4StandIn
 from shared.local.processes import (
     ManagedProcess,
-    free_port,
+    free_ports,
     patched_environ,
     port_is_free,
     wait_http,
@@ -48,25 +49,32 @@ class StackPorts:
     emulators: EmulatorPorts
     functions: dict[str, int]
     ga4: int  # the GA4 Measurement Protocol stand-in the cold path sends to
+    webhook: int  # the generic webhook destination's stand-in receiver
 
     @classmethod
     def from_base(cls, base: int, topology: Topology = TOPOLOGY) -> StackPorts:
+        """Emulators on base to base+3, the stand-ins on base+4 and base+5, functions from
+        base+10 (a new stand-in takes base+6)."""
         return cls(
             EmulatorPorts(base, base + 1, base + 2, base + 3),
             {f.name: base + 10 + i for i, f in enumerate(topology.functions)},
-            base + 4,
+            ga4=base + 4,
+            webhook=base + 5,
         )
 
     @classmethod
     def free(cls, topology: Topology = TOPOLOGY) -> StackPorts:
+        ports = free_ports(6 + len(topology.functions))
+        names = [f.name for f in topology.functions]
         return cls(
-            EmulatorPorts(free_port(), free_port(), free_port(), free_port()),
-            {f.name: free_port() for f in topology.functions},
-            free_port(),
+            EmulatorPorts(*ports[:4]),
+            dict(zip(names, ports[6:], strict=True)),
+            ga4=ports[4],
+            webhook=ports[5],
         )
 
     def all(self) -> list[int]:
-        return [*asdict(self.emulators).values(), *self.functions.values(), self.ga4]
+        return [*asdict(self.emulators).values(), *self.functions.values(), self.ga4, self.webhook]
 
 
 @dataclass
@@ -85,6 +93,7 @@ class LocalStack:
     write_keys: dict[str, str] = field(default_factory=dict)
     scheduler: LocalScheduler | None = None
     ga4: GA4StandIn | None = None
+    webhook: webhook_standin.WebhookStandIn | None = None
 
     def function_url(self, function: Function) -> str:
         return f"http://127.0.0.1:{self.config.ports.functions[function.name]}/"
@@ -110,9 +119,9 @@ class LocalStack:
         with patched_environ(env):  # provision through the same official clients
             create_warehouse(settings)
         urls = {f.name: self.function_url(f) for f in cfg.topology.functions}
-        ga4 = self._ga4_environment()
+        standins = {**self._ga4_environment(), **self._webhook_environment()}
         function_env = {
-            **ga4,  # settings already in the environment win
+            **standins,  # settings already in the environment win
             **os.environ,
             **env,
             "CDP_SOURCES": json.dumps([s.model_dump() for s in sources]),
@@ -191,6 +200,7 @@ class LocalStack:
             },
             "write_keys": dict(self.write_keys),
             "ga4_url": self.ga4.url if self.ga4 else os.environ.get("CDP_GA4_ENDPOINT"),
+            "webhook_url": self.webhook.url if self.webhook else os.environ.get("CDP_WEBHOOK_URL"),
             "state_dir": str(cfg.state_dir),
         }
 
@@ -201,15 +211,31 @@ class LocalStack:
             return {}
         self.ga4 = GA4StandIn(port=self.config.ports.ga4)
         try:
-            return function_environment(self.ga4.start())
+            return ga4_standin.function_environment(self.ga4.start())
         except OSError as error:
             self.ga4 = None
             raise SetupError(f"GA4 stand-in on port {self.config.ports.ga4}: {error}") from error
 
+    def _webhook_environment(self) -> dict[str, str]:
+        """Unless a webhook is configured, the webhook destination (back-fills included) sends
+        to a local stand-in that checks the signature and the batch format (``GET`` on it lists
+        what it accepted and rejected). It shares a secret already set in the environment."""
+        if os.environ.get("CDP_WEBHOOK_URL"):
+            return {}
+        secret = os.environ.get("CDP_WEBHOOK_SECRET") or secrets.token_urlsafe(24)
+        port = self.config.ports.webhook
+        self.webhook = webhook_standin.WebhookStandIn(port=port, secret=secret)
+        try:
+            return webhook_standin.function_environment(self.webhook.start(), secret)
+        except OSError as error:
+            self.webhook = None
+            raise SetupError(f"webhook stand-in on port {port}: {error}") from error
+
     def stop(self) -> None:
-        if self.ga4 is not None:
-            self.ga4.stop()
-            self.ga4 = None
+        for standin in (self.ga4, self.webhook):
+            if standin is not None:
+                standin.stop()
+        self.ga4 = self.webhook = None
         if self.scheduler:
             self.scheduler.stop()
         for process in reversed(self.processes):

@@ -1,5 +1,6 @@
-"""`cdp dev` as an operator runs it: READY with a stack.json, a second stack beside the first,
-SIGTERM stops everything it started, and a missing emulator is one clear error."""
+"""`cdp dev` as an operator runs it: READY with a stack.json (the webhook stand-in listening),
+a second stack beside the first, SIGTERM stops everything it started, and a missing emulator is
+one clear error."""
 
 from __future__ import annotations
 
@@ -9,7 +10,9 @@ import signal
 import subprocess
 import sys
 import time
+import urllib.request
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from shared.local.processes import port_is_free
 
@@ -27,6 +30,7 @@ STACK_KEYS = {
     "datasets",
     "schedules",
     "write_keys",
+    "webhook_url",
 }
 
 
@@ -53,7 +57,10 @@ def test_cdp_dev_reaches_ready_writes_stack_json_and_stops_cleanly(tmp_path: Pat
         assert json.loads((tmp_path / "stack.json").read_text()) == ready
         ports = [ready["emulators"][e]["port"] for e in ("pubsub", "firestore", "bigquery")]
         ports += [f["port"] for f in ready["functions"].values()]
+        ports.append(int(urlsplit(ready["webhook_url"]).port or 0))
         assert not any(port_is_free(p) for p in ports)
+        with urllib.request.urlopen(ready["webhook_url"], timeout=10) as answer:
+            assert json.loads(answer.read()) == {"accepted": [], "rejected": []}
     finally:
         os.kill(process.pid, signal.SIGTERM)
         process.wait(timeout=60)

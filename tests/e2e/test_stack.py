@@ -1,9 +1,11 @@
 """The whole local stack, as `cdp dev` starts it: it matches the one topology, and an event
-POSTed to ingest is published, pushed to the consumers and lands in Firestore and BigQuery."""
+POSTed to ingest is published, pushed to the consumers and lands in Firestore and BigQuery, and
+at the webhook stand-in."""
 
 from __future__ import annotations
 
 import json
+import urllib.request
 import uuid
 from pathlib import Path
 from typing import Any
@@ -45,7 +47,7 @@ def test_the_running_stack_is_exactly_the_declared_topology(stack_env: dict[str,
     assert set(stack_env["functions"]) == {f.name for f in TOPOLOGY.functions}
 
 
-def test_an_event_reaches_firestore_and_bigquery(stack_env: dict[str, Any]) -> None:
+def test_an_event_reaches_firestore_bigquery_and_the_webhook(stack_env: dict[str, Any]) -> None:
     user, anonymous, message_id = f"u-{uuid.uuid4()}", f"a-{uuid.uuid4()}", f"m-{uuid.uuid4()}"
     status, body = post(
         stack_env["ingest_url"] + "/v1/identify",
@@ -72,6 +74,13 @@ def test_an_event_reaches_firestore_and_bigquery(stack_env: dict[str, Any]) -> N
     )
     assert len(rows) == 1 and rows[0]["user_id"] == user and rows[0]["source_id"] == "web"
     assert rows[0]["payload"]["traits"] == {"plan": "pro"}  # JSON column, parsed by the client
+
+    def at_webhook() -> list[dict[str, Any]]:  # the stand-in `cdp dev` starts, signed and valid
+        with urllib.request.urlopen(stack_env["webhook_url"], timeout=10) as answer:
+            got = json.loads(answer.read())["accepted"]
+        return [e for body in got for e in body["batch"] if e["messageId"] == message_id]
+
+    assert eventually(at_webhook)[0]["traits"] == {"plan": "pro"}
 
 
 def test_an_invalid_event_is_kept_in_the_failed_events_store(stack_env: dict[str, Any]) -> None:

@@ -1,9 +1,11 @@
-"""Engagement tiers on the whole local stack, with the GA4 stand-in in place of GA4.
+"""Engagement tiers on the whole local stack, with stand-ins in place of GA4 and of a customer's
+webhook (which opts in to back-fills).
 
-A cold visitor's page views reach GA4 and the cold archive, never the ``events`` topic; the
-visitor signs up; from then on its events take the full pipeline, its first cold visit is its
-first-touch attribution, and a warehouse query joins its cold page views to the person. On the
-demo traffic, the MTU report shows the share kept out of the full pipeline.
+A cold visitor's page views reach GA4 and the cold archive, never the ``events`` topic nor the
+webhook; the visitor signs up; from then on its events take the full pipeline (the webhook gets
+them, after a retry), its first cold visit is its first-touch attribution, a warehouse query
+joins its cold page views to the person, and the promotion sweep back-fills them to the webhook
+once. On the demo traffic, the MTU report shows the share kept out of the full pipeline.
 """
 
 from __future__ import annotations
@@ -22,12 +24,15 @@ from google.cloud import pubsub_v1
 
 from shared.adapters.bigquery import BigQueryWarehouse
 from shared.adapters.firestore import FirestoreDocumentStore
+from shared.destinations.backfill import BACKFILLED
 from shared.identity.profiles import ProfileRepository
+from shared.local import webhook_standin
 from shared.local.demo import run_demo
 from shared.local.ga4_standin import GA4StandIn, function_environment
 from shared.local.processes import patched_environ
 from shared.local.scheduler import trigger
 from shared.local.stack import LocalStack, StackConfig, StackPorts
+from shared.local.webhook_standin import WebhookStandIn
 from shared.settings import Settings, get_settings
 from shared.tiering.attribution import ATTRIBUTION
 from shared.tiering.ga4 import BACKDATE_WINDOW
@@ -48,10 +53,18 @@ def ga4() -> Iterator[GA4StandIn]:
 
 
 @pytest.fixture(scope="module")
+def webhook() -> Iterator[WebhookStandIn]:
+    standin = WebhookStandIn()
+    standin.start()
+    yield standin
+    standin.stop()
+
+
+@pytest.fixture(scope="module")
 def tier_stack(
-    ga4: GA4StandIn, tmp_path_factory: pytest.TempPathFactory
+    ga4: GA4StandIn, webhook: WebhookStandIn, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[dict[str, Any]]:
-    """A stack of its own whose functions see the GA4 stand-in's address."""
+    """A stack of its own whose functions see the stand-ins' addresses."""
     config = StackConfig(
         ports=StackPorts.free(),
         state_dir=tmp_path_factory.mktemp("tier-stack"),
@@ -60,7 +73,8 @@ def tier_stack(
     )
     local = LocalStack(config)
     try:
-        with patched_environ({**TIER_ENV, **function_environment(ga4.url)}):
+        webhook_env = webhook_standin.function_environment(webhook.url, webhook.secret)
+        with patched_environ({**TIER_ENV, **function_environment(ga4.url), **webhook_env}):
             info = local.start()
         with patched_environ(info["environment"]):
             yield info
@@ -128,9 +142,10 @@ def test_demo_traffic_mtu_report(tier_stack: dict[str, Any], ga4: GA4StandIn) ->
 
 
 def test_a_cold_visitor_signs_up_and_keeps_its_history(
-    tier_stack: dict[str, Any], ga4: GA4StandIn
+    tier_stack: dict[str, Any], ga4: GA4StandIn, webhook: WebhookStandIn
 ) -> None:
     visitor, user = f"v-{uuid.uuid4()}", f"u-{uuid.uuid4()}"
+    cold_ids = [f"{visitor}-p0", f"{visitor}-p1"]
     url, key = tier_stack["ingest_url"], tier_stack["write_keys"]["web"]
     probe = _probe_events_topic(tier_stack)
     landing = "https://app.example.com/?utm_source=newsletter&utm_campaign=nov_launch"
@@ -149,10 +164,16 @@ def test_a_cold_visitor_signs_up_and_keeps_its_history(
     eventually(lambda: len(to_ga4()) == 2)
     assert {e["name"] for e in to_ga4()} == {"page_view"} and ga4.rejected == []
     eventually(lambda: len(archived()) == 2)
-    assert sorted(r["message_id"] for r in archived()) == [f"{visitor}-p0", f"{visitor}-p1"]
+    assert sorted(r["message_id"] for r in archived()) == cold_ids
     assert visitor not in json.dumps(probe.drain())  # nothing of it on the events topic
+    assert visitor not in json.dumps(webhook.listing())  # so nothing of it to the webhook
 
-    identify = {"anonymousId": visitor, "userId": user, "traits": {"email": "v@example.com"}}
+    def to_webhook() -> dict[str, dict[str, Any]]:  # live events, by messageId (redeliveries)
+        return {e["messageId"]: e for e in webhook.events() if e.get("anonymousId") == visitor}
+
+    webhook.fail_next(1, status=503, matching=visitor)  # its first delivery fails: a retry
+    identify = {"anonymousId": visitor, "userId": user, "traits": {"email": "v@example.com"},
+                "messageId": f"{visitor}-i"}  # fmt: skip
     assert post(url + "/v1/identify", identify, key)[0] == 200
     track = {"anonymousId": visitor, "event": "Viewed Rates", "messageId": f"{visitor}-t"}
     assert post(url + "/v1/track", track, key)[0] == 200  # anonymous, not an engagement event
@@ -165,10 +186,16 @@ def test_a_cold_visitor_signs_up_and_keeps_its_history(
     eventually(collected)
     assert sorted(e["type"] for e in engaged) == ["identify", "track"]
     assert len(to_ga4()) == 2  # nothing more went to GA4
+    # Pub/Sub redelivers the refused message after its retry backoff
+    eventually(lambda: set(to_webhook()) == {f"{visitor}-i", f"{visitor}-t"}, timeout=180)
+    assert sorted(e["type"] for e in to_webhook().values()) == ["identify", "track"]
+    assert [visitor in json.dumps(b) for b in webhook.failed_on_purpose] == [True]
 
     eventually(lambda: [r for r in rows(tier_stack, "events") if r["anonymous_id"] == visitor
                         and r["type"] == "identify"])  # fmt: skip
-    trigger(tier_stack["functions"]["jobs"]["url"], "tier-promotion-sweep")
+    jobs = tier_stack["functions"]["jobs"]["url"]
+    swept = trigger(jobs, "tier-promotion-sweep")
+    assert isinstance(swept["backfilled_ids"], int) and swept["backfilled_ids"] >= 1
     store = FirestoreDocumentStore(tier_stack["project_id"])
     promotion = store.get(PROMOTIONS, doc_id(visitor))
     assert promotion is not None and promotion["reason"] == "identified"
@@ -184,7 +211,20 @@ def test_a_cold_visitor_signs_up_and_keeps_its_history(
 
     settings = Settings(project_id=tier_stack["project_id"])
     history = cold_history(settings, warehouse(tier_stack), user)
-    assert [r["message_id"] for r in history] == [f"{visitor}-p0", f"{visitor}-p1"]
+    assert [r["message_id"] for r in history] == cold_ids
+
+    def backfilled() -> list[dict[str, Any]]:  # one per published message, not per delivery
+        return list({b["delivery"]["message"]: b for b in webhook.backfills(visitor)}.values())
+
+    [backfill] = eventually(backfilled, timeout=120)
+    assert backfill["backfill"] == {"anonymousId": visitor, "userId": user}
+    assert [e["messageId"] for e in backfill["batch"]] == cold_ids  # its cold page views
+    assert {e["type"] for e in backfill["batch"]} == {"page"}
+    record = store.get(BACKFILLED, doc_id(visitor))
+    assert record is not None and (record["user_id"], record["events"]) == (user, 2)
+    assert trigger(jobs, "tier-promotion-sweep")["backfilled_ids"] == 0  # published nothing
+    assert len(backfilled()) == 1 and set(to_webhook()) == {f"{visitor}-i", f"{visitor}-t"}
+    assert webhook.rejected == []
 
 
 class _Probe:
