@@ -5,8 +5,13 @@ enters the full pipeline (it identified, fired an engagement event, or crossed t
 threshold and came back), the promotion sweep finds its cold events in the cold archive and
 publishes them on the ``backfills`` topic: one message per id (split only past
 ``MESSAGE_BYTES``), kind ``backfill``, with the id and the user it now belongs to as attributes.
-Only opted-in destinations subscribe to that topic (``shared.topology``) and each still applies
-its own filter and consent check.
+Every deployed destination with back-fill support subscribes to that topic; one that did not opt
+in acknowledges without sending, and the sweep publishes nothing at all unless one opted in.
+
+Consent: the journey was recorded before the person said anything, so the consent their profile
+holds *now* governs it. It travels as the ``consent`` attribute (category → granted) and a
+destination sends nothing of the journey for a refused category, besides its per-event check. An
+id whose profile identity has not written yet waits for the next sweep rather than go unchecked.
 
 Once published, ``backfills/{anonymous_id}`` records it, so later sweeps skip the id. A crash
 between the publish and the record publishes again on the next sweep: the events keep their
@@ -25,6 +30,7 @@ from typing import Any
 import orjson
 
 from shared.envelope import dumps, encode_serialized
+from shared.identity.profiles import ProfileRepository
 from shared.ports.documents import DocumentStore, Ref, Transaction
 from shared.ports.publisher import OutboundMessage, Publisher
 from shared.ports.warehouse import SqlRunner
@@ -57,11 +63,12 @@ def opted_in(settings: Settings) -> list[str]:
     return ["webhook"] if settings.webhook_backfill and settings.webhook_url else []
 
 
-@dataclass(frozen=True)
+@dataclass
 class Journey:
     anonymous_id: str
     user_id: str | None
     events: list[bytes] = field(default_factory=list)  # each event's JSON, in time order
+    consent: dict[str, bool] = field(default_factory=dict)  # the person's, at back-fill time
 
 
 def journeys(rows: Sequence[Mapping[str, Any]]) -> list[Journey]:
@@ -75,12 +82,16 @@ def journeys(rows: Sequence[Mapping[str, Any]]) -> list[Journey]:
         payload = row.get("payload")
         if payload:
             journey.events.append(dumps(orjson.loads(payload)))
-    return list(found.values())
+    return [j for j in found.values() if j.events]
 
 
 def messages(journey: Journey, limit: int = MESSAGE_BYTES) -> Iterator[OutboundMessage]:
     """The journey's messages on the back-fill topic, each under ``limit`` bytes."""
-    attributes = {"anonymousId": journey.anonymous_id, "userId": journey.user_id or ""}
+    attributes = {
+        "anonymousId": journey.anonymous_id,
+        "userId": journey.user_id or "",
+        "consent": dumps(journey.consent).decode(),
+    }
     chunk: list[bytes] = []
     size = 0
     for event in journey.events:
@@ -111,7 +122,9 @@ def run_backfill(
         "days": settings.tier_attribution_lookback_days,
         "window": settings.tier_attribution_window_days,
     }
-    pending = _not_done(documents, journeys(sql.query(query, params)))
+    pending = _with_consent(
+        documents, settings, _not_done(documents, journeys(sql.query(query, params)))
+    )
     ids = events = 0
     for start in range(0, len(pending), CHUNK):
         chunk = pending[start : start + CHUNK]
@@ -128,6 +141,26 @@ def _not_done(documents: DocumentStore, found: list[Journey]) -> list[Journey]:
         docs = documents.get_all([(BACKFILLED, doc_id(j.anonymous_id)) for j in chunk])
         pending += [j for j in chunk if docs[(BACKFILLED, doc_id(j.anonymous_id))] is None]
     return pending
+
+
+def _with_consent(
+    documents: DocumentStore, settings: Settings, pending: list[Journey]
+) -> list[Journey]:
+    """The journeys whose person has a profile, each with the consent that profile holds."""
+    profiles = ProfileRepository(documents, settings.identity)
+    ready: list[Journey] = []
+    for journey in pending:
+        profile = profiles.find(("anonymous_id", journey.anonymous_id))
+        if profile is None:
+            continue
+        consent = profile.get("consent") or {}
+        journey.consent = {
+            category: slot["value"]
+            for category, slot in consent.items()
+            if isinstance(slot, dict) and isinstance(slot.get("value"), bool)
+        }
+        ready.append(journey)
+    return ready
 
 
 def _record(documents: DocumentStore, done: list[Journey], now: datetime) -> int:

@@ -38,3 +38,8 @@ class EventFilter:
         if self.consent_category:
             return consent_of(event).get(self.consent_category) is not False
         return True
+
+    def takes_person(self, consent: Mapping[str, Any]) -> bool:
+        """Whether a person's consent (category → granted), as their profile holds it, lets
+        their events through: only an explicit refusal of the category stops them."""
+        return not self.consent_category or consent.get(self.consent_category) is not False

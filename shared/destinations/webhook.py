@@ -7,7 +7,8 @@ which the receiver recomputes to know the request is ours and untouched.
 
 A back-fill message (kind ``backfill``, see ``shared.destinations.backfill``) is sent only when
 ``webhook_backfill`` opts in; its body adds ``"backfill": {"anonymousId", "userId"}`` so the
-receiver can attribute the anonymous journey to the person.
+receiver can attribute the anonymous journey to the person. Its ``consent`` attribute is the
+person's consent at back-fill time: a refused ``webhook_consent_category`` keeps all of it back.
 
 Delivery is at least once: a retry resends the message's every request, so receivers dedupe on
 each event's ``messageId`` (it never changes, back-fills included).
@@ -19,6 +20,8 @@ import hashlib
 import hmac
 from dataclasses import dataclass
 from typing import Any
+
+import orjson
 
 from shared.destinations.delivery import Outcome, outcome
 from shared.destinations.filters import EventFilter
@@ -48,6 +51,16 @@ def signature(secret: str, body: bytes) -> str:
     return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
 
 
+def _person_consent(envelope: Envelope) -> dict[str, Any]:
+    """The consent a back-fill carries (see ``shared.destinations.backfill``); live events carry
+    theirs in each event."""
+    try:
+        consent = orjson.loads(envelope.attributes.get("consent") or "{}")
+    except orjson.JSONDecodeError:
+        return {}
+    return consent if isinstance(consent, dict) else {}
+
+
 class WebhookDestination:
     def __init__(self, settings: Settings, http: HttpSender, clock: Clock) -> None:
         self._settings = settings
@@ -64,6 +77,9 @@ class WebhookDestination:
     def handle(self, envelope: Envelope) -> DeliveryResult:
         result = DeliveryResult()
         if not self.configured or not self._wants(envelope.kind):
+            return result
+        if not self._filter.takes_person(_person_consent(envelope)):
+            result.filtered = len(envelope.events)
             return result
         events = [e for e in envelope.events if self._filter.takes(e)]
         result.filtered = len(envelope.events) - len(events)

@@ -193,10 +193,14 @@ def test_a_cold_visitor_signs_up_and_keeps_its_history(
 
     eventually(lambda: [r for r in rows(tier_stack, "events") if r["anonymous_id"] == visitor
                         and r["type"] == "identify"])  # fmt: skip
+    store = FirestoreDocumentStore(tier_stack["project_id"])
+    # identity may need a Pub/Sub redelivery (its transactions contend on the emulator when the
+    # identify and the track of one person arrive together): allow for the retry backoff. The
+    # back-fill waits for the profile too (its consent governs the journey).
+    eventually(lambda: ProfileRepository(store).find(("user_id", user)), timeout=120)
     jobs = tier_stack["functions"]["jobs"]["url"]
     swept = trigger(jobs, "tier-promotion-sweep")
     assert isinstance(swept["backfilled_ids"], int) and swept["backfilled_ids"] >= 1
-    store = FirestoreDocumentStore(tier_stack["project_id"])
     promotion = store.get(PROMOTIONS, doc_id(visitor))
     assert promotion is not None and promotion["reason"] == "identified"
     touch = store.get(ATTRIBUTION, doc_id(visitor))
@@ -204,13 +208,12 @@ def test_a_cold_visitor_signs_up_and_keeps_its_history(
     assert (touch["utm_source"], touch["utm_campaign"]) == ("newsletter", "nov_launch")
     assert touch["landing_page"] == landing and touch["referrer"] == "https://news.example.org/"
     assert touch["first_message_id"] == f"{visitor}-p0" and touch["user_id"] == user
-    # identity may need a Pub/Sub redelivery (its transactions contend on the emulator when the
-    # identify and the track of one person arrive together): allow for the retry backoff
-    profile = eventually(lambda: ProfileRepository(store).find(("user_id", user)), timeout=120)
+    profile = eventually(lambda: ProfileRepository(store).find(("user_id", user)))
     assert visitor in profile["identifiers"]["anonymous_id"]  # the profile → its attribution
 
     settings = Settings(project_id=tier_stack["project_id"])
-    history = cold_history(settings, warehouse(tier_stack), user)
+    # through the identity map, which the identity changes reach by their own subscription
+    history = eventually(lambda: cold_history(settings, warehouse(tier_stack), user), timeout=120)
     assert [r["message_id"] for r in history] == cold_ids
 
     def backfilled() -> list[dict[str, Any]]:  # one per published message, not per delivery

@@ -196,6 +196,8 @@ def test_the_sweep_backfills_each_entered_ids_cold_journey_once(
         update={"webhook_url": "http://127.0.0.1:9/hook", "webhook_backfill": True}
     )
     services = replace(services, settings=opted_in)
+    signup = engaged(ids["D"], ids["user"], "identify", timedelta(hours=1), 9)
+    services.identity.handle(Envelope("events", [signup], {}))  # its profile: consent to check
     result = run_job("tier-promotion-sweep", services)
     # D entered the full pipeline with two cold page views behind it; E entered with none; A
     # and F are promoted but have not come back yet.

@@ -21,6 +21,8 @@ from shared.destinations.backfill import (
     run_backfill,
 )
 from shared.errors import BackendUnavailable
+from shared.identity.config import IdentityConfig
+from shared.identity.profiles import ProfileRepository
 from shared.ports.documents import InMemoryDocumentStore
 from shared.ports.publisher import InMemoryPublisher
 from shared.ports.warehouse import Row, SqlRunner
@@ -76,9 +78,22 @@ def test_a_journey_is_one_message_unless_it_is_too_big() -> None:
     assert all(len(m.data) < 30 + len(b'{"events":[]}') for m in split)
 
 
+def with_profiles(*people: tuple[str, dict[str, bool]]) -> InMemoryDocumentStore:
+    """A store where identity already wrote each (anonymous id, consent) person's profile."""
+    documents = InMemoryDocumentStore()
+    repository = ProfileRepository(documents, IdentityConfig())
+    for n, (anon, consent) in enumerate(people):
+        repository.record({
+            "type": "identify", "anonymousId": anon, "userId": f"user-{anon}",
+            "messageId": f"i{n}", "timestamp": "2026-11-22T11:00:00Z",
+            "context": {"consent": {"categoryPreferences": consent}},
+        })  # fmt: skip
+    return documents
+
+
 def test_a_journey_is_published_once_and_recorded() -> None:
     sql = CannedSql([row("a1", 0), row("a1", 1), row("a2", 0)])
-    documents, publisher = InMemoryDocumentStore(), InMemoryPublisher()
+    documents, publisher = with_profiles(("a1", {}), ("a2", {})), InMemoryPublisher()
     first = run_backfill(OPTED_IN, sql, documents, publisher, NOW)
     assert first == {"backfilled_ids": 2, "backfilled_events": 3}
     assert [m.attributes["anonymousId"] for m in publisher.on(BACKFILLS)] == ["a1", "a2"]
@@ -94,7 +109,7 @@ def test_a_journey_is_published_once_and_recorded() -> None:
 
 def test_a_failed_publish_records_nothing_so_the_next_sweep_retries() -> None:
     sql = CannedSql([row("a1", 0)])
-    documents, publisher = InMemoryDocumentStore(), InMemoryPublisher()
+    documents, publisher = with_profiles(("a1", {})), InMemoryPublisher()
     publisher.fail_next = 1
     with pytest.raises(BackendUnavailable):
         run_backfill(OPTED_IN, sql, documents, publisher, NOW)
@@ -107,3 +122,22 @@ def test_without_an_opted_in_destination_no_query_runs() -> None:
     settings = OPTED_IN.model_copy(update={"webhook_backfill": False})
     result = run_backfill(settings, sql, InMemoryDocumentStore(), InMemoryPublisher(), NOW)
     assert result == {"backfilled_ids": 0, "backfilled_events": 0} and sql.calls == []
+
+
+def test_the_persons_consent_travels_with_the_journey_and_no_profile_means_wait() -> None:
+    sql = CannedSql([row("a1", 0), row("a2", 0), row("a3", 0)])
+    documents = with_profiles(("a1", {"marketing": False, "analytics": True}), ("a2", {}))
+    publisher = InMemoryPublisher()
+    assert run_backfill(OPTED_IN, sql, documents, publisher, NOW)["backfilled_ids"] == 2
+    consent = {m.attributes["anonymousId"]: json.loads(m.attributes["consent"])
+               for m in publisher.on(BACKFILLS)}  # fmt: skip
+    assert consent == {"a1": {"marketing": False, "analytics": True}, "a2": {}}
+    assert documents.get(BACKFILLED, doc_id("a3")) is None  # identity has not written it yet
+    ProfileRepository(documents, IdentityConfig()).record(
+        {"type": "page", "anonymousId": "a3", "messageId": "x", "timestamp": "2026-11-22T11:00:00Z"}
+    )
+    assert run_backfill(OPTED_IN, sql, documents, publisher, NOW)["backfilled_ids"] == 1
+
+
+def test_rows_without_a_payload_make_no_journey() -> None:
+    assert journeys([{"anonymous_id": "a1", "user_id": None, "payload": None}]) == []

@@ -45,3 +45,13 @@ CASES = [
 @pytest.mark.parametrize(("rule", "event", "taken"), CASES)
 def test_filter(rule: EventFilter, event: dict[str, Any], taken: bool) -> None:
     assert rule.takes(event) is taken
+
+
+@pytest.mark.parametrize(
+    ("category", "consent", "taken"),
+    [("", {"marketing": False}, True), ("marketing", {}, True),
+     ("marketing", {"marketing": True}, True), ("marketing", {"marketing": False}, False),
+     ("marketing", {"analytics": False}, True), ("marketing", {"marketing": "no"}, True)],
+)  # fmt: skip
+def test_a_persons_consent(category: str, consent: dict[str, Any], taken: bool) -> None:
+    assert EventFilter.of(consent_category=category).takes_person(consent) is taken

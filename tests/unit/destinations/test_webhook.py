@@ -107,6 +107,18 @@ def test_backfills_go_only_where_opted_in(opted_in: bool, requests: int) -> None
         assert body["delivery"]["kind"] == "backfill"
 
 
+@pytest.mark.parametrize(("consent", "requests"),
+                         [('{"marketing":false}', 0), ('{"marketing":true}', 1), ("{}", 1),
+                          ("not json", 1)])  # fmt: skip
+def test_a_backfill_follows_the_persons_consent(consent: str, requests: int) -> None:
+    hook, http = destination(webhook_backfill=True, webhook_consent_category="marketing")
+    pages = [{"type": "page", "anonymousId": "a1", "messageId": "a1-p0"}]
+    attributes = {"kind": "backfill", "anonymousId": "a1", "userId": "u1", "consent": consent}
+    result = hook.handle(Envelope("backfill", pages, attributes))
+    assert (result.requests, result.filtered) == (requests, 1 - requests)
+    assert len(http.requests) == requests
+
+
 def test_other_kinds_are_not_sent() -> None:
     hook, http = destination(webhook_backfill=True)
     hook.handle(Envelope("cold", [{"type": "page", "anonymousId": "a1"}], {}))
