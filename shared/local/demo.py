@@ -1,11 +1,13 @@
 """Demo traffic through a real SDK (segment-analytics-python), pointed at the local ingest.
 
 Fintech journeys from the seeds' taxonomy, in the proportions that make the engagement tiers
-matter: most visitors read one page and leave; some browse; some sign up, go through KYC, link
-a bank and transact (confirmed by the backend), log in again on a phone, or drift away and
-churn. Each source (web, ios, android, backend) uses its own write key and SDK client, which
-batches as a production app would. Deterministic for a given seed, so figures drawn from it can
-be reproduced.
+matter: most visitors read one page and leave; some browse; some sign up (most after an earlier
+anonymous visit, which stays cold until they do), go through KYC, link a bank and transact
+(confirmed by the backend), log in again on a phone, or drift away and churn. Journeys start
+over the last two months, every fourth in the last two days (so GA4, which takes only 72 hours
+of backdating, gets some). Each source (web, ios, android, backend) uses its own write key and
+SDK client, which batches as a production app would. Deterministic for a given seed, so figures
+drawn from it can be reproduced.
 """
 
 from __future__ import annotations
@@ -124,6 +126,10 @@ class Journeys:
         )
 
     def sign_up(self, v: Visitor) -> dict[str, Any]:
+        if v.rng.random() < 0.7:  # most came by anonymously days before signing up
+            self.visit(v, v.rng.randint(1, 3))
+            self._clients["web"].flush()  # that visit left the browser then, in its own request
+            v.later(60 * 24, 60 * 24 * 5)
         props = self.visit(v, v.rng.randint(1, 3))
         v.user_id = f"user-{v.seed}-{v.n}"
         traits = {"email": f"demo{v.n}@example.com", "first_name": f"Demo{v.n}", "plan": "free"}
@@ -219,7 +225,9 @@ def run_demo(stack: dict[str, Any], visitors: int = 40, seed: int = 7) -> DemoRe
     journeys = Journeys(clients, report, now)
     try:
         for n in range(visitors):
-            start = now - timedelta(days=rng.uniform(1, DAYS))
+            start = now - timedelta(
+                days=rng.uniform(0.1, 2) if n % 4 == 0 else rng.uniform(1, DAYS)
+            )
             visitor = Visitor(rng, n, seed, start, str(uuid.UUID(int=rng.getrandbits(128))))
             report.anonymous_visitors += 1
             kind = _journey(journeys, visitor)

@@ -109,7 +109,9 @@ def mtu_figures(stack: dict[str, Any]) -> dict[str, Any]:
     return figures
 
 
-def test_demo_traffic_mtu_report(tier_stack: dict[str, Any], ga4: GA4StandIn) -> None:
+def test_demo_traffic_mtu_report(
+    tier_stack: dict[str, Any], ga4: GA4StandIn, webhook: WebhookStandIn
+) -> None:
     before = mtu_figures(tier_stack)
     cold_before, ga4_before = len(rows(tier_stack, "cold_archive")), len(ga4.events())
     landed_before = len(rows(tier_stack, "events")) + cold_before
@@ -128,7 +130,18 @@ def test_demo_traffic_mtu_report(tier_stack: dict[str, Any], ga4: GA4StandIn) ->
     for_ga4 = len([r for r in archive if now - r["timestamp"] <= BACKDATE_WINDOW]) - cold_before
     eventually(lambda: len(ga4.events()) - ga4_before >= for_ga4, timeout=60)
     assert ga4.rejected == [] and len(ga4.events()) - ga4_before == for_ga4 > 0
-    trigger(tier_stack["functions"]["jobs"]["url"], "tier-promotion-sweep")
+    # every promoted id with a cold journey gets it back-filled, once its profile exists
+    entered = {r["anonymous_id"] for r in rows(tier_stack, "events") if r["anonymous_id"]}
+    journeys = {r["anonymous_id"] for r in archive if r["anonymous_id"] in entered}
+    store = FirestoreDocumentStore(tier_stack["project_id"])
+    eventually(lambda: all(ProfileRepository(store).find(("anonymous_id", a)) for a in journeys),
+               timeout=120)  # fmt: skip
+    swept = trigger(tier_stack["functions"]["jobs"]["url"], "tier-promotion-sweep")
+    backfilled = {b["backfill"]["anonymousId"] for b in webhook.backfills()}
+    eventually(lambda: journeys <= {b["backfill"]["anonymousId"] for b in webhook.backfills()},
+               timeout=120)  # fmt: skip
+    print(f"back-fills: {len(journeys)} promoted ids with a cold journey; sweep: {swept}")
+    assert journeys and swept["backfilled_ids"] >= len(journeys - backfilled)
     after = mtu_figures(tier_stack)
     print("\nMTU report after the demo traffic:", json.dumps(after))
     seen, mtus = after["ids_seen"] - before["ids_seen"], after["mtus"] - before["mtus"]
