@@ -89,8 +89,8 @@ def iso(moment: datetime) -> str:
 
 def corrected_time(call: Call, sent_at: datetime | None, received: datetime) -> datetime:
     """``receivedAt - (sentAt - originalTimestamp)``: the device's clock error cancels out."""
-    original = aware(call.originalTimestamp or call.timestamp)
-    sent = aware(call.sentAt) or sent_at
+    original = aware(call.get("originalTimestamp") or call.get("timestamp"))
+    sent = aware(call.get("sentAt")) or sent_at
     if original and sent:
         try:
             return received - (sent - original)
