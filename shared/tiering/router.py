@@ -24,6 +24,7 @@ from shared.errors import BackendUnavailable
 from shared.settings import Source
 from shared.tiering.rule import (
     Event,
+    Reason,
     TierPolicy,
     anonymous_id,
     engaged_without_state,
@@ -71,27 +72,31 @@ class TierRouter:
         if not policy.enabled:
             return TierDecisions(cold=[False] * len(events))
         depends: list[str | None] = []  # per event: the id its tier depends on, if any
-        candidates: list[Promotion] = []
+        # Per id it would promote, the first evidence: (event, reason). Promotion records are
+        # built only for the ids found new, not for every event that carries one.
+        evidence: dict[str, tuple[Event, Reason]] = {}
         lookup: set[str] = set()
         depend, look = depends.append, lookup.add
         for event in events:
             if engaged_without_state(event, kind, policy):
                 depend(None)
                 if event.get("anonymousId") or event.get("type") == "alias":
-                    candidates += self._promotions(event, source)  # only engaged ones promote
+                    for promoted_id, reason in promotions_of(event, policy):  # engaged ones only
+                        if promoted_id not in evidence:
+                            evidence[promoted_id] = (event, reason)
             else:
                 anon = anonymous_id(event)
                 depend(anon)
                 if anon is not None:
                     look(anon)
-        lookup |= {p.anonymous_id for p in candidates}
+        lookup |= evidence.keys()
         decisions = TierDecisions()
         try:
             promoted = self._state.promoted(lookup) if lookup else set()
         except BackendUnavailable:  # fail towards the full pipeline: costs more, loses nothing
-            decisions.unrecorded = _first_per_id(candidates)
+            decisions.unrecorded = self._promotions(evidence, source)
             promoted = set(lookup)
-        new = [p for p in _first_per_id(candidates) if p.anonymous_id not in promoted]
+        new = self._promotions({a: e for a, e in evidence.items() if a not in promoted}, source)
         if new:
             try:
                 decisions.promotions = self._state.record(new)
@@ -101,7 +106,9 @@ class TierRouter:
         decisions.cold = [anon is not None and anon not in promoted for anon in depends]
         return decisions
 
-    def _promotions(self, event: Event, source: Source) -> list[Promotion]:
+    def _promotions(
+        self, evidence: dict[str, tuple[Event, Reason]], source: Source
+    ) -> list[Promotion]:
         return [
             Promotion(
                 anonymous_id=anon,
@@ -111,16 +118,9 @@ class TierRouter:
                 message_id=_str(event.get("messageId")),
                 source_id=source.id,
             )
-            for anon, reason in promotions_of(event, self._policy)
+            for anon, (event, reason) in evidence.items()
         ]
 
 
 def _str(value: object) -> str | None:
     return None if value in (None, "") else str(value)
-
-
-def _first_per_id(promotions: list[Promotion]) -> list[Promotion]:
-    seen: dict[str, Promotion] = {}
-    for promotion in promotions:
-        seen.setdefault(promotion.anonymous_id, promotion)
-    return list(seen.values())
