@@ -17,7 +17,7 @@ pipeline.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
 from shared.errors import BackendUnavailable
@@ -28,6 +28,7 @@ from shared.tiering.rule import (
     TierPolicy,
     anonymous_id,
     engaged_without_state,
+    own_promotion,
     promotions_of,
 )
 from shared.tiering.state import Promotion, PromotionState
@@ -72,29 +73,35 @@ class TierRouter:
         if not policy.enabled:
             return TierDecisions(cold=[False] * len(events))
         depends: list[str | None] = []  # per event: the id its tier depends on, if any
-        # Per id it would promote, the first evidence: (event, reason). Promotion records are
-        # built only for the ids found new, not for every event that carries one.
-        evidence: dict[str, tuple[Event, Reason]] = {}
         lookup: set[str] = set()
         depend, look = depends.append, lookup.add
+        promoting: list[Event] = []  # engaged events that may promote an id not known promoted
+        known = self._state.known
         for event in events:
             if engaged_without_state(event, kind, policy):
                 depend(None)
-                if event.get("anonymousId") or event.get("type") == "alias":
-                    for promoted_id, reason in promotions_of(event, policy):  # engaged ones only
-                        if promoted_id not in evidence:
-                            evidence[promoted_id] = (event, reason)
+                anon, call = event.get("anonymousId"), event.get("type")
+                if call != "alias" and type(anon) is str and anon in known:
+                    # Promoted already (as this instance knows): its promotion, if the event
+                    # makes one, is only looked up (a cache hit), never built nor recorded.
+                    if own_promotion(event, policy) is not None:
+                        look(anon)
+                elif anon or call == "alias":
+                    promoting.append(event)  # only engaged ones promote
             else:
                 anon = anonymous_id(event)
                 depend(anon)
                 if anon is not None:
                     look(anon)
+        evidence = _evidence(promoting, policy)
         lookup |= evidence.keys()
         decisions = TierDecisions()
         try:
             promoted = self._state.promoted(lookup) if lookup else set()
         except BackendUnavailable:  # fail towards the full pipeline: costs more, loses nothing
-            decisions.unrecorded = self._promotions(evidence, source)
+            decisions.unrecorded = self._promotions(
+                _evidence(_engaged(events, kind, policy), policy), source
+            )
             promoted = set(lookup)
         new = self._promotions({a: e for a, e in evidence.items() if a not in promoted}, source)
         if new:
@@ -124,3 +131,18 @@ class TierRouter:
 
 def _str(value: object) -> str | None:
     return None if value in (None, "") else str(value)
+
+
+def _evidence(events: Iterable[Event], policy: TierPolicy) -> dict[str, tuple[Event, Reason]]:
+    """Per id the events promote, its first evidence: (event, reason), in order of appearance.
+    Promotion records are built later, and only for the ids found new."""
+    evidence: dict[str, tuple[Event, Reason]] = {}
+    for event in events:
+        for promoted_id, reason in promotions_of(event, policy):
+            if promoted_id not in evidence:
+                evidence[promoted_id] = (event, reason)
+    return evidence
+
+
+def _engaged(events: Iterable[Event], kind: str, policy: TierPolicy) -> list[Event]:
+    return [e for e in events if engaged_without_state(e, kind, policy)]
