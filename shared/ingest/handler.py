@@ -148,7 +148,9 @@ class IngestHandler:
         if not isinstance(batch, list):
             raise BadRequest(NOT_A_LIST)
         shared = {k: body[k] for k in ("context", "integrations") if isinstance(body.get(k), dict)}
-        return [_forwarded(_merge_batch_level(event, shared)) for event in batch]
+        if shared:
+            batch = [_merge_batch_level(event, shared) for event in batch]
+        return [_forwarded(event) for event in batch]
 
     def _publish(
         self, source: Source, good: list[Event], texts: list[bytes], bad: list[dict[str, Any]]
@@ -156,15 +158,15 @@ class IngestHandler:
         """``good[i]`` is an accepted event and ``texts[i]`` its JSON, written once."""
         keys: list[Key] = [(source.id, str(e["messageId"])) for e in good]
         fresh = self._recent.claim(keys)
-        new: list[Event] = []
-        new_texts: list[bytes] = []
-        claimed: list[Key] = []
-        for event, text, key in zip(good, texts, keys, strict=True):
-            if key in fresh:
-                fresh.discard(key)  # a second copy inside the same batch is a duplicate too
-                new.append(event)
-                new_texts.append(text)
-                claimed.append(key)
+        new, new_texts, claimed = good, texts, keys  # the usual case: every key fresh, once
+        if len(fresh) < len(keys):
+            new, new_texts, claimed = [], [], []
+            for event, text, key in zip(good, texts, keys, strict=True):
+                if key in fresh:
+                    fresh.discard(key)  # a second copy inside the same batch is a duplicate too
+                    new.append(event)
+                    new_texts.append(text)
+                    claimed.append(key)
         cold = [False] * len(new)
         if new and self._tiers is not None:  # engaged → events, cold → cold-events
             cold = self._tiers.decide(new, source).cold
