@@ -103,14 +103,22 @@ def iso_by_second(moment: datetime, seconds: dict[int, str]) -> str:
 
 def corrected_time(call: Call, sent_at: datetime | None, received: datetime) -> datetime:
     """``receivedAt - (sentAt - originalTimestamp)``: the device's clock error cancels out."""
-    original = aware(call.get("originalTimestamp") or call.get("timestamp"))
-    sent = aware(call.get("sentAt")) or sent_at
-    if original and sent:
-        try:
-            return received - (sent - original)
-        except OverflowError:  # clocks a few thousand years apart: trust ours
-            return received
-    return original or received
+    original = call.get("originalTimestamp") or call.get("timestamp")
+    if original is None:
+        return received
+    if original.tzinfo is None:  # aware(), inline: this runs for every event
+        original = original.replace(tzinfo=UTC)
+    sent = call.get("sentAt")
+    if sent is None:
+        sent = sent_at
+    elif sent.tzinfo is None:
+        sent = sent.replace(tzinfo=UTC)
+    if sent is None:
+        return original
+    try:
+        return received - (sent - original)
+    except OverflowError:  # clocks a few thousand years apart: trust ours
+        return received
 
 
 def _clean_text(text: str) -> str:
