@@ -34,7 +34,7 @@ PATH_TYPES = {
 ID_FIELDS = ("userId", "anonymousId", "messageId", "groupId", "previousId")
 _UNSAFE = re.compile("[\x00\ud800-\udfff]")
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-_MICROSECOND = timedelta(microseconds=1)
+_MILLIS = tuple(f".{ms:03d}Z" for ms in range(1000))
 
 
 @dataclass(frozen=True)
@@ -94,11 +94,12 @@ def iso_by_second(moment: datetime, seconds: dict[int, str]) -> str:
     """``iso(moment)`` for an aware moment, its date and time of day formatted once per second
     (kept in ``seconds``): the events of a request mostly share their second, and formatting a
     datetime costs more than the rest of an event's enrichment."""
-    second, micros = divmod((moment - _EPOCH) // _MICROSECOND, 1_000_000)
+    since = moment - _EPOCH  # normalised: days may be negative, the rest is not
+    second = since.days * 86_400 + since.seconds
     prefix = seconds.get(second)
     if prefix is None:
         prefix = seconds[second] = iso(moment)[:19]  # YYYY-MM-DDTHH:MM:SS
-    return f"{prefix}.{micros // 1000:03d}Z"
+    return prefix + _MILLIS[since.microseconds // 1000]
 
 
 def corrected_time(call: Call, sent_at: datetime | None, received: datetime) -> datetime:
