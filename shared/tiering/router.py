@@ -80,13 +80,13 @@ class TierRouter:
         for event in events:
             if engaged_without_state(event, kind, policy):
                 depend(None)
-                anon, call = event.get("anonymousId"), event.get("type")
-                if call != "alias" and type(anon) is str and anon in known:
+                anon, event_type = event.get("anonymousId"), event.get("type")
+                if event_type != "alias" and type(anon) is str and anon in known:
                     # Promoted already (as this instance knows): its promotion, if the event
                     # makes one, is only looked up (a cache hit), never built nor recorded.
                     if own_promotion(event, policy) is not None:
                         look(anon)
-                elif anon or call == "alias":
+                elif anon or event_type == "alias":
                     promoting.append(event)  # only engaged ones promote
             else:
                 anon = anonymous_id(event)
