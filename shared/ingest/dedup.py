@@ -35,26 +35,26 @@ class RecentIds:
     def claim(self, keys: Iterable[Key]) -> set[Key]:
         """Reserve the keys not seen (nor in flight); returns those the caller may publish."""
         now = self._clock.monotonic()
-        fresh: set[Key] = set()
         with self._lock:
             self._expire(now)
-            for key in keys:
-                if key in self._seen or key in self._pending or key in fresh:
-                    continue
-                fresh.add(key)
-            self._pending |= fresh
+            seen, pending = self._seen, self._pending
+            fresh = {key for key in keys if key not in seen and key not in pending}
+            pending |= fresh
         return fresh
 
     def commit(self, keys: Iterable[Key]) -> None:
         """The events are safe in Pub/Sub: remember them for the window."""
         now = self._clock.monotonic()
+        keys = list(keys)
         with self._lock:
-            for key in keys:
-                self._pending.discard(key)
-                self._seen[key] = now
-                self._seen.move_to_end(key)
-            while len(self._seen) > self._max:
-                self._seen.popitem(last=False)
+            self._pending.difference_update(keys)
+            seen = self._seen
+            seen.update(dict.fromkeys(keys, now))
+            move = seen.move_to_end
+            for key in keys:  # last seen last, in order: the oldest are expired first
+                move(key)
+            while len(seen) > self._max:
+                seen.popitem(last=False)
 
     def release(self, keys: Iterable[Key]) -> None:
         """Publishing failed: a retry of these events must go through."""

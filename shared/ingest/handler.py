@@ -12,7 +12,7 @@ import re
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any, NamedTuple
+from typing import Any
 
 from pydantic import TypeAdapter, ValidationError
 
@@ -21,10 +21,11 @@ from shared.errors import BadRequest, NotFound
 from shared.ingest.body import decompress, parse_body
 from shared.ingest.config import IngestSettings
 from shared.ingest.dedup import Key, RecentIds
-from shared.ingest.events import PATH_TYPES, Arrival, TimeBounds, aware, enrich, scrub
+from shared.ingest.events import PATH_TYPES, Arrival, Event, TimeBounds, aware, enrich, scrub
 from shared.ingest.ratelimit import RateLimiter
-from shared.ingest.rules import Limits, check, check_stored
+from shared.ingest.rules import Limits, check, check_all, check_stored
 from shared.ingest.sources import SourceRegistry, write_key_of
+from shared.ingest.spec import Call
 from shared.ingest.webhooks import WEBHOOK_PATHS, from_customerio
 from shared.ports.clock import Clock
 from shared.ports.publisher import OutboundMessage, Publisher
@@ -116,24 +117,26 @@ class IngestHandler:
         events = self._events_of(route, body)
         self._limiter.take(source.id, len(events))
         limits = Limits(self._settings.max_event_bytes, self._config.max_depth)
-        if _NEEDS_SCRUB.search(raw):
+        if raw.find(b"\\") >= 0 and _NEEDS_SCRUB.search(raw):  # no backslash: no escape
             events = scrub(events)
         arrival = Arrival.of(source, self._clock.now(), _sent_at(body), self._bounds)
-        good: list[Stored] = []
+        checked = check_all(events) if route.kind != "webhook" else [_check(e) for e in events]
+        good: list[Event] = []
+        texts: list[bytes] = []
         bad: list[dict[str, Any]] = []
-        for event in events:
-            checked = event.reason if isinstance(event, _Rejected) else check(event)
-            if isinstance(checked, str):
-                bad.append(_failure(event, checked, source, arrival.received_iso))
+        for event, call in zip(events, checked, strict=True):
+            if isinstance(call, str):
+                bad.append(_failure(event, call, source, arrival.received_iso))
                 continue
-            enriched = enrich(event, checked, arrival)
+            enriched = enrich(event, call, arrival)
             text = dumps(enriched)  # written once: measured here, published as is
             problem = check_stored(enriched, limits, text)
             if problem:
                 bad.append(_failure(event, problem, source, arrival.received_iso))
             else:
-                good.append(Stored(enriched, text))
-        return self._publish(source, good, bad)
+                good.append(enriched)
+                texts.append(text)
+        return self._publish(source, good, texts, bad)
 
     def _events_of(self, route: Route, body: dict[str, Any]) -> list[Any]:
         if route.kind == "webhook":
@@ -145,25 +148,30 @@ class IngestHandler:
         if not isinstance(batch, list):
             raise BadRequest(NOT_A_LIST)
         shared = {k: body[k] for k in ("context", "integrations") if isinstance(body.get(k), dict)}
-        return [_forwarded(_merge_batch_level(event, shared)) for event in batch]
+        if shared:
+            batch = [_merge_batch_level(event, shared) for event in batch]
+        return [_forwarded(event) for event in batch]
 
     def _publish(
-        self, source: Source, good: list[Stored], bad: list[dict[str, Any]]
+        self, source: Source, good: list[Event], texts: list[bytes], bad: list[dict[str, Any]]
     ) -> IngestResult:
-        keys: list[Key] = [(source.id, str(s.event["messageId"])) for s in good]
+        """``good[i]`` is an accepted event and ``texts[i]`` its JSON, written once."""
+        keys: list[Key] = [(source.id, str(e["messageId"])) for e in good]
         fresh = self._recent.claim(keys)
-        new: list[Stored] = []
-        claimed: list[Key] = []
-        for stored, key in zip(good, keys, strict=True):
-            if key in fresh:
-                fresh.discard(key)  # a second copy inside the same batch is a duplicate too
-                new.append(stored)
-                claimed.append(key)
+        new, new_texts, claimed = good, texts, keys  # the usual case: every key fresh, once
+        if len(fresh) < len(keys):
+            new, new_texts, claimed = [], [], []
+            for event, text, key in zip(good, texts, keys, strict=True):
+                if key in fresh:
+                    fresh.discard(key)  # a second copy inside the same batch is a duplicate too
+                    new.append(event)
+                    new_texts.append(text)
+                    claimed.append(key)
         cold = [False] * len(new)
         if new and self._tiers is not None:  # engaged → events, cold → cold-events
-            cold = self._tiers.decide([s.event for s in new], source).cold
-        engaged_texts = [s.text for s, c in zip(new, cold, strict=True) if not c]
-        cold_texts = [s.text for s, c in zip(new, cold, strict=True) if c]
+            cold = self._tiers.decide(new, source).cold
+        engaged_texts = [t for t, c in zip(new_texts, cold, strict=True) if not c]
+        cold_texts = [t for t, c in zip(new_texts, cold, strict=True) if c]
         messages: list[OutboundMessage] = []
         if engaged_texts:
             messages.append(encode_serialized(EVENTS, "events", engaged_texts, source_id=source.id))
@@ -180,19 +188,17 @@ class IngestHandler:
         return IngestResult(len(new), len(bad), len(good) - len(new), published)
 
 
-class Stored(NamedTuple):
-    """An accepted event and its JSON text, written once."""
-
-    event: dict[str, Any]
-    text: bytes
-
-
 @dataclass(frozen=True)
 class _Rejected:
     """A payload a source mapping could not turn into an event, with the reason."""
 
     reason: str
     payload: Any
+
+
+def _check(event: Any) -> Call | str:
+    """A mapped webhook payload is checked as an event; one that could not be mapped says why."""
+    return event.reason if isinstance(event, _Rejected) else check(event)
 
 
 def _failure(event: Any, reason: str, source: Source, received_at: str) -> dict[str, Any]:

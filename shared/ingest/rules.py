@@ -10,13 +10,13 @@ User-facing reasons are constants.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from pydantic import ValidationError
 
-from shared.ingest.spec import Call, parse_call, spec_problem
+from shared.ingest.spec import Call, parse_call, parse_calls, spec_problem
 
 Event = dict[str, Any]
 
@@ -67,7 +67,9 @@ def _too_deep(event: Event, limit: int) -> bool:
 
 def _check_depth(event: Event, limits: Limits, text: bytes) -> str | None:
     """Fewer brackets than the limit cannot nest that deep: walk only the events that could."""
-    openers = text.count(b"{") + text.count(b"[")
+    openers = text.count(b"{")
+    if text.find(b"[") >= 0:  # a search is cheaper than a count (and than ``in``), and many
+        openers += text.count(b"[")  # events hold no array
     if openers < limits.max_depth or not _too_deep(event, limits.max_depth):
         return None
     return TOO_DEEP.format(limit=limits.max_depth)
@@ -78,7 +80,7 @@ def _has_id(value: object) -> bool:
 
 
 def _check_identity(call: Call) -> str | None:
-    return None if _has_id(call.userId) or _has_id(call.anonymousId) else NO_IDENTITY
+    return None if _has_id(call.get("userId")) or _has_id(call.get("anonymousId")) else NO_IDENTITY
 
 
 RAW_RULES: tuple[RawRule, ...] = (_check_type,)
@@ -98,11 +100,48 @@ def check(event: Any) -> Call | str:
         call = parse_call(event)
     except ValidationError as error:
         return spec_problem(error)
+    return _call_problem(call) or call
+
+
+def check_all(events: Sequence[Any]) -> list[Call | str]:
+    """``[check(e) for e in events]``, with the spec checked in one call for the whole batch
+    (a call per event costs more than the check itself). A batch holding any invalid event is
+    checked again event by event: one bad event costs its batch a second check, and never
+    fails the other events."""
+    if not _raw_ok(events):
+        return [check(event) for event in events]
+    try:
+        calls = parse_calls(events)
+    except ValidationError:
+        return [check(event) for event in events]
+    checked: list[Call | str] = list(calls)
+    for call_rule in CALL_RULES:  # rule by rule over the batch: no call per event but the rule's
+        for i, call in enumerate(calls):
+            if checked[i] is call:
+                problem = call_rule(call)
+                if problem:
+                    checked[i] = problem
+    return checked
+
+
+def _raw_ok(events: Sequence[Any]) -> bool:
+    """Every event an object that passes the raw rules (else ``check`` says which fails why)."""
+    for event in events:
+        if not isinstance(event, dict):
+            return False
+    for raw_rule in RAW_RULES:
+        for event in events:
+            if raw_rule(event):
+                return False
+    return True
+
+
+def _call_problem(call: Call) -> str | None:
     for call_rule in CALL_RULES:
         problem = call_rule(call)
         if problem:
             return problem
-    return call
+    return None
 
 
 def check_stored(event: Event, limits: Limits, text: bytes) -> str | None:

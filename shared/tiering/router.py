@@ -17,16 +17,18 @@ pipeline.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
 from shared.errors import BackendUnavailable
 from shared.settings import Source
 from shared.tiering.rule import (
     Event,
+    Reason,
     TierPolicy,
     anonymous_id,
     engaged_without_state,
+    own_promotion,
     promotions_of,
 )
 from shared.tiering.state import Promotion, PromotionState
@@ -71,27 +73,37 @@ class TierRouter:
         if not policy.enabled:
             return TierDecisions(cold=[False] * len(events))
         depends: list[str | None] = []  # per event: the id its tier depends on, if any
-        candidates: list[Promotion] = []
         lookup: set[str] = set()
         depend, look = depends.append, lookup.add
+        promoting: list[Event] = []  # engaged events that may promote an id not known promoted
+        known = self._state.known
         for event in events:
             if engaged_without_state(event, kind, policy):
                 depend(None)
-                if event.get("anonymousId") or event.get("type") == "alias":
-                    candidates += self._promotions(event, source)  # only engaged ones promote
+                anon, event_type = event.get("anonymousId"), event.get("type")
+                if event_type != "alias" and type(anon) is str and anon in known:
+                    # Promoted already (as this instance knows): its promotion, if the event
+                    # makes one, is only looked up (a cache hit), never built nor recorded.
+                    if own_promotion(event, policy) is not None:
+                        look(anon)
+                elif anon or event_type == "alias":
+                    promoting.append(event)  # only engaged ones promote
             else:
                 anon = anonymous_id(event)
                 depend(anon)
                 if anon is not None:
                     look(anon)
-        lookup |= {p.anonymous_id for p in candidates}
+        evidence = _evidence(promoting, policy)
+        lookup |= evidence.keys()
         decisions = TierDecisions()
         try:
             promoted = self._state.promoted(lookup) if lookup else set()
         except BackendUnavailable:  # fail towards the full pipeline: costs more, loses nothing
-            decisions.unrecorded = _first_per_id(candidates)
+            decisions.unrecorded = self._promotions(
+                _evidence(_engaged(events, kind, policy), policy), source
+            )
             promoted = set(lookup)
-        new = [p for p in _first_per_id(candidates) if p.anonymous_id not in promoted]
+        new = self._promotions({a: e for a, e in evidence.items() if a not in promoted}, source)
         if new:
             try:
                 decisions.promotions = self._state.record(new)
@@ -101,7 +113,9 @@ class TierRouter:
         decisions.cold = [anon is not None and anon not in promoted for anon in depends]
         return decisions
 
-    def _promotions(self, event: Event, source: Source) -> list[Promotion]:
+    def _promotions(
+        self, evidence: dict[str, tuple[Event, Reason]], source: Source
+    ) -> list[Promotion]:
         return [
             Promotion(
                 anonymous_id=anon,
@@ -111,7 +125,7 @@ class TierRouter:
                 message_id=_str(event.get("messageId")),
                 source_id=source.id,
             )
-            for anon, reason in promotions_of(event, self._policy)
+            for anon, (event, reason) in evidence.items()
         ]
 
 
@@ -119,8 +133,16 @@ def _str(value: object) -> str | None:
     return None if value in (None, "") else str(value)
 
 
-def _first_per_id(promotions: list[Promotion]) -> list[Promotion]:
-    seen: dict[str, Promotion] = {}
-    for promotion in promotions:
-        seen.setdefault(promotion.anonymous_id, promotion)
-    return list(seen.values())
+def _evidence(events: Iterable[Event], policy: TierPolicy) -> dict[str, tuple[Event, Reason]]:
+    """Per id the events promote, its first evidence: (event, reason), in order of appearance.
+    Promotion records are built later, and only for the ids found new."""
+    evidence: dict[str, tuple[Event, Reason]] = {}
+    for event in events:
+        for promoted_id, reason in promotions_of(event, policy):
+            if promoted_id not in evidence:
+                evidence[promoted_id] = (event, reason)
+    return evidence
+
+
+def _engaged(events: Iterable[Event], kind: str, policy: TierPolicy) -> list[Event]:
+    return [e for e in events if engaged_without_state(e, kind, policy)]

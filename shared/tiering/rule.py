@@ -94,19 +94,27 @@ def tier_of(event: Event, source_kind: str, promoted: bool, policy: TierPolicy) 
     return Tier.COLD
 
 
+def own_promotion(event: Event, policy: TierPolicy) -> Reason | None:
+    """Why this event promotes its own ``anonymousId`` (if it carries one), or None."""
+    if event.get("type") == "identify":
+        return Reason.IDENTIFIED
+    user = event.get("userId")
+    if user is not None and user != "":
+        return Reason.LINKED
+    if policy.is_engagement_event(event):
+        return Reason.ENGAGEMENT_EVENT
+    return None
+
+
 def promotions_of(event: Event, policy: TierPolicy) -> list[tuple[str, Reason]]:
     """The anonymous ids this event promotes, with why (most events promote nothing)."""
     found: list[tuple[str, Reason]] = []
-    anon, user = anonymous_id(event), _id(event, "userId")
-    kind = event.get("type")
+    anon = anonymous_id(event)
     if anon is not None:
-        if kind == "identify":
-            found.append((anon, Reason.IDENTIFIED))
-        elif user is not None:
-            found.append((anon, Reason.LINKED))
-        elif policy.is_engagement_event(event):
-            found.append((anon, Reason.ENGAGEMENT_EVENT))
+        reason = own_promotion(event, policy)
+        if reason is not None:
+            found.append((anon, reason))
     previous = _id(event, "previousId")
-    if kind == "alias" and previous is not None and previous not in (user, anon):
+    if event.get("type") == "alias" and previous not in (None, _id(event, "userId"), anon):
         found.append((previous, Reason.ALIASED))
     return found

@@ -18,7 +18,7 @@ pipeline, which costs more but loses nothing.
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Sequence, Set
 from dataclasses import asdict, dataclass
 from urllib.parse import quote
 
@@ -70,6 +70,12 @@ class PromotionState:
         self._not_promoted: dict[str, float] = {}  # id -> monotonic expiry
         self._lock = threading.Lock()
         self.stats = CacheStats()
+
+    @property
+    def known(self) -> Set[str]:
+        """The ids this instance already knows were promoted, read without the store (a live
+        view of the cache, for membership tests)."""
+        return self._promoted
 
     def promoted(self, ids: Iterable[str]) -> set[str]:
         """The subset of ``ids`` that was promoted; at most one store round trip. Raises

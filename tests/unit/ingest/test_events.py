@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
 import pytest
 
-from shared.ingest.events import Arrival, TimeBounds, enrich, scrub
+from shared.ingest.events import Arrival, TimeBounds, enrich, iso, iso_by_second, scrub
 from shared.ingest.rules import Limits, check
-from shared.ingest.spec import Call
 from shared.settings import Source
 
 RECEIVED = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
@@ -20,7 +19,7 @@ LIMITS = Limits(32 * 1024, 16)
 
 def run(event: dict[str, Any], sent_at: datetime | None = None) -> dict[str, Any]:
     call = check(event)
-    assert isinstance(call, Call), call
+    assert isinstance(call, dict), call
     return enrich(event, call, Arrival.of(SOURCE, RECEIVED, sent_at, BOUNDS))
 
 
@@ -116,3 +115,33 @@ def test_identify_traits_only_in_context_are_lifted_to_the_top() -> None:
         {"type": "identify", "userId": "u1", "traits": {"a": 1}, "context": {"traits": {"b": 2}}}
     )
     assert own["traits"] == {"a": 1}
+
+
+MOMENTS = [
+    ("whole second", RECEIVED),
+    ("milliseconds", datetime(2026, 1, 1, 12, 0, 0, 123000, tzinfo=UTC)),
+    ("truncated, not rounded", datetime(2026, 1, 1, 12, 0, 0, 999999, tzinfo=UTC)),
+    ("under a millisecond", datetime(2026, 1, 1, 12, 0, 0, 999, tzinfo=UTC)),
+    ("an offset", datetime(2026, 1, 1, 13, 30, 5, 250000, tzinfo=timezone(timedelta(hours=1)))),
+    ("a negative offset", datetime(2025, 12, 31, 23, 0, tzinfo=timezone(timedelta(hours=-14)))),
+    ("before 1970", datetime(1969, 12, 31, 23, 59, 59, 500000, tzinfo=UTC)),
+    ("year 1", datetime(1, 1, 1, 0, 0, 0, 1000, tzinfo=UTC)),
+    ("year 9999", datetime(9999, 12, 31, 23, 59, 59, 999999, tzinfo=UTC)),
+]
+
+
+@pytest.mark.parametrize(("case", "moment"), MOMENTS, ids=[c for c, _ in MOMENTS])
+def test_iso_by_second_writes_what_iso_writes(case: str, moment: datetime) -> None:
+    assert iso_by_second(moment, {}) == iso(moment), case
+
+
+def test_iso_by_second_formats_each_second_once() -> None:
+    seconds: dict[int, str] = {}
+    moments = [RECEIVED + timedelta(milliseconds=ms) for ms in (0, 1, 999, 1000, 1999, -1)]
+    written = [iso_by_second(m, seconds) for m in moments]
+    assert written == [iso(m) for m in moments]
+    assert sorted(seconds.values()) == [
+        "2026-01-01T11:59:59",
+        "2026-01-01T12:00:00",
+        "2026-01-01T12:00:01",
+    ]

@@ -196,3 +196,11 @@ def test_customerio_unknown_metric_is_a_failed_event(ingest: Ingest) -> None:
     assert ingest.events() == []
     [failure] = ingest.failures()
     assert "teleported" in failure["reason"]
+
+
+def test_nul_and_lone_surrogate_escapes_are_scrubbed(ingest: Ingest) -> None:
+    properties = {"nul": "a\x00b", "lone": "\ud800x", "ok": 'é"q'}  # sent as \u escapes
+    event = {"type": "track", "event": "e", "userId": "u", "properties": properties}
+    assert ingest.post("/v1/batch", {"batch": [event]}).data == ACCEPTED
+    [stored] = ingest.events()
+    assert stored["properties"] == {"nul": "ab", "lone": "\ufffdx", "ok": 'é"q'}

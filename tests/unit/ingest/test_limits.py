@@ -45,6 +45,13 @@ def test_memory_is_bounded_oldest_first() -> None:
     assert recent.claim([("web", "a"), ("web", "c")]) == {("web", "a")}
 
 
+def test_an_id_committed_again_is_the_newest() -> None:
+    recent = RecentIds(FakeClock(), DAY, max_ids=2)
+    recent.commit([("web", "a"), ("web", "b")])
+    recent.commit([("web", "a"), ("web", "c")])  # "b" is now the oldest
+    assert recent.claim([("web", "a"), ("web", "b"), ("web", "c")]) == {("web", "b")}
+
+
 def test_bucket_refills_at_the_rate_and_tells_how_long_to_wait() -> None:
     clock = FakeClock()
     limiter = RateLimiter(clock, lambda _source: (10.0, 20.0))

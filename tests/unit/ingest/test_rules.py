@@ -14,6 +14,7 @@ from shared.ingest.rules import (
     TOO_DEEP,
     Limits,
     check,
+    check_all,
     check_stored,
 )
 from shared.ingest.spec import Call
@@ -83,7 +84,7 @@ REFUSED: list[tuple[str, Any, str]] = [
 
 @pytest.mark.parametrize(("case", "event"), TOLERATED, ids=[c for c, _ in TOLERATED])
 def test_what_real_sdks_send_passes(case: str, event: dict[str, Any]) -> None:
-    assert isinstance(verdict(event), Call), case
+    assert isinstance(verdict(event), dict), case
 
 
 @pytest.mark.parametrize(("case", "event", "reason"), REFUSED, ids=[c for c, _, _ in REFUSED])
@@ -103,6 +104,29 @@ def test_size_as_stored_over_the_limit_fails() -> None:
 
 def test_depth_is_walked_only_when_there_are_enough_brackets() -> None:
     deep = {"type": "track", "event": "e", "userId": "u", "properties": nested(16)}
-    assert isinstance(check(deep), Call)  # the spec does not look at depth
+    assert isinstance(check(deep), dict)  # the spec does not look at depth
     assert check_stored(deep, LIMITS, b"{" * 15) is None  # too few brackets: no walk
     assert check_stored(deep, LIMITS, b"{" * 8 + b"[" * 8) == TOO_DEEP.format(limit=16)
+
+
+VALID = [event for _, event in TOLERATED]
+INVALID = [event for _, event, _ in REFUSED if isinstance(check(event), str)]  # not "too deep"
+BATCHES: list[tuple[str, list[Any]]] = [
+    ("empty", []),
+    ("all valid", VALID),
+    ("all invalid", INVALID),
+    ("one bad event among good ones", [*VALID[:3], INVALID[3], *VALID[3:]]),
+    ("bad at the ends", [INVALID[0], *VALID, INVALID[1]]),
+    ("a non-object", [VALID[0], "track", VALID[1]]),
+    ("an unknown type", [VALID[0], {"type": "launch", "userId": "u"}]),
+    ("valid spec, no identity", [VALID[0], {"type": "track", "event": "e"}]),
+    ("one of each call", [{**call, "userId": "u"} for call in (
+        {"type": "track", "event": "e"}, {"type": "identify"}, {"type": "page"},
+        {"type": "screen"}, {"type": "group", "groupId": "g"},
+        {"type": "alias", "previousId": "p"})]),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("case", "batch"), BATCHES, ids=[c for c, _ in BATCHES])
+def test_a_batch_is_checked_as_its_events_one_by_one(case: str, batch: list[Any]) -> None:
+    assert check_all(batch) == [check(event) for event in batch], case

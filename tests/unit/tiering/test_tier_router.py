@@ -126,3 +126,30 @@ def test_decide_flags_each_event_in_order_like_split() -> None:
     assert [p.anonymous_id for p in decisions.promotions] == ["a10"]
     split = r.split(events, WEB)
     assert split.cold == [events[0], events[3]] and split.engaged == events[1:3]
+
+
+class _SwitchableStore(InMemoryDocumentStore):
+    down = False
+
+    def get_all(self, refs: list[Ref]) -> dict[Ref, Doc | None]:  # type: ignore[override]
+        if self.down:
+            raise BackendUnavailable("firestore down")
+        return super().get_all(refs)
+
+
+def test_an_id_known_promoted_is_a_cache_hit_and_still_unrecorded_in_an_outage() -> None:
+    store = _SwitchableStore()
+    r = router(store, FakeClock())
+    r.split([identify("a11", "u11")], WEB)
+    linked = {"type": "track", "event": "x", "anonymousId": "a11", "userId": "u11",
+              "messageId": "m-11", "timestamp": "2026-01-01T00:02:00.000Z"}  # fmt: skip
+    hits, reads = r.state.stats.hits, store.reads
+    split = r.split([linked, {**linked, "messageId": "m-12"}], WEB)
+    assert (split.promotions, split.unrecorded, len(split.engaged)) == ([], [], 2)
+    assert (r.state.stats.hits, store.reads) == (hits + 1, reads)
+    store.down = True  # a miss (a new visitor) makes the request meet the outage
+    split = r.split([linked, page("a12")], WEB)
+    assert [(p.anonymous_id, p.reason, p.message_id) for p in split.unrecorded] == [
+        ("a11", "linked", "m-11")
+    ]
+    assert len(split.engaged) == 2 and not split.cold

@@ -7,7 +7,15 @@ from typing import Any
 import pytest
 
 from shared.settings import Settings
-from shared.tiering.rule import Reason, Tier, TierPolicy, normalise_name, promotions_of, tier_of
+from shared.tiering.rule import (
+    Reason,
+    Tier,
+    TierPolicy,
+    normalise_name,
+    own_promotion,
+    promotions_of,
+    tier_of,
+)
 
 POLICY = TierPolicy.from_settings(Settings())
 PAGE = {"type": "page", "anonymousId": "a1", "name": "/pricing"}
@@ -139,6 +147,32 @@ PROMOTIONS: list[tuple[str, dict[str, Any], list[tuple[str, Reason]]]] = [
                          ids=[t[0] for t in PROMOTIONS])  # fmt: skip
 def test_promotion_rule(event: dict[str, Any], expected: list[tuple[str, Reason]]) -> None:
     assert promotions_of(event, POLICY) == expected
+
+
+OWN_PROMOTIONS: list[tuple[str, dict[str, Any], Reason | None]] = [
+    ("page view", PAGE, None),
+    ("identify", {"type": "identify", "anonymousId": "a1"}, Reason.IDENTIFIED),
+    ("identify with userId", {"type": "identify", "anonymousId": "a1", "userId": "u"},
+     Reason.IDENTIFIED),
+    ("track with userId", {"type": "track", "event": "x", "anonymousId": "a1", "userId": "u"},
+     Reason.LINKED),
+    ("numeric userId", {"type": "page", "anonymousId": "a1", "userId": 0}, Reason.LINKED),
+    ("empty userId", {"type": "page", "anonymousId": "a1", "userId": ""}, None),
+    ("null userId", {"type": "page", "anonymousId": "a1", "userId": None}, None),
+    ("engagement event", {"type": "track", "event": "Sign Up", "anonymousId": "a1"},
+     Reason.ENGAGEMENT_EVENT),
+    ("ordinary track", {"type": "track", "event": "x", "anonymousId": "a1"}, None),
+    ("alias", {"type": "alias", "previousId": "a0", "anonymousId": "a1", "userId": "u"},
+     Reason.LINKED),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("event", "expected"), [t[1:] for t in OWN_PROMOTIONS],
+                         ids=[t[0] for t in OWN_PROMOTIONS])  # fmt: skip
+def test_own_promotion(event: dict[str, Any], expected: Reason | None) -> None:
+    assert own_promotion(event, POLICY) == expected
+    own = [reason for anon, reason in promotions_of(event, POLICY) if anon == "a1"]
+    assert own == ([expected] if expected else [])  # the reason promotions_of gives it
 
 
 @pytest.mark.parametrize(("name", "normal"), [("Account Created", "account_created"),
