@@ -1,9 +1,15 @@
-"""Services built on the in-memory fakes of every port, for unit tests."""
+"""Services built on the in-memory fakes of every port, for unit tests; a function served by
+functions-framework's test client, and the Pub/Sub push body that feeds it."""
 
 from __future__ import annotations
 
+import base64
+import json
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
+
+import functions_framework
 
 from shared.bootstrap import Services, bootstrap
 from shared.ingest.sources import hash_key
@@ -13,6 +19,7 @@ from shared.ports.http import FakeHttpSender
 from shared.ports.publisher import InMemoryPublisher
 from shared.ports.warehouse import InMemoryWarehouse, SqlRunner
 from shared.settings import Settings, Source
+from shared.topology import TOPOLOGY
 from shared.warehouse.tables import datasets
 
 WEB_KEY = "test-web-key"
@@ -51,3 +58,28 @@ def fake_services(settings: Settings | None = None) -> Services:
         sql=NoSql(),
         http=FakeHttpSender(),
     )
+
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def client(name: str) -> Any:
+    function = TOPOLOGY.function(name)
+    source = str(REPO / "functions" / function.folder / "main.py")
+    app = functions_framework.create_app(function.entry_point, source, function.signature_type)
+    return app.test_client()
+
+
+def push_body(
+    events: list[dict[str, Any]] | None, kind: str = "events", raw: bytes | None = None
+) -> dict[str, Any]:
+    data = raw if raw is not None else json.dumps({"events": events}).encode()
+    return {
+        "subscription": "projects/p/subscriptions/s",
+        "message": {
+            "data": base64.b64encode(data).decode(),
+            "attributes": {"kind": kind},
+            "messageId": "42",
+            "publishTime": "2026-01-01T00:00:00Z",
+        },
+    }

@@ -4,43 +4,14 @@ event on a message that can never succeed."""
 
 from __future__ import annotations
 
-import base64
 import json
-from pathlib import Path
-from typing import Any
-
-import functions_framework
 
 from shared.bootstrap import Services
 from shared.ports.documents import InMemoryDocumentStore
 from shared.ports.publisher import InMemoryPublisher
 from shared.ports.warehouse import InMemoryWarehouse
-from shared.topology import FAILED_EVENTS, TOPOLOGY
-
-REPO = Path(__file__).resolve().parents[2]
-
-
-def client(name: str) -> Any:
-    function = TOPOLOGY.function(name)
-    source = str(REPO / "functions" / function.folder / "main.py")
-    app = functions_framework.create_app(function.entry_point, source, function.signature_type)
-    return app.test_client()
-
-
-def push_body(
-    events: list[dict[str, Any]] | None, kind: str = "events", raw: bytes | None = None
-) -> dict[str, Any]:
-    data = raw if raw is not None else json.dumps({"events": events}).encode()
-    return {
-        "subscription": "projects/p/subscriptions/s",
-        "message": {
-            "data": base64.b64encode(data).decode(),
-            "attributes": {"kind": kind},
-            "messageId": "42",
-            "publishTime": "2026-01-01T00:00:00Z",
-        },
-    }
-
+from shared.topology import FAILED_EVENTS
+from tests.fakes import client, push_body
 
 EVENT = {
     "type": "identify",

@@ -20,8 +20,7 @@ from shared.ports.clock import FakeClock
 from shared.ports.http import FakeHttpSender, HttpResponse
 from shared.ports.publisher import InMemoryPublisher
 from shared.topology import FAILED_EVENTS
-from tests.fakes import fake_services, unit_settings
-from tests.unit.test_functions import client, push_body
+from tests.fakes import client, fake_services, push_body, unit_settings
 
 NOW = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)
 SETTINGS = unit_settings(webhook_url="https://hooks.example.com/cdp", webhook_secret="s3cret")

@@ -10,8 +10,8 @@ from shared.bootstrap import Services
 from shared.identity.changes import IdentityChange
 from shared.ports.publisher import InMemoryPublisher
 from shared.topology import IDENTITY_CHANGES
+from tests.fakes import client, push_body
 from tests.unit.identity.helpers import journey
-from tests.unit.test_functions import client, push_body
 
 
 def published(publisher: InMemoryPublisher) -> list[IdentityChange]:

@@ -8,7 +8,6 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-import functions_framework
 import pytest
 
 from shared.bootstrap import Services, bootstrap, use_services
@@ -18,9 +17,8 @@ from shared.ports.clock import FakeClock
 from shared.ports.http import FakeHttpSender, HttpRequest, HttpResponse
 from shared.ports.publisher import InMemoryPublisher
 from shared.tiering.forwarder import Ga4Forwarder
-from shared.topology import FAILED_EVENTS, TOPOLOGY
-from tests.fakes import fake_services, unit_settings
-from tests.unit.test_functions import REPO, push_body
+from shared.topology import FAILED_EVENTS
+from tests.fakes import client, fake_services, push_body, unit_settings
 
 NOW = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)
 SETTINGS = unit_settings(ga4_measurement_id="G-TEST", ga4_api_secret="shh",
@@ -110,27 +108,24 @@ def push(events: list[dict[str, Any]]) -> dict[str, Any]:
     return push_body(events, kind="cold")
 
 
-def client() -> Any:
-    function = TOPOLOGY.function("ga4-forwarder")
-    source = str(REPO / "functions" / function.folder / "main.py")
-    app = functions_framework.create_app(function.entry_point, source, function.signature_type)
-    return app.test_client()
+def forwarder_client() -> Any:
+    return client("ga4-forwarder")
 
 
 def test_the_function_acks_what_it_sent_and_500s_on_a_ga4_outage(services: Services) -> None:
     http = services.http
     assert isinstance(http, FakeHttpSender)
-    assert client().post("/", json=push(pages("a1", 2))).status_code == 200
+    assert forwarder_client().post("/", json=push(pages("a1", 2))).status_code == 200
     assert len(http.requests) == 1
     http._responder = lambda _r: HttpResponse(503)
-    assert client().post("/", json=push(pages("a1", 2))).status_code == 500
+    assert forwarder_client().post("/", json=push(pages("a1", 2))).status_code == 500
 
 
 def test_the_function_records_a_refusal_as_a_failed_event(services: Services) -> None:
     http = services.http
     assert isinstance(http, FakeHttpSender)
     http._responder = lambda _r: HttpResponse(403)
-    assert client().post("/", json=push(pages("a1", 1))).status_code == 200
+    assert forwarder_client().post("/", json=push(pages("a1", 1))).status_code == 200
     publisher = services.publisher
     assert isinstance(publisher, InMemoryPublisher)
     [failure] = json.loads(publisher.on(FAILED_EVENTS)[0].data)["events"]

@@ -10,8 +10,7 @@ from typing import Any
 from shared.bootstrap import Services
 from shared.ports.publisher import InMemoryPublisher
 from shared.topology import COLD_EVENTS, EVENTS
-from tests.fakes import SERVER_KEY, WEB_KEY
-from tests.unit.test_functions import client
+from tests.fakes import SERVER_KEY, WEB_KEY, client
 
 
 def send(path: str, body: dict[str, Any], key: str = WEB_KEY) -> int:
