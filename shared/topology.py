@@ -191,6 +191,7 @@ TOPOLOGY = Topology(
             "forward",
             Trigger.PUBSUB,
             memory_mb=256,
+            destination="ga4",
             description="Cold path: cold events to GA4 through the Measurement Protocol.",
         ),
         Function(

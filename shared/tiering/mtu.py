@@ -20,6 +20,7 @@ from shared.ports.documents import DocumentStore
 from shared.ports.warehouse import SqlRunner
 from shared.settings import Settings
 from shared.tiering import attribution
+from shared.topology import COLD_EVENTS, TOPOLOGY
 from shared.warehouse.tables import COLD_ARCHIVE_TABLE, EVENTS_TABLE, RAW
 
 PRICES = {  # USD, Google Cloud list prices
@@ -29,7 +30,8 @@ PRICES = {  # USD, Google Cloud list prices
     "bigquery_storage_per_gib_month": 0.02,  # active logical storage
 }
 GIB, TIB = 1024**3, 1024**4
-SUBSCRIPTIONS_ON_COLD = 2  # warehouse-cold-archive, ga4-cold-events
+# warehouse-cold-archive and ga4-cold-events: the cold path as deployed with GA4 enabled
+SUBSCRIPTIONS_ON_COLD = sum(1 for s in TOPOLOGY.subscriptions if s.topic == COLD_EVENTS)
 
 REPORT_SQL = """
 WITH engaged AS (

@@ -42,11 +42,11 @@ STACK_CONFIG = {
         {"cold_archive_expiration_days": 45, "webhook_url": WEBHOOK_URL, "webhook_backfill": True}
     ),
 }
-# The same stack without the destinations that have a function of their own (the webhook).
+# The same stack without the destinations that have a function of their own (GA4, the webhook).
 WITHOUT_DESTINATIONS = {
     **STACK_CONFIG,
-    "cdp:destinations": json.dumps(["slack", "ga4"]),
-    "cdp:destinationKeys": json.dumps({"slack": "not-a-real-key", "ga4": "not-a-real-secret"}),
+    "cdp:destinations": json.dumps(["slack"]),
+    "cdp:destinationKeys": json.dumps({"slack": "not-a-real-key"}),
     "cdp:settings": json.dumps({"cold_archive_expiration_days": 45}),
 }
 SECRET_KEYS = ["cdp:sources", "cdp:destinationKeys"]

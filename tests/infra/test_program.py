@@ -402,6 +402,9 @@ def test_a_destination_not_enabled_costs_no_function_and_no_subscription(
     assert DESTINATION_WEBHOOK not in {i["name"] for i in stack.of_type(RUN_INVOKER)}
     assert not [m for _, _, m in iam_members(stack) if m == function_account(DESTINATION_WEBHOOK)]
     assert destination_secret_id("webhook") not in {s["secretId"] for s in stack.of_type(SECRET)}
+    # GA4 too: without it the cold tier is only archived, and no invocation per cold message
+    assert GA4_FORWARDER not in {f["name"] for f in stack.of_type(FUNCTION)}
+    assert "ga4-cold-events" not in subscriptions and "warehouse-cold-archive" in subscriptions
 
 
 def test_every_declared_topic_exists_without_destinations(without_destinations: Deployed) -> None:
