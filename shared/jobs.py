@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 from shared.destinations.backfill import run_backfill
 from shared.errors import NotFound
-from shared.tiering.sweep import run_sweep
+from shared.tiering.sweep import advance, entered_since, run_sweep, sweep_since
 from shared.warehouse.dedup import dedup_all
 from shared.warehouse.users import refresh_users
 
@@ -23,11 +23,16 @@ def _dedup(services: Services) -> dict[str, Any]:
 
 
 def _promotion_sweep(services: Services) -> dict[str, Any]:
-    """Promote, attribute, then back-fill what entered the full pipeline (in that order: an id
-    the sweep promotes is back-filled once its next event has entered)."""
+    """Promote, attribute, then back-fill the ids that entered the full pipeline since the last
+    sweep; where it got to is recorded only once all of it succeeded (a failure redoes it)."""
     s = services
-    swept = run_sweep(s.settings, s.sql, s.documents, s.clock)
-    return {**swept, **run_backfill(s.settings, s.sql, s.documents, s.publisher, s.clock.now())}
+    now = s.clock.now()
+    since = sweep_since(s.documents, s.settings, now)
+    entered = entered_since(s.settings, s.sql, since, now)
+    swept = run_sweep(s.settings, s.sql, s.documents, s.clock, entered)
+    filled = run_backfill(s.settings, s.sql, s.documents, s.publisher, now, entered)
+    advance(s.documents, now)
+    return {**swept, **filled, "since": since.isoformat()}
 
 
 JOBS: dict[str, Callable[[Services], dict[str, Any]]] = {

@@ -146,9 +146,18 @@ class BigQueryWarehouse(Warehouse, SqlRunner):
             return [dict(r) for r in self.client.query(sql, job_config=config).result()]
 
 
-def _parameter(name: str, value: Any) -> bigquery.ScalarQueryParameter:
-    kinds = {bool: "BOOL", int: "INT64", float: "FLOAT64", str: "STRING", datetime: "TIMESTAMP"}
-    return bigquery.ScalarQueryParameter(name, kinds.get(type(value), "STRING"), value)
+KINDS = {bool: "BOOL", int: "INT64", float: "FLOAT64", str: "STRING", datetime: "TIMESTAMP"}
+
+
+def _parameter(
+    name: str, value: Any
+) -> bigquery.ScalarQueryParameter | bigquery.ArrayQueryParameter:
+    """A scalar, or an array for ``IN UNNEST(@name)`` (a constant list, so BigQuery can prune
+    clustered blocks by it)."""
+    if isinstance(value, list | tuple):
+        kind = KINDS.get(type(value[0]), "STRING") if value else "STRING"
+        return bigquery.ArrayQueryParameter(name, kind, list(value))
+    return bigquery.ScalarQueryParameter(name, KINDS.get(type(value), "STRING"), value)
 
 
 def _jsonable(row: Row) -> Row:

@@ -2,7 +2,8 @@
 
 Cold events never reached the destinations (that is what makes them cheap). When an anonymous id
 enters the full pipeline (it identified, fired an engagement event, or crossed the session
-threshold and came back), the promotion sweep finds its cold events in the cold archive and
+threshold and came back), the promotion sweep, which finds the ids that entered since its last
+run (``shared.tiering.sweep.entered_since``), looks up their cold events in the cold archive and
 publishes them on the ``backfills`` topic: one message per id (split only past
 ``MESSAGE_BYTES``), kind ``backfill``, with the id and the user it now belongs to as attributes.
 Every deployed destination with back-fill support subscribes to that topic; one that did not opt
@@ -11,10 +12,12 @@ in acknowledges without sending, and the sweep publishes nothing at all unless o
 Consent: the journey was recorded before the person said anything, so the consent their profile
 holds *now* governs it. It travels as the ``consent`` attribute (category → granted) and a
 destination sends nothing of the journey for a refused category, besides its per-event check. An
-id whose profile identity has not written yet waits for the next sweep rather than go unchecked.
+id without a profile is never sent unchecked: it is skipped (identity writes the profile before
+its assignment reaches the warehouse, so that means the profile was deleted).
 
 Once published, ``backfills/{anonymous_id}`` records it, so later sweeps skip the id. A crash
-between the publish and the record publishes again on the next sweep: the events keep their
+between the publish and the record publishes again on the next sweep (which looks at the same
+ids: the sweep records where it got to only after the whole job succeeded): the events keep their
 ``messageId``, on which destinations dedupe (as they do for every Pub/Sub redelivery). Cold
 events that arrive after the record (an instance whose cache has not yet seen the promotion,
 for at most ``tier_negative_cache_seconds``) stay in the warehouse and GA4 only.
@@ -36,8 +39,9 @@ from shared.ports.publisher import OutboundMessage, Publisher
 from shared.ports.warehouse import SqlRunner
 from shared.settings import Settings
 from shared.tiering.state import doc_id
+from shared.tiering.sweep import Entered
 from shared.topology import BACKFILLS
-from shared.warehouse.tables import COLD_ARCHIVE_TABLE, EVENTS_TABLE, RAW
+from shared.warehouse.tables import COLD_ARCHIVE_TABLE, RAW
 
 BACKFILLED = "backfills"
 KIND = "backfill"
@@ -45,16 +49,10 @@ MESSAGE_BYTES = 4 * 1024 * 1024  # well under Pub/Sub's 10 MB per message
 CHUNK = 200  # ids per Firestore read or transaction
 
 COLD_JOURNEYS_SQL = """
-WITH entered AS (
-  SELECT anonymous_id, MAX(user_id) AS user_id
-  FROM `{events}`
-  WHERE anonymous_id IS NOT NULL AND received_at >= TIMESTAMP_SUB(@now, INTERVAL @days DAY)
-  GROUP BY anonymous_id
-)
-SELECT c.anonymous_id, e.user_id, TO_JSON_STRING(c.payload) AS payload
-FROM `{cold}` AS c JOIN entered AS e ON e.anonymous_id = c.anonymous_id
-WHERE c.received_at >= TIMESTAMP_SUB(@now, INTERVAL @window DAY)
-ORDER BY c.anonymous_id, c.timestamp, c.received_at, c.message_id
+SELECT anonymous_id, TO_JSON_STRING(payload) AS payload
+FROM `{cold}`
+WHERE received_at >= TIMESTAMP_SUB(@now, INTERVAL @window DAY) AND anonymous_id IN UNNEST(@ids)
+ORDER BY anonymous_id, timestamp, received_at, message_id
 """
 
 
@@ -71,14 +69,15 @@ class Journey:
     consent: dict[str, bool] = field(default_factory=dict)  # the person's, at back-fill time
 
 
-def journeys(rows: Sequence[Mapping[str, Any]]) -> list[Journey]:
-    """Group the query's rows (ordered by id, then time) into one journey per id."""
+def journeys(rows: Sequence[Mapping[str, Any]], users: Mapping[str, str | None]) -> list[Journey]:
+    """Group the query's rows (ordered by id, then time) into one journey per id, each with the
+    userId seen with that id (``users``)."""
     found: dict[str, Journey] = {}
     for row in rows:
         anon = row["anonymous_id"]
         journey = found.get(anon)
         if journey is None:
-            journey = found[anon] = Journey(anon, row.get("user_id"))
+            journey = found[anon] = Journey(anon, users.get(anon))
         payload = row.get("payload")
         if payload:
             journey.events.append(dumps(orjson.loads(payload)))
@@ -110,21 +109,18 @@ def run_backfill(
     documents: DocumentStore,
     publisher: Publisher,
     now: datetime,
+    entered: Sequence[Entered],
 ) -> dict[str, int]:
-    if not opted_in(settings):
+    """Back-fill the cold journeys of the ids that just entered the full pipeline (the sweep's
+    ``entered_since``): only they are looked up in the archive."""
+    if not opted_in(settings) or not entered:
         return {"backfilled_ids": 0, "backfilled_events": 0}
     raw = f"{settings.project_id}.{settings.dataset(RAW)}"
-    query = COLD_JOURNEYS_SQL.format(
-        events=f"{raw}.{EVENTS_TABLE}", cold=f"{raw}.{COLD_ARCHIVE_TABLE}"
-    )
-    params = {
-        "now": now,
-        "days": settings.tier_attribution_lookback_days,
-        "window": settings.tier_attribution_window_days,
-    }
-    pending = _with_consent(
-        documents, settings, _not_done(documents, journeys(sql.query(query, params)))
-    )
+    query = COLD_JOURNEYS_SQL.format(cold=f"{raw}.{COLD_ARCHIVE_TABLE}")
+    users = {e.anonymous_id: e.user_id for e in entered}
+    params = {"now": now, "window": settings.tier_attribution_window_days, "ids": list(users)}
+    found = journeys(sql.query(query, params), users)
+    pending = _with_consent(documents, settings, _not_done(documents, found))
     ids = events = 0
     for start in range(0, len(pending), CHUNK):
         chunk = pending[start : start + CHUNK]

@@ -3,18 +3,25 @@
 1. Threshold: anonymous ids whose cold events in the last ``tier_session_window_days`` form at
    least ``tier_session_threshold`` sessions (``tier_session_gap_minutes`` of inactivity starts
    a new one) are promoted (reason ``threshold``); ingest sees them within its cache TTL.
-2. First touch: every anonymous id that entered the full pipeline in the last
-   ``tier_attribution_lookback_days`` gets its attribution document from its earliest event,
-   cold or engaged, within the attribution window (``tier_attribution_window_days``, 30 by
-   default, which also bounds the partitions scanned), if it has none yet (see
-   ``shared.tiering.attribution``).
+2. Entered: the anonymous ids that entered the full pipeline since the last sweep, found in the
+   identity assignments (identity writes one when it first sees an id; the table holds
+   identifiers, not events, so this scan is small), with the userId seen with each.
+3. First touch: each entered id gets its attribution document from its earliest event, cold or
+   engaged, within the attribution window (``tier_attribution_window_days``), and the person's
+   profile gets it too (see ``shared.tiering.attribution``).
 
-Both are idempotent: promotions and attributions are created once, never overwritten.
+Only the entered ids are looked up in the archive and the events (``IN UNNEST(@ids)``, which
+prunes the clustered blocks), and nothing is scanned when none entered: the sweep's cost follows
+the new ids, not the active ones. ``sweeps/tier-promotion-sweep`` keeps where the last
+successful sweep got to; the next one looks ``OVERLAP`` further back (assignments loaded late),
+the first one ``tier_attribution_lookback_days``. Everything is idempotent: promotions and
+attributions are created once, never overwritten; an id seen twice changes nothing.
 """
 
 from __future__ import annotations
 
-from datetime import datetime
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Any
 
 from shared.identity.attribution import attach_first_touch, touch_from_attribution
@@ -25,7 +32,12 @@ from shared.settings import Settings
 from shared.tiering.attribution import first_touch, record_missing
 from shared.tiering.rule import Reason
 from shared.tiering.state import Promotion, PromotionState
+from shared.warehouse.layers import IDENTITY_ASSIGNMENTS_TABLE, PROCESSED
 from shared.warehouse.tables import COLD_ARCHIVE_TABLE, EVENTS_TABLE, RAW
+
+SWEEPS = "sweeps"
+SWEEP = "tier-promotion-sweep"
+OVERLAP = timedelta(minutes=30)
 
 THRESHOLD_SQL = """
 WITH cold AS (
@@ -49,20 +61,30 @@ HAVING SUM(CASE WHEN prev IS NULL OR TIMESTAMP_DIFF(ts, prev, MINUTE) >= @gap TH
 ORDER BY anonymous_id
 """
 
+ENTERED_SQL = """
+WITH new_ids AS (
+  SELECT DISTINCT identifier_value AS anonymous_id
+  FROM `{assignments}`
+  WHERE identifier_type = 'anonymous_id' AND recorded_at >= @since
+), seen AS (
+  SELECT anonymous_id, user_id FROM `{events}`
+  WHERE received_at >= @since_events AND anonymous_id IN (SELECT anonymous_id FROM new_ids)
+)
+SELECT n.anonymous_id, MAX(s.user_id) AS user_id
+FROM new_ids AS n LEFT JOIN seen AS s ON s.anonymous_id = n.anonymous_id
+GROUP BY n.anonymous_id
+ORDER BY n.anonymous_id
+"""
+
 FIRST_TOUCH_SQL = """
-WITH entered AS (
-  SELECT anonymous_id, MAX(user_id) AS user_id
-  FROM `{events}`
-  WHERE anonymous_id IS NOT NULL AND received_at >= TIMESTAMP_SUB(@now, INTERVAL @days DAY)
-  GROUP BY anonymous_id
-), history AS (
+WITH history AS (
   SELECT anonymous_id, timestamp, received_at, message_id, payload FROM `{cold}`
   WHERE received_at >= TIMESTAMP_SUB(@now, INTERVAL @window DAY)
-    AND anonymous_id IN (SELECT anonymous_id FROM entered)
+    AND anonymous_id IN UNNEST(@ids)
   UNION ALL
   SELECT anonymous_id, timestamp, received_at, message_id, payload FROM `{events}`
   WHERE received_at >= TIMESTAMP_SUB(@now, INTERVAL @window DAY)
-    AND anonymous_id IN (SELECT anonymous_id FROM entered)
+    AND anonymous_id IN UNNEST(@ids)
 ), first_events AS (
   SELECT anonymous_id, payload,
          ROW_NUMBER() OVER (
@@ -70,11 +92,19 @@ WITH entered AS (
          ) AS n
   FROM history
 )
-SELECT f.anonymous_id, e.user_id, TO_JSON_STRING(f.payload) AS payload
-FROM first_events AS f JOIN entered AS e ON e.anonymous_id = f.anonymous_id
-WHERE f.n = 1
-ORDER BY f.anonymous_id
+SELECT anonymous_id, TO_JSON_STRING(payload) AS payload
+FROM first_events
+WHERE n = 1
+ORDER BY anonymous_id
 """
+
+
+@dataclass(frozen=True)
+class Entered:
+    """An anonymous id that entered the full pipeline, and the userId seen with it (if any)."""
+
+    anonymous_id: str
+    user_id: str | None
 
 
 def _table(settings: Settings, name: str) -> str:
@@ -92,21 +122,54 @@ def threshold_candidates(settings: Settings, sql: SqlRunner, now: datetime) -> l
     return sql.query(query, params)
 
 
-def first_touches(settings: Settings, sql: SqlRunner, now: datetime) -> list[dict[str, Any]]:
+def sweep_since(documents: DocumentStore, settings: Settings, now: datetime) -> datetime:
+    """Where this sweep starts looking for entered ids (see the module docstring)."""
+    state = documents.get(SWEEPS, SWEEP) or {}
+    last = state.get("entered_until")
+    if isinstance(last, str) and last:
+        return datetime.fromisoformat(last) - OVERLAP
+    return now - timedelta(days=settings.tier_attribution_lookback_days)
+
+
+def advance(documents: DocumentStore, now: datetime) -> None:
+    """Record that every id entered before ``now`` was handled (after the whole job succeeded)."""
+    documents.set(SWEEPS, SWEEP, {"entered_until": now.isoformat()})
+
+
+def entered_since(
+    settings: Settings, sql: SqlRunner, since: datetime, now: datetime
+) -> list[Entered]:
+    processed = f"{settings.project_id}.{settings.dataset(PROCESSED)}"
+    query = ENTERED_SQL.format(
+        assignments=f"{processed}.{IDENTITY_ASSIGNMENTS_TABLE}",
+        events=_table(settings, EVENTS_TABLE),
+    )
+    # The userId was seen with the id around its entry: its events from a day before `since`.
+    params = {"since": since, "since_events": min(since, now) - timedelta(days=1)}
+    return [Entered(r["anonymous_id"], r["user_id"]) for r in sql.query(query, params)]
+
+
+def first_touches(
+    settings: Settings, sql: SqlRunner, entered: list[Entered], now: datetime
+) -> list[dict[str, Any]]:
+    if not entered:
+        return []
     query = FIRST_TOUCH_SQL.format(
         cold=_table(settings, COLD_ARCHIVE_TABLE), events=_table(settings, EVENTS_TABLE)
     )
-    params = {
-        "now": now,
-        "days": settings.tier_attribution_lookback_days,
-        "window": settings.tier_attribution_window_days,
-    }
+    users = {e.anonymous_id: e.user_id for e in entered}
+    params = {"now": now, "window": settings.tier_attribution_window_days, "ids": list(users)}
     rows = sql.query(query, params)
-    return [first_touch(r["anonymous_id"], r["payload"] or "{}", r["user_id"]) for r in rows]
+    return [first_touch(r["anonymous_id"], r["payload"] or "{}", users[r["anonymous_id"]])
+            for r in rows]  # fmt: skip
 
 
 def run_sweep(
-    settings: Settings, sql: SqlRunner, documents: DocumentStore, clock: Clock
+    settings: Settings,
+    sql: SqlRunner,
+    documents: DocumentStore,
+    clock: Clock,
+    entered: list[Entered],
 ) -> dict[str, int]:
     now = clock.now()
     candidates = threshold_candidates(settings, sql, now)
@@ -122,14 +185,14 @@ def run_sweep(
     promoted = 0
     for start in range(0, len(promotions), 200):
         promoted += len(state.record(promotions[start : start + 200]))
-    touches = first_touches(settings, sql, now)
+    touches = first_touches(settings, sql, entered, now)
     attributed = record_missing(documents, touches)
     # Onto the person's profile too (idempotent; the earliest touch of any of their ids wins).
     on_profiles = [attach_first_touch(documents, touch_from_attribution(t)) for t in touches]
     return {
         "threshold_candidates": len(candidates),
         "promoted": promoted,
-        "entered_recently": len(touches),
+        "entered_recently": len(entered),
         "attributed": attributed,
         "profiles_with_first_touch": sum(1 for p in on_profiles if p),
     }

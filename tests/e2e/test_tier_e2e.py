@@ -92,6 +92,12 @@ def rows(stack: dict[str, Any], table: str) -> list[dict[str, Any]]:
     return warehouse(stack).list_rows(f"cdp_raw.{table}", max_results=100_000)
 
 
+def assigned(stack: dict[str, Any]) -> set[str]:
+    """Anonymous ids whose identity assignment reached the warehouse (what the sweep reads)."""
+    found = warehouse(stack).list_rows("cdp_processed.identity_assignments", max_results=100_000)
+    return {r["identifier_value"] for r in found if r["identifier_type"] == "anonymous_id"}
+
+
 def mtu_figures(stack: dict[str, Any]) -> dict[str, Any]:
     """``cdp mtu-report --json`` against this stack (settings are read once per process, so the
     cached ones of another stack are dropped first)."""
@@ -133,9 +139,7 @@ def test_demo_traffic_mtu_report(
     # every promoted id with a cold journey gets it back-filled, once its profile exists
     entered = {r["anonymous_id"] for r in rows(tier_stack, "events") if r["anonymous_id"]}
     journeys = {r["anonymous_id"] for r in archive if r["anonymous_id"] in entered}
-    store = FirestoreDocumentStore(tier_stack["project_id"])
-    eventually(lambda: all(ProfileRepository(store).find(("anonymous_id", a)) for a in journeys),
-               timeout=120)  # fmt: skip
+    eventually(lambda: entered <= assigned(tier_stack), timeout=120)  # what the sweep reads
     swept = trigger(tier_stack["functions"]["jobs"]["url"], "tier-promotion-sweep")
     backfilled = {b["backfill"]["anonymousId"] for b in webhook.backfills()}
     eventually(lambda: journeys <= {b["backfill"]["anonymousId"] for b in webhook.backfills()},
@@ -211,6 +215,7 @@ def test_a_cold_visitor_signs_up_and_keeps_its_history(
     # identify and the track of one person arrive together): allow for the retry backoff. The
     # back-fill waits for the profile too (its consent governs the journey).
     eventually(lambda: ProfileRepository(store).find(("user_id", user)), timeout=120)
+    eventually(lambda: visitor in assigned(tier_stack), timeout=120)  # what the sweep reads
     jobs = tier_stack["functions"]["jobs"]["url"]
     swept = trigger(jobs, "tier-promotion-sweep")
     assert isinstance(swept["backfilled_ids"], int) and swept["backfilled_ids"] >= 1

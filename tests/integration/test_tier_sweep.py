@@ -24,6 +24,7 @@ from shared.tiering.attribution import ATTRIBUTION
 from shared.tiering.history import cold_history
 from shared.tiering.mtu import mtu_report
 from shared.tiering.state import PROMOTIONS, Promotion, PromotionState, doc_id
+from shared.tiering.sweep import SWEEP, SWEEPS
 from shared.topology import BACKFILLS, IDENTITY_CHANGES
 from shared.warehouse.tables import datasets
 from tests.conftest import PROJECT
@@ -55,6 +56,17 @@ def engaged(
     }  # fmt: skip
 
 
+def load_identity_changes(services: Services) -> None:
+    """What identity published, loaded as the warehouse-identity-changes subscription would
+    (a change loaded twice is one row: insertId)."""
+    publisher = services.publisher
+    assert isinstance(publisher, InMemoryPublisher)
+    for change in publisher.on(IDENTITY_CHANGES):
+        body = json.loads(change.data)
+        services.loader.handle(Envelope(change.attributes["kind"], body["events"],
+                                        change.attributes, message_id=change.id))  # fmt: skip
+
+
 @pytest.fixture
 def world(bigquery: BigQueryWarehouse, unique: str) -> tuple[Services, dict[str, str]]:
     settings = Settings(project_id=PROJECT, dataset_prefix=f"it_{unique}", bigquery_endpoint="-")
@@ -62,6 +74,7 @@ def world(bigquery: BigQueryWarehouse, unique: str) -> tuple[Services, dict[str,
     documents = FirestoreDocumentStore(PROJECT)
     services = bootstrap(settings, warehouse=bigquery, sql=bigquery, documents=documents,
                          publisher=InMemoryPublisher(), clock=FakeClock(NOW))  # fmt: skip
+    documents.set(SWEEPS, SWEEP, {})  # each test's sweeps start afresh (one emulator for all)
     ids = {k: f"{k}-{unique}" for k in ("A", "B", "C", "D", "E", "F")}
     cold = [
         # A: three sessions in three days → promoted by the threshold
@@ -83,11 +96,14 @@ def world(bigquery: BigQueryWarehouse, unique: str) -> tuple[Services, dict[str,
     ]
     for event in cold:  # one message per ingest request, as ingest publishes them
         services.loader.handle(Envelope("cold", [event], {}))
-    services.loader.handle(Envelope("events", [
+    entering = Envelope("events", [
         engaged(ids["D"], f"user-{unique}", "identify", timedelta(hours=1), 1),
         engaged(ids["D"], None, "page", timedelta(minutes=30), 2),
         engaged(ids["E"], None, "track", timedelta(minutes=10), 3),  # engagement event first
-    ], {}))  # fmt: skip
+    ], {})  # fmt: skip
+    services.loader.handle(entering)  # as the events topic's two subscriptions would
+    services.identity.handle(entering)
+    load_identity_changes(services)
     PromotionState(documents, FakeClock(NOW)).record(
         [Promotion(ids["F"], "identified", iso(NOW - timedelta(days=1)))]
     )
@@ -118,16 +134,19 @@ def test_the_sweep_promotes_by_threshold_and_attributes_first_touch_once(
     assert e is not None and e["first_event_type"] == "track" and e["utm_campaign"] is None
     again = run_job("tier-promotion-sweep", services)
     assert (again["promoted"], again["attributed"]) == (0, 0)
+    # Once a successful sweep is past them (and its overlap), D and E are not looked at again.
+    later = replace(services, clock=FakeClock(NOW + timedelta(hours=1)))
+    assert run_job("tier-promotion-sweep", later)["entered_recently"] == 2  # the overlap
+    later = replace(services, clock=FakeClock(NOW + timedelta(hours=2)))
+    assert run_job("tier-promotion-sweep", later)["entered_recently"] == 0
 
 
 def test_the_sweep_puts_the_first_touch_on_the_persons_profile(
     world: tuple[Services, dict[str, str]],
 ) -> None:
-    services, ids = world
-    signup = engaged(ids["D"], ids["user"], "identify", timedelta(hours=1), 9)
-    services.identity.handle(Envelope("events", [signup], {}))  # D's profile, no campaign
+    services, ids = world  # identity made D's and E's profiles as they entered, no campaign
     result = run_job("tier-promotion-sweep", services)
-    assert result["profiles_with_first_touch"] == 1  # D has a profile; E has none yet
+    assert result["profiles_with_first_touch"] == 2  # D and E
     profile = ProfileRepository(services.documents, services.settings.identity).find(
         Identifier("user_id", ids["user"])
     )
@@ -136,7 +155,7 @@ def test_the_sweep_puts_the_first_touch_on_the_persons_profile(
     assert touch["campaign"]["name"] == "spring_savings" and touch["source"] == "attribution"
     assert touch["referrer"] == "https://www.google.com/"
     again = run_job("tier-promotion-sweep", services)
-    assert again["profiles_with_first_touch"] == 1
+    assert again["profiles_with_first_touch"] == 2
     repeat = ProfileRepository(services.documents, services.settings.identity).find(
         Identifier("user_id", ids["user"])
     )
@@ -147,15 +166,6 @@ def test_a_persons_cold_page_views_join_to_them_through_the_identity_map(
     world: tuple[Services, dict[str, str]],
 ) -> None:
     services, ids = world
-    assert cold_history(services.settings, services.sql, ids["user"]) == []  # no profile yet
-    signup = engaged(ids["D"], ids["user"], "identify", timedelta(hours=1), 9)
-    services.identity.handle(Envelope("events", [signup], {}))
-    publisher = services.publisher
-    assert isinstance(publisher, InMemoryPublisher)
-    for change in publisher.on(IDENTITY_CHANGES):  # as the warehouse-identity-changes sub would
-        body = json.loads(change.data)
-        services.loader.handle(Envelope(change.attributes["kind"], body["events"],
-                                        change.attributes, message_id=change.id))  # fmt: skip
     rows = cold_history(services.settings, services.sql, ids["user"])
     assert [r["message_id"] for r in rows] == [f"{ids['D']}-p30", f"{ids['D']}-p31"]
     assert {r["anonymous_id"] for r in rows} == {ids["D"]}

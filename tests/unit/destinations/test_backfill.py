@@ -28,15 +28,20 @@ from shared.ports.publisher import InMemoryPublisher
 from shared.ports.warehouse import Row, SqlRunner
 from shared.settings import Settings
 from shared.tiering.state import doc_id
+from shared.tiering.sweep import Entered
 from shared.topology import BACKFILLS
 
 NOW = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)
 OPTED_IN = Settings(project_id="p", webhook_url="https://h.example/x", webhook_backfill=True)
 
 
-def row(anon: str, n: int, user: str | None = "u1") -> dict[str, Any]:
+def row(anon: str, n: int) -> dict[str, Any]:
     page = {"type": "page", "anonymousId": anon, "messageId": f"{anon}-p{n}"}
-    return {"anonymous_id": anon, "user_id": user, "payload": json.dumps(page)}
+    return {"anonymous_id": anon, "payload": json.dumps(page)}
+
+
+def entered(*ids: str) -> list[Entered]:
+    return [Entered(a, f"user-{a}") for a in ids]
 
 
 class CannedSql(SqlRunner):
@@ -60,7 +65,7 @@ def test_who_opted_in(overrides: dict[str, Any], expected: list[str]) -> None:
 
 
 def test_rows_group_into_one_journey_per_id_in_order() -> None:
-    found = journeys([row("a1", 0), row("a1", 1), row("a2", 0, user=None)])
+    found = journeys([row("a1", 0), row("a1", 1), row("a2", 0)], {"a1": "u1", "a2": None})
     assert [(j.anonymous_id, j.user_id, len(j.events)) for j in found] == [
         ("a1", "u1", 2), ("a2", None, 1)
     ]  # fmt: skip
@@ -94,17 +99,17 @@ def with_profiles(*people: tuple[str, dict[str, bool]]) -> InMemoryDocumentStore
 def test_a_journey_is_published_once_and_recorded() -> None:
     sql = CannedSql([row("a1", 0), row("a1", 1), row("a2", 0)])
     documents, publisher = with_profiles(("a1", {}), ("a2", {})), InMemoryPublisher()
-    first = run_backfill(OPTED_IN, sql, documents, publisher, NOW)
+    first = run_backfill(OPTED_IN, sql, documents, publisher, NOW, entered("a1", "a2"))
     assert first == {"backfilled_ids": 2, "backfilled_events": 3}
     assert [m.attributes["anonymousId"] for m in publisher.on(BACKFILLS)] == ["a1", "a2"]
     record = documents.get(BACKFILLED, doc_id("a1"))
-    assert record is not None and (record["events"], record["user_id"]) == (2, "u1")
-    again = run_backfill(OPTED_IN, sql, documents, publisher, NOW)
+    assert record is not None and (record["events"], record["user_id"]) == (2, "user-a1")
+    again = run_backfill(OPTED_IN, sql, documents, publisher, NOW, entered("a1", "a2"))
     assert again == {"backfilled_ids": 0, "backfilled_events": 0}
     assert len(publisher.on(BACKFILLS)) == 2
     params = sql.calls[0]
-    assert (params["now"], params["days"], params["window"]) == (NOW, 3, 30)
-    assert "`p.cdp_raw.cold_archive`" in params["sql"] and "`p.cdp_raw.events`" in params["sql"]
+    assert (params["now"], params["window"], params["ids"]) == (NOW, 30, ["a1", "a2"])
+    assert "`p.cdp_raw.cold_archive`" in params["sql"] and "IN UNNEST(@ids)" in params["sql"]
 
 
 def test_a_failed_publish_records_nothing_so_the_next_sweep_retries() -> None:
@@ -112,32 +117,37 @@ def test_a_failed_publish_records_nothing_so_the_next_sweep_retries() -> None:
     documents, publisher = with_profiles(("a1", {})), InMemoryPublisher()
     publisher.fail_next = 1
     with pytest.raises(BackendUnavailable):
-        run_backfill(OPTED_IN, sql, documents, publisher, NOW)
+        run_backfill(OPTED_IN, sql, documents, publisher, NOW, entered("a1"))
     assert documents.get(BACKFILLED, doc_id("a1")) is None
-    assert run_backfill(OPTED_IN, sql, documents, publisher, NOW)["backfilled_ids"] == 1
+    assert (
+        run_backfill(OPTED_IN, sql, documents, publisher, NOW, entered("a1"))["backfilled_ids"] == 1
+    )
 
 
-def test_without_an_opted_in_destination_no_query_runs() -> None:
+@pytest.mark.parametrize(
+    ("settings", "ids"), [(OPTED_IN.model_copy(update={"webhook_backfill": False}), ["a1"]),
+                          (OPTED_IN, [])]
+)  # fmt: skip
+def test_without_an_opted_in_destination_or_a_new_id_no_query_runs(
+    settings: Settings, ids: list[str]
+) -> None:
     sql = CannedSql([row("a1", 0)])
-    settings = OPTED_IN.model_copy(update={"webhook_backfill": False})
-    result = run_backfill(settings, sql, InMemoryDocumentStore(), InMemoryPublisher(), NOW)
-    assert result == {"backfilled_ids": 0, "backfilled_events": 0} and sql.calls == []
+    args = (InMemoryDocumentStore(), InMemoryPublisher(), NOW, entered(*ids))
+    assert run_backfill(settings, sql, *args) == {"backfilled_ids": 0, "backfilled_events": 0}
+    assert sql.calls == []
 
 
-def test_the_persons_consent_travels_with_the_journey_and_no_profile_means_wait() -> None:
+def test_the_persons_consent_travels_with_the_journey_and_no_profile_is_skipped() -> None:
     sql = CannedSql([row("a1", 0), row("a2", 0), row("a3", 0)])
     documents = with_profiles(("a1", {"marketing": False, "analytics": True}), ("a2", {}))
     publisher = InMemoryPublisher()
-    assert run_backfill(OPTED_IN, sql, documents, publisher, NOW)["backfilled_ids"] == 2
+    ids = entered("a1", "a2", "a3")
+    assert run_backfill(OPTED_IN, sql, documents, publisher, NOW, ids)["backfilled_ids"] == 2
     consent = {m.attributes["anonymousId"]: json.loads(m.attributes["consent"])
                for m in publisher.on(BACKFILLS)}  # fmt: skip
     assert consent == {"a1": {"marketing": False, "analytics": True}, "a2": {}}
-    assert documents.get(BACKFILLED, doc_id("a3")) is None  # identity has not written it yet
-    ProfileRepository(documents, IdentityConfig()).record(
-        {"type": "page", "anonymousId": "a3", "messageId": "x", "timestamp": "2026-11-22T11:00:00Z"}
-    )
-    assert run_backfill(OPTED_IN, sql, documents, publisher, NOW)["backfilled_ids"] == 1
+    assert documents.get(BACKFILLED, doc_id("a3")) is None  # never sent unchecked
 
 
 def test_rows_without_a_payload_make_no_journey() -> None:
-    assert journeys([{"anonymous_id": "a1", "user_id": None, "payload": None}]) == []
+    assert journeys([{"anonymous_id": "a1", "payload": None}], {"a1": None}) == []
