@@ -75,7 +75,7 @@ class Settings(BaseSettings):
     tier_session_threshold: int = 3  # promoted after this many sessions ...
     tier_session_window_days: int = 7  # ... within this many days (the scheduled sweep)
     tier_session_gap_minutes: int = 30  # inactivity that starts a new session
-    tier_attribution_lookback_days: int = 3  # ids entering the pipeline the sweep attributes
+    tier_attribution_lookback_days: int = 3  # how far back a first sweep looks for entered ids
     tier_attribution_window_days: int = 30  # how far back a first touch is looked for
 
     # GA4 Measurement Protocol (cold path). Empty measurement id or secret: nothing is sent.
