@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from urllib.parse import urlsplit
+
 import httpx
 
 from shared.errors import BackendUnavailable
@@ -29,5 +31,14 @@ class HttpxSender(HttpSender):
                 timeout=request.timeout_seconds,
             )
         except httpx.TransportError as error:
-            raise BackendUnavailable(f"{request.method} {request.url}: {error}") from error
+            where = origin(request.url)
+            raise BackendUnavailable(f"{request.method} {where}: {type(error).__name__}") from None
         return HttpResponse(answer.status_code, dict(answer.headers), answer.content)
+
+
+def origin(url: str) -> str:
+    """Scheme and host only: a URL's path, query or user part may be a credential (a webhook's
+    token, GA4's api_secret), and errors end up in logs on every redelivery."""
+    parts = urlsplit(url)
+    host = parts.hostname or "?"
+    return f"{parts.scheme}://{host}" + (f":{parts.port}" if parts.port else "")
