@@ -9,7 +9,7 @@ from __future__ import annotations
 import base64
 import json
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
@@ -26,6 +26,7 @@ class Envelope:
     events: list[Event]
     attributes: dict[str, str]
     message_id: str = ""  # Pub/Sub's id, once delivered
+    meta: dict[str, Any] = field(default_factory=dict)  # about the events, of any size
 
 
 def dumps(value: Any) -> bytes:
@@ -38,15 +39,23 @@ def dumps(value: Any) -> bytes:
 
 
 def encode(topic: str, kind: str, events: Sequence[Event], **attributes: str) -> OutboundMessage:
-    return encode_serialized(topic, kind, [dumps(e) for e in events], **attributes)
+    return encode_serialized(topic, kind, [dumps(e) for e in events], None, **attributes)
 
 
 def encode_serialized(
-    topic: str, kind: str, events: Sequence[bytes], **attributes: str
+    topic: str,
+    kind: str,
+    events: Sequence[bytes],
+    meta: Mapping[str, Any] | None = None,
+    /,
+    **attributes: str,
 ) -> OutboundMessage:
-    """The message for events already written as JSON (each once, by whoever measured it)."""
+    """The message for events already written as JSON (each once, by whoever measured it).
+    ``meta`` travels in the body: attributes are for short values subscriptions filter on
+    (Pub/Sub refuses one over 1024 bytes), ids and consent can be longer."""
     attrs = {"kind": kind, "count": str(len(events)), **attributes}
-    return OutboundMessage(topic, b'{"events":[' + b",".join(events) + b"]}", attrs)
+    head = b'{"meta":' + dumps(dict(meta)) + b',"events":[' if meta else b'{"events":['
+    return OutboundMessage(topic, head + b",".join(events) + b"]}", attrs)
 
 
 def decode_push(data: Mapping[str, Any]) -> Envelope:
@@ -57,8 +66,9 @@ def decode_push(data: Mapping[str, Any]) -> Envelope:
         body = orjson.loads(raw) if raw else {}
         attributes = dict(message.get("attributes") or {})
         events = body["events"]
-        if not isinstance(events, list):
-            raise TypeError("events is not a list")
+        meta = body.get("meta") or {}
+        if not isinstance(events, list) or not isinstance(meta, dict):
+            raise TypeError("events is not a list, or meta not an object")
     except (KeyError, TypeError, ValueError, orjson.JSONDecodeError) as error:
         raise InvalidMessage(f"undecodable Pub/Sub message: {error}") from error
     return Envelope(
@@ -66,4 +76,5 @@ def decode_push(data: Mapping[str, Any]) -> Envelope:
         events=events,
         attributes=attributes,
         message_id=str(message.get("messageId") or message.get("message_id") or ""),
+        meta=meta,
     )

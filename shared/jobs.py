@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 from shared.destinations.backfill import run_backfill
 from shared.errors import NotFound
-from shared.tiering.sweep import advance, entered_since, run_sweep, sweep_since
+from shared.tiering.sweep import advance, entered_since, run_sweep, sweep_window
 from shared.warehouse.dedup import dedup_all
 from shared.warehouse.users import refresh_users
 
@@ -27,12 +27,12 @@ def _promotion_sweep(services: Services) -> dict[str, Any]:
     sweep; where it got to is recorded only once all of it succeeded (a failure redoes it)."""
     s = services
     now = s.clock.now()
-    since = sweep_since(s.documents, s.settings, now)
-    entered = entered_since(s.settings, s.sql, since, now)
-    swept = run_sweep(s.settings, s.sql, s.documents, s.clock, entered)
+    since, until = sweep_window(s.documents, s.settings, now)
+    entered = entered_since(s.settings, s.sql, since, until)
+    swept = run_sweep(s.settings, s.sql, s.documents, s.clock, entered, since)
     filled = run_backfill(s.settings, s.sql, s.documents, s.publisher, now, entered)
-    advance(s.documents, now)
-    return {**swept, **filled, "since": since.isoformat()}
+    advance(s.documents, until)
+    return {**swept, **filled, "since": since.isoformat(), "until": until.isoformat()}
 
 
 JOBS: dict[str, Callable[[Services], dict[str, Any]]] = {

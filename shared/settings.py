@@ -77,6 +77,7 @@ class Settings(BaseSettings):
     tier_session_gap_minutes: int = 30  # inactivity that starts a new session
     tier_attribution_lookback_days: int = 3  # how far back a first sweep looks for entered ids
     tier_attribution_window_days: int = 30  # how far back a first touch is looked for
+    tier_sweep_settle_seconds: float = 300.0  # ids newer than this wait for the next sweep
 
     # GA4 Measurement Protocol (cold path). Empty measurement id or secret: nothing is sent.
     ga4_measurement_id: str = ""
@@ -92,7 +93,8 @@ class Settings(BaseSettings):
     webhook_events: list[str] = Field(default_factory=list)  # track names; [] = all
     webhook_consent_category: str = ""  # sent only where the user has not refused it
     webhook_backfill: bool = False  # opt in: receive promoted ids' pre-promotion journeys
-    webhook_max_events: int = 100  # events per request
+    webhook_max_events: int = 100  # events per request ...
+    webhook_max_bytes: int = 500 * 1024  # ... and bytes of events per request (Segment's cap)
     webhook_timeout_seconds: float = 10.0
 
     # MTU report: the list price one Monthly Tracked User costs on a per-MTU CDP.

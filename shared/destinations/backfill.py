@@ -5,12 +5,13 @@ enters the full pipeline (it identified, fired an engagement event, or crossed t
 threshold and came back), the promotion sweep, which finds the ids that entered since its last
 run (``shared.tiering.sweep.entered_since``), looks up their cold events in the cold archive and
 publishes them on the ``backfills`` topic: one message per id (split only past
-``MESSAGE_BYTES``), kind ``backfill``, with the id and the user it now belongs to as attributes.
+``MESSAGE_BYTES``), kind ``backfill``, with the id, the user it now belongs to and the person's
+consent in the body's ``meta`` (ids and consent objects can outgrow an attribute's 1024 bytes).
 Every deployed destination with back-fill support subscribes to that topic; one that did not opt
 in acknowledges without sending, and the sweep publishes nothing at all unless one opted in.
 
 Consent: the journey was recorded before the person said anything, so the consent their profile
-holds *now* governs it. It travels as the ``consent`` attribute (category → granted) and a
+holds *now* governs it. It travels as ``meta.consent`` (category → granted) and a
 destination sends nothing of the journey for a refused category, besides its per-event check. An
 id without a profile is never sent unchecked: it is skipped (identity writes the profile before
 its assignment reaches the warehouse, so that means the profile was deleted).
@@ -86,21 +87,21 @@ def journeys(rows: Sequence[Mapping[str, Any]], users: Mapping[str, str | None])
 
 def messages(journey: Journey, limit: int = MESSAGE_BYTES) -> Iterator[OutboundMessage]:
     """The journey's messages on the back-fill topic, each under ``limit`` bytes."""
-    attributes = {
+    meta = {
         "anonymousId": journey.anonymous_id,
-        "userId": journey.user_id or "",
-        "consent": dumps(journey.consent).decode(),
+        "userId": journey.user_id,
+        "consent": journey.consent,
     }
     chunk: list[bytes] = []
     size = 0
     for event in journey.events:
         if chunk and size + len(event) + 1 > limit:
-            yield encode_serialized(BACKFILLS, KIND, chunk, **attributes)
+            yield encode_serialized(BACKFILLS, KIND, chunk, meta)
             chunk, size = [], 0
         chunk.append(event)
         size += len(event) + 1
     if chunk:
-        yield encode_serialized(BACKFILLS, KIND, chunk, **attributes)
+        yield encode_serialized(BACKFILLS, KIND, chunk, meta)
 
 
 def run_backfill(

@@ -1,13 +1,14 @@
 """The generic webhook destination: each message's events, filtered, POSTed as Segment batches.
 
 A request's body is ``{"batch": [events...], "sentAt": ..., "delivery": {...}}``, at most
-``webhook_max_events`` events, so any receiver of Segment's batch format can read it. With
-``webhook_secret`` set, ``X-Signature-256: sha256=<hex>`` is the HMAC-SHA256 of the exact body,
-which the receiver recomputes to know the request is ours and untouched.
+``webhook_max_events`` events and ``webhook_max_bytes`` of them, so any receiver of Segment's
+batch format can read it. With ``webhook_secret`` set, ``X-Signature-256: sha256=<hex>`` is
+the HMAC-SHA256 of the exact body, which the receiver recomputes to know the request is ours
+and untouched.
 
 A back-fill message (kind ``backfill``, see ``shared.destinations.backfill``) is sent only when
 ``webhook_backfill`` opts in; its body adds ``"backfill": {"anonymousId", "userId"}`` so the
-receiver can attribute the anonymous journey to the person. Its ``consent`` attribute is the
+receiver can attribute the anonymous journey to the person. Its ``meta.consent`` is the
 person's consent at back-fill time: a refused ``webhook_consent_category`` keeps all of it back.
 
 Delivery is at least once: a retry resends the message's every request, so receivers dedupe on
@@ -20,8 +21,6 @@ import hashlib
 import hmac
 from dataclasses import dataclass
 from typing import Any
-
-import orjson
 
 from shared.destinations.delivery import Outcome, outcome
 from shared.destinations.filters import EventFilter
@@ -54,11 +53,23 @@ def signature(secret: str, body: bytes) -> str:
 def _person_consent(envelope: Envelope) -> dict[str, Any]:
     """The consent a back-fill carries (see ``shared.destinations.backfill``); live events carry
     theirs in each event."""
-    try:
-        consent = orjson.loads(envelope.attributes.get("consent") or "{}")
-    except orjson.JSONDecodeError:
-        return {}
+    consent = envelope.meta.get("consent")
     return consent if isinstance(consent, dict) else {}
+
+
+def requests_of(events: list[bytes], max_events: int, max_bytes: int) -> list[list[bytes]]:
+    """Events (as JSON) in order, grouped into requests of at most ``max_events`` events and
+    ``max_bytes`` of them (an event bigger than that goes alone): receivers cap bodies too, and
+    a 413 would be permanent."""
+    groups: list[list[bytes]] = []
+    size = 0
+    for event in events:
+        if not groups or len(groups[-1]) >= max(1, max_events) or size + len(event) > max_bytes:
+            groups.append([])
+            size = 0
+        groups[-1].append(event)
+        size += len(event) + 1
+    return groups
 
 
 class WebhookDestination:
@@ -81,11 +92,10 @@ class WebhookDestination:
         if not self._filter.takes_person(_person_consent(envelope)):
             result.filtered = len(envelope.events)
             return result
-        events = [e for e in envelope.events if self._filter.takes(e)]
+        events = [dumps(e) for e in envelope.events if self._filter.takes(e)]
         result.filtered = len(envelope.events) - len(events)
-        size = max(1, self._settings.webhook_max_events)
-        for start in range(0, len(events), size):
-            chunk = events[start : start + size]
+        s = self._settings
+        for chunk in requests_of(events, s.webhook_max_events, s.webhook_max_bytes):
             self._post(self._body(envelope, chunk))
             result.requests += 1
             result.events += len(chunk)
@@ -96,19 +106,19 @@ class WebhookDestination:
             return self._settings.webhook_backfill
         return kind == "events"
 
-    def _body(self, envelope: Envelope, events: list[dict[str, Any]]) -> bytes:
-        body: dict[str, Any] = {
-            "batch": events,
+    def _body(self, envelope: Envelope, events: list[bytes]) -> bytes:
+        """The request body around events already written as JSON (each written once)."""
+        rest: dict[str, Any] = {
             "sentAt": self._clock.now().isoformat().replace("+00:00", "Z"),
             "delivery": {"message": envelope.message_id, "kind": envelope.kind},
         }
         if envelope.kind == BACKFILL_KIND:
-            attrs = envelope.attributes
-            body["backfill"] = {
-                "anonymousId": attrs.get("anonymousId"),
-                "userId": attrs.get("userId") or None,
+            meta = envelope.meta
+            rest["backfill"] = {
+                "anonymousId": meta.get("anonymousId"),
+                "userId": meta.get("userId") or None,
             }
-        return dumps(body)
+        return b'{"batch":[' + b",".join(events) + b"]," + dumps(rest)[1:]
 
     def _post(self, body: bytes) -> None:
         s = self._settings

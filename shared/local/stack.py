@@ -41,6 +41,9 @@ DEV_SOURCES = (
     ("backend", "Backend", "server"),
     ("customerio", "Customer.io", "third_party"),
 )
+# Local defaults for what waits for the cloud's delays: nothing is loaded late here, so the
+# promotion sweep handles ids as soon as they enter (the environment still wins).
+LOCAL_SETTINGS = {"CDP_TIER_SWEEP_SETTLE_SECONDS": "0"}
 PORTS_TAKEN = "Port(s) {ports} already in use: stop the other stack or pass --port-base."
 
 
@@ -121,6 +124,7 @@ class LocalStack:
         urls = {f.name: self.function_url(f) for f in cfg.topology.functions}
         standins = {**self._ga4_environment(), **self._webhook_environment()}
         function_env = {
+            **LOCAL_SETTINGS,
             **standins,  # settings already in the environment win
             **os.environ,
             **env,

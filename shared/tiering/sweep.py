@@ -14,8 +14,11 @@ Only the entered ids are looked up in the archive and the events (``IN UNNEST(@i
 prunes the clustered blocks), and nothing is scanned when none entered: the sweep's cost follows
 the new ids, not the active ones. ``sweeps/tier-promotion-sweep`` keeps where the last
 successful sweep got to; the next one looks ``OVERLAP`` further back (assignments loaded late),
-the first one ``tier_attribution_lookback_days``. Everything is idempotent: promotions and
-attributions are created once, never overwritten; an id seen twice changes nothing.
+never more than ``tier_attribution_lookback_days``, and leaves the ids assigned in the last
+``tier_sweep_settle_seconds`` to the next sweep (their cold events may still be on their way to
+the archive: a back-fill is sent once, so it waits for the whole journey). Everything is
+idempotent: promotions and attributions are created once, never overwritten; an id seen twice
+changes nothing.
 """
 
 from __future__ import annotations
@@ -65,7 +68,7 @@ ENTERED_SQL = """
 WITH new_ids AS (
   SELECT DISTINCT identifier_value AS anonymous_id
   FROM `{assignments}`
-  WHERE identifier_type = 'anonymous_id' AND recorded_at >= @since
+  WHERE identifier_type = 'anonymous_id' AND recorded_at BETWEEN @since AND @until
 ), seen AS (
   SELECT anonymous_id, user_id FROM `{events}`
   WHERE received_at >= @since_events AND anonymous_id IN (SELECT anonymous_id FROM new_ids)
@@ -83,8 +86,7 @@ WITH history AS (
     AND anonymous_id IN UNNEST(@ids)
   UNION ALL
   SELECT anonymous_id, timestamp, received_at, message_id, payload FROM `{events}`
-  WHERE received_at >= TIMESTAMP_SUB(@now, INTERVAL @window DAY)
-    AND anonymous_id IN UNNEST(@ids)
+  WHERE received_at >= @since_events AND anonymous_id IN UNNEST(@ids)
 ), first_events AS (
   SELECT anonymous_id, payload,
          ROW_NUMBER() OVER (
@@ -122,22 +124,28 @@ def threshold_candidates(settings: Settings, sql: SqlRunner, now: datetime) -> l
     return sql.query(query, params)
 
 
-def sweep_since(documents: DocumentStore, settings: Settings, now: datetime) -> datetime:
-    """Where this sweep starts looking for entered ids (see the module docstring)."""
+def sweep_window(
+    documents: DocumentStore, settings: Settings, now: datetime
+) -> tuple[datetime, datetime]:
+    """The assignments this sweep handles: recorded from ``since`` (where the last success got
+    to, less ``OVERLAP``; at most the lookback ago) until ``tier_sweep_settle_seconds`` ago
+    (an id that entered just now may still have cold events in the archive loader's retries)."""
+    until = now - timedelta(seconds=settings.tier_sweep_settle_seconds)
+    floor = until - timedelta(days=settings.tier_attribution_lookback_days)
     state = documents.get(SWEEPS, SWEEP) or {}
     last = state.get("entered_until")
     if isinstance(last, str) and last:
-        return datetime.fromisoformat(last) - OVERLAP
-    return now - timedelta(days=settings.tier_attribution_lookback_days)
+        return max(datetime.fromisoformat(last) - OVERLAP, floor), until
+    return floor, until
 
 
-def advance(documents: DocumentStore, now: datetime) -> None:
-    """Record that every id entered before ``now`` was handled (after the whole job succeeded)."""
-    documents.set(SWEEPS, SWEEP, {"entered_until": now.isoformat()})
+def advance(documents: DocumentStore, until: datetime) -> None:
+    """Record that every id assigned before ``until`` was handled (after the whole job)."""
+    documents.set(SWEEPS, SWEEP, {"entered_until": until.isoformat()})
 
 
 def entered_since(
-    settings: Settings, sql: SqlRunner, since: datetime, now: datetime
+    settings: Settings, sql: SqlRunner, since: datetime, until: datetime
 ) -> list[Entered]:
     processed = f"{settings.project_id}.{settings.dataset(PROCESSED)}"
     query = ENTERED_SQL.format(
@@ -145,12 +153,17 @@ def entered_since(
         events=_table(settings, EVENTS_TABLE),
     )
     # The userId was seen with the id around its entry: its events from a day before `since`.
-    params = {"since": since, "since_events": min(since, now) - timedelta(days=1)}
+    params = {"since": since, "until": until, "since_events": events_floor(since)}
     return [Entered(r["anonymous_id"], r["user_id"]) for r in sql.query(query, params)]
 
 
+def events_floor(since: datetime) -> datetime:
+    """An id that entered at ``since`` or later has no engaged event much before it."""
+    return since - timedelta(days=1)
+
+
 def first_touches(
-    settings: Settings, sql: SqlRunner, entered: list[Entered], now: datetime
+    settings: Settings, sql: SqlRunner, entered: list[Entered], now: datetime, since: datetime
 ) -> list[dict[str, Any]]:
     if not entered:
         return []
@@ -158,7 +171,12 @@ def first_touches(
         cold=_table(settings, COLD_ARCHIVE_TABLE), events=_table(settings, EVENTS_TABLE)
     )
     users = {e.anonymous_id: e.user_id for e in entered}
-    params = {"now": now, "window": settings.tier_attribution_window_days, "ids": list(users)}
+    params = {
+        "now": now,
+        "window": settings.tier_attribution_window_days,
+        "ids": list(users),
+        "since_events": events_floor(since),
+    }
     rows = sql.query(query, params)
     return [first_touch(r["anonymous_id"], r["payload"] or "{}", users[r["anonymous_id"]])
             for r in rows]  # fmt: skip
@@ -170,6 +188,7 @@ def run_sweep(
     documents: DocumentStore,
     clock: Clock,
     entered: list[Entered],
+    since: datetime,
 ) -> dict[str, int]:
     now = clock.now()
     candidates = threshold_candidates(settings, sql, now)
@@ -185,7 +204,7 @@ def run_sweep(
     promoted = 0
     for start in range(0, len(promotions), 200):
         promoted += len(state.record(promotions[start : start + 200]))
-    touches = first_touches(settings, sql, entered, now)
+    touches = first_touches(settings, sql, entered, now, since)
     attributed = record_missing(documents, touches)
     # Onto the person's profile too (idempotent; the earliest touch of any of their ids wins).
     on_profiles = [attach_first_touch(documents, touch_from_attribution(t)) for t in touches]

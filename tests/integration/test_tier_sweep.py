@@ -69,7 +69,8 @@ def load_identity_changes(services: Services) -> None:
 
 @pytest.fixture
 def world(bigquery: BigQueryWarehouse, unique: str) -> tuple[Services, dict[str, str]]:
-    settings = Settings(project_id=PROJECT, dataset_prefix=f"it_{unique}", bigquery_endpoint="-")
+    settings = Settings(project_id=PROJECT, dataset_prefix=f"it_{unique}", bigquery_endpoint="-",
+                        tier_sweep_settle_seconds=0)  # fmt: skip
     bigquery.ensure(datasets(settings))
     documents = FirestoreDocumentStore(PROJECT)
     services = bootstrap(settings, warehouse=bigquery, sql=bigquery, documents=documents,
@@ -215,9 +216,9 @@ def test_the_sweep_backfills_each_entered_ids_cold_journey_once(
     publisher = services.publisher
     assert isinstance(publisher, InMemoryPublisher)
     [message] = publisher.on(BACKFILLS)
-    assert message.attributes["anonymousId"] == ids["D"]
-    assert message.attributes["userId"] == ids["user"]
-    events = json.loads(message.data)["events"]
+    body = json.loads(message.data)
+    assert (body["meta"]["anonymousId"], body["meta"]["userId"]) == (ids["D"], ids["user"])
+    events = body["events"]
     assert [e["messageId"] for e in events] == [f"{ids['D']}-p30", f"{ids['D']}-p31"]
     assert events[0]["context"]["campaign"] == CAMPAIGN  # the events as they were received
     again = run_job("tier-promotion-sweep", services)
@@ -233,3 +234,14 @@ def test_without_an_opted_in_destination_the_sweep_backfills_nothing(
     assert result["backfilled_ids"] == 0
     publisher = services.publisher
     assert isinstance(publisher, InMemoryPublisher) and publisher.on(BACKFILLS) == []
+
+
+def test_ids_that_just_entered_wait_for_the_settle_delay(
+    world: tuple[Services, dict[str, str]],
+) -> None:
+    services, _ = world  # D and E were assigned at NOW
+    settled = replace(services, settings=services.settings.model_copy(
+        update={"tier_sweep_settle_seconds": 300}))  # fmt: skip
+    assert run_job("tier-promotion-sweep", settled)["entered_recently"] == 0
+    later = replace(settled, clock=FakeClock(NOW + timedelta(minutes=6)))
+    assert run_job("tier-promotion-sweep", later)["entered_recently"] == 2

@@ -76,11 +76,12 @@ def test_a_journey_is_one_message_unless_it_is_too_big() -> None:
     journey = Journey("a1", "u1", [b'{"n":%d}' % i for i in range(10)])
     [one] = list(messages(journey))
     assert (one.topic, one.attributes["kind"], one.attributes["count"]) == (BACKFILLS, KIND, "10")
-    assert one.attributes["anonymousId"] == "a1" and one.attributes["userId"] == "u1"
+    assert json.loads(one.data)["meta"] == {"anonymousId": "a1", "userId": "u1", "consent": {}}
     split = list(messages(journey, limit=30))
     assert [m.attributes["count"] for m in split] == ["3", "3", "3", "1"]  # 8 bytes each
     assert [e["n"] for m in split for e in json.loads(m.data)["events"]] == list(range(10))
-    assert all(len(m.data) < 30 + len(b'{"events":[]}') for m in split)
+    empty = len(next(messages(Journey("a1", "u1", [b"{}"]))).data) - 2  # the body around events
+    assert all(len(m.data) < 30 + empty for m in split)
 
 
 def with_profiles(*people: tuple[str, dict[str, bool]]) -> InMemoryDocumentStore:
@@ -101,7 +102,8 @@ def test_a_journey_is_published_once_and_recorded() -> None:
     documents, publisher = with_profiles(("a1", {}), ("a2", {})), InMemoryPublisher()
     first = run_backfill(OPTED_IN, sql, documents, publisher, NOW, entered("a1", "a2"))
     assert first == {"backfilled_ids": 2, "backfilled_events": 3}
-    assert [m.attributes["anonymousId"] for m in publisher.on(BACKFILLS)] == ["a1", "a2"]
+    published = [json.loads(m.data)["meta"]["anonymousId"] for m in publisher.on(BACKFILLS)]
+    assert published == ["a1", "a2"]
     record = documents.get(BACKFILLED, doc_id("a1"))
     assert record is not None and (record["events"], record["user_id"]) == (2, "user-a1")
     again = run_backfill(OPTED_IN, sql, documents, publisher, NOW, entered("a1", "a2"))
@@ -143,11 +145,21 @@ def test_the_persons_consent_travels_with_the_journey_and_no_profile_is_skipped(
     publisher = InMemoryPublisher()
     ids = entered("a1", "a2", "a3")
     assert run_backfill(OPTED_IN, sql, documents, publisher, NOW, ids)["backfilled_ids"] == 2
-    consent = {m.attributes["anonymousId"]: json.loads(m.attributes["consent"])
-               for m in publisher.on(BACKFILLS)}  # fmt: skip
+    metas = [json.loads(m.data)["meta"] for m in publisher.on(BACKFILLS)]
+    consent = {meta["anonymousId"]: meta["consent"] for meta in metas}
     assert consent == {"a1": {"marketing": False, "analytics": True}, "a2": {}}
     assert documents.get(BACKFILLED, doc_id("a3")) is None  # never sent unchecked
 
 
 def test_rows_without_a_payload_make_no_journey() -> None:
     assert journeys([{"anonymous_id": "a1", "payload": None}], {"a1": None}) == []
+
+
+def test_long_ids_and_consent_travel_in_the_body_not_in_attributes() -> None:
+    long_id = "a" * 2000  # Pub/Sub refuses an attribute value over 1024 bytes
+    consent = {f"vendor_{n}": n % 2 == 0 for n in range(200)}
+    journey = Journey(long_id, "u" * 2000, [b'{"n":1}'], consent)
+    [message] = list(messages(journey))
+    assert all(len(v.encode()) <= 1024 for v in message.attributes.values())
+    meta = json.loads(message.data)["meta"]
+    assert (meta["anonymousId"], meta["consent"]) == (long_id, consent)

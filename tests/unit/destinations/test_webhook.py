@@ -13,7 +13,12 @@ from typing import Any
 import pytest
 
 from shared.bootstrap import Services, bootstrap, use_services
-from shared.destinations.webhook import SIGNATURE_HEADER, WebhookDestination, WebhookRefused
+from shared.destinations.webhook import (
+    SIGNATURE_HEADER,
+    WebhookDestination,
+    WebhookRefused,
+    requests_of,
+)
 from shared.envelope import Envelope
 from shared.errors import BackendUnavailable
 from shared.ports.clock import FakeClock
@@ -98,8 +103,9 @@ def test_an_unconfigured_webhook_sends_nothing() -> None:
 def test_backfills_go_only_where_opted_in(opted_in: bool, requests: int) -> None:
     hook, http = destination(webhook_backfill=opted_in)
     pages = [{"type": "page", "anonymousId": "a1", "messageId": "a1-p0"}]
-    attributes = {"kind": "backfill", "anonymousId": "a1", "userId": "u1"}
-    assert hook.handle(Envelope("backfill", pages, attributes)).requests == requests
+    meta = {"anonymousId": "a1", "userId": "u1", "consent": {}}
+    backfill = Envelope("backfill", pages, {"kind": "backfill"}, meta=meta)
+    assert hook.handle(backfill).requests == requests
     if requests:
         body = sent(http)[0]
         assert body["backfill"] == {"anonymousId": "a1", "userId": "u1"}
@@ -107,13 +113,13 @@ def test_backfills_go_only_where_opted_in(opted_in: bool, requests: int) -> None
 
 
 @pytest.mark.parametrize(("consent", "requests"),
-                         [('{"marketing":false}', 0), ('{"marketing":true}', 1), ("{}", 1),
-                          ("not json", 1)])  # fmt: skip
-def test_a_backfill_follows_the_persons_consent(consent: str, requests: int) -> None:
+                         [({"marketing": False}, 0), ({"marketing": True}, 1), ({}, 1),
+                          ("not an object", 1)])  # fmt: skip
+def test_a_backfill_follows_the_persons_consent(consent: Any, requests: int) -> None:
     hook, http = destination(webhook_backfill=True, webhook_consent_category="marketing")
     pages = [{"type": "page", "anonymousId": "a1", "messageId": "a1-p0"}]
-    attributes = {"kind": "backfill", "anonymousId": "a1", "userId": "u1", "consent": consent}
-    result = hook.handle(Envelope("backfill", pages, attributes))
+    meta = {"anonymousId": "a1", "userId": "u1", "consent": consent}
+    result = hook.handle(Envelope("backfill", pages, {"kind": "backfill"}, meta=meta))
     assert (result.requests, result.filtered) == (requests, 1 - requests)
     assert len(http.requests) == requests
 
@@ -174,3 +180,28 @@ def test_the_function_records_a_refusal_as_a_failed_event(services: Services) ->
     assert failure["stage"] == "webhook" and "400" in failure["reason"]
     kept = json.loads(base64.b64decode(json.loads(failure["payload"])["data"]))
     assert [e["messageId"] for e in kept["events"]] == ["u1-0"]  # replayable from here
+
+
+@pytest.mark.parametrize(
+    ("sizes", "max_events", "max_bytes", "groups"),
+    [([], 100, 1000, []),
+     ([10, 10, 10], 100, 1000, [3]),
+     ([10, 10, 10], 2, 1000, [2, 1]),
+     ([400, 400, 400], 100, 1000, [2, 1]),  # 401 + 401 fits 1000, a third does not
+     ([2000, 10], 100, 1000, [1, 1]),  # bigger than the cap: alone, never dropped
+     ([10] * 5, 0, 1000, [1] * 5)],  # a cap below one still sends every event
+)  # fmt: skip
+def test_requests_of(sizes: list[int], max_events: int, max_bytes: int, groups: list[int]) -> None:
+    events = [b"x" * n for n in sizes]
+    found = requests_of(events, max_events, max_bytes)
+    assert [len(g) for g in found] == groups
+    assert [e for g in found for e in g] == events  # in order, each once
+
+
+def test_requests_stay_under_the_byte_cap() -> None:
+    hook, http = destination(webhook_max_bytes=4096)
+    big = [{**e, "properties": {"blob": "y" * 1500}} for e in tracks("u1", *"abcdef")]
+    assert hook.handle(Envelope("events", big, {})).requests == 3
+    bodies = sent(http)
+    assert [len(b["batch"]) for b in bodies] == [2, 2, 2]
+    assert [e["messageId"] for b in bodies for e in b["batch"]] == [f"u1-{i}" for i in range(6)]
