@@ -5,13 +5,14 @@ from __future__ import annotations
 
 import base64
 import json
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import functions_framework
 
-from shared.bootstrap import Services, bootstrap
+from shared.bootstrap import Services, bootstrap, use_services
 from shared.ingest.sources import hash_key
 from shared.ports.clock import FakeClock
 from shared.ports.documents import InMemoryDocumentStore
@@ -45,19 +46,29 @@ def unit_settings(**overrides: object) -> Settings:
     return Settings(project_id="cdp-unit", sources=sources, **overrides)  # type: ignore[arg-type]
 
 
-def fake_services(settings: Settings | None = None) -> Services:
+def fake_services(settings: Settings | None = None, clock: FakeClock | None = None) -> Services:
     settings = settings or unit_settings()
     warehouse = InMemoryWarehouse()
     warehouse.ensure(datasets(settings))
     return bootstrap(
         settings,
-        clock=FakeClock(),
+        clock=clock or FakeClock(),
         publisher=InMemoryPublisher(),
         documents=InMemoryDocumentStore(),
         warehouse=warehouse,
         sql=NoSql(),
         http=FakeHttpSender(),
     )
+
+
+@contextmanager
+def installed(services: Services) -> Iterator[Services]:
+    """``services`` where the functions find them (``services()``) for the block's duration."""
+    use_services(services)
+    try:
+        yield services
+    finally:
+        use_services(None)
 
 
 REPO = Path(__file__).resolve().parents[1]

@@ -6,23 +6,20 @@ from __future__ import annotations
 
 import base64
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
-import functions_framework
 import pytest
 
 from shared.adapters.bigquery import BigQueryWarehouse
-from shared.bootstrap import Services, bootstrap, use_services
+from shared.bootstrap import Services, bootstrap
 from shared.envelope import encode
 from shared.identity.changes import Assignment, IdentityChange, encode_changes
 from shared.ports.publisher import InMemoryPublisher, OutboundMessage
 from shared.settings import Settings
-from shared.topology import COLD_EVENTS, EVENTS, TOPOLOGY
+from shared.topology import COLD_EVENTS, EVENTS
 from shared.warehouse.tables import datasets
 from tests.conftest import PROJECT
-
-REPO = Path(__file__).resolve().parents[2]
+from tests.fakes import client, installed
 
 
 @pytest.fixture
@@ -30,16 +27,12 @@ def services(bigquery: BigQueryWarehouse, unique: str) -> Iterator[Services]:
     settings = Settings(project_id=PROJECT, dataset_prefix=f"id_{unique}", bigquery_endpoint="-")
     bigquery.ensure(datasets(settings))
     built = bootstrap(settings, warehouse=bigquery, sql=bigquery, publisher=InMemoryPublisher())
-    use_services(built)
-    yield built
-    use_services(None)
+    with installed(built):
+        yield built
 
 
 def deliver(message: OutboundMessage) -> None:
     """Push ``message`` to the warehouse-loader function, as its subscription would."""
-    function = TOPOLOGY.function("warehouse-loader")
-    source = str(REPO / "functions" / function.folder / "main.py")
-    app = functions_framework.create_app(function.entry_point, source, "cloudevent")
     body = {
         "subscription": "projects/p/subscriptions/s",
         "message": {
@@ -49,7 +42,7 @@ def deliver(message: OutboundMessage) -> None:
             "publishTime": "2026-11-20T00:00:00Z",
         },
     }
-    assert app.test_client().post("/", json=body).status_code == 200
+    assert client("warehouse-loader").post("/", json=body).status_code == 200
 
 
 def change(

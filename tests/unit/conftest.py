@@ -6,15 +6,13 @@ from collections.abc import Iterator
 
 import pytest
 
-from shared.bootstrap import Services, use_services
-from tests.fakes import fake_services
+from shared.bootstrap import Services
+from tests.fakes import fake_services, installed
 
 
 @pytest.fixture
 def services() -> Iterator[Services]:
     """Services on the fakes of every port, installed where functions find them
     (``services()``); a module that needs other fakes defines its own ``services``."""
-    built = fake_services()
-    use_services(built)
-    yield built
-    use_services(None)
+    with installed(fake_services()) as built:
+        yield built

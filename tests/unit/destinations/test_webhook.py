@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from shared.bootstrap import Services, bootstrap, use_services
+from shared.bootstrap import Services
 from shared.destinations.webhook import (
     SIGNATURE_HEADER,
     WebhookDestination,
@@ -25,7 +25,7 @@ from shared.ports.clock import FakeClock
 from shared.ports.http import FakeHttpSender, HttpResponse
 from shared.ports.publisher import InMemoryPublisher
 from shared.topology import FAILED_EVENTS
-from tests.fakes import client, fake_services, push_body, unit_settings
+from tests.fakes import client, fake_services, installed, push_body, unit_settings
 
 NOW = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)
 SETTINGS = unit_settings(webhook_url="https://hooks.example.com/cdp", webhook_secret="s3cret")
@@ -147,13 +147,8 @@ def test_a_refusal_is_permanent(status: int) -> None:
 
 @pytest.fixture
 def services() -> Iterator[Services]:
-    base = fake_services(SETTINGS)
-    built = bootstrap(SETTINGS, clock=FakeClock(NOW), publisher=InMemoryPublisher(),
-                      documents=base.documents, warehouse=base.warehouse, sql=base.sql,
-                      http=FakeHttpSender())  # fmt: skip
-    use_services(built)
-    yield built
-    use_services(None)
+    with installed(fake_services(SETTINGS, FakeClock(NOW))) as built:
+        yield built
 
 
 def test_the_function_acks_sent_events_and_500s_on_an_outage(services: Services) -> None:

@@ -8,12 +8,12 @@ from pathlib import Path
 
 import pytest
 
-from shared.bootstrap import Services, use_services
+from shared.bootstrap import Services
 from shared.cli import main
 from shared.identity.changes import IdentityChange
 from shared.ports.publisher import InMemoryPublisher
 from shared.topology import IDENTITY_CHANGES
-from tests.fakes import fake_services
+from tests.fakes import fake_services, installed
 from tests.unit.identity.helpers import journey
 
 
@@ -22,9 +22,8 @@ def services(tmp_path: Path) -> Iterator[Services]:
     built = fake_services()
     for event in journey():
         built.identity.profiles.record(event)
-    use_services(built)
-    yield built
-    use_services(None)
+    with installed(built):
+        yield built
 
 
 def cdp(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:

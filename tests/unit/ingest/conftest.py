@@ -9,16 +9,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import functions_framework
 import pytest
 
-from shared.bootstrap import Services, use_services
+from shared.bootstrap import Services
 from shared.ingest.sources import hash_key
 from shared.ports.clock import FakeClock
 from shared.ports.publisher import InMemoryPublisher
 from shared.settings import Settings, Source
-from shared.topology import EVENTS, FAILED_EVENTS, TOPOLOGY
-from tests.fakes import fake_services
+from shared.topology import EVENTS, FAILED_EVENTS
+from tests.fakes import client, fake_services, installed
 
 REPO = Path(__file__).resolve().parents[3]
 FIXTURES = REPO / "tests" / "fixtures" / "ingest"
@@ -81,10 +80,5 @@ def ingest() -> Iterator[Ingest]:
     assert isinstance(services.publisher, InMemoryPublisher)
     assert isinstance(services.clock, FakeClock)
     services.clock.advance(NOON)
-    use_services(services)
-    function = TOPOLOGY.function("ingest")
-    app = functions_framework.create_app(
-        function.entry_point, str(REPO / "functions" / function.folder / "main.py"), "http"
-    )
-    yield Ingest(app.test_client(), services.publisher, services.clock)
-    use_services(None)
+    with installed(services):
+        yield Ingest(client("ingest"), services.publisher, services.clock)

@@ -10,7 +10,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
-from shared.bootstrap import Services, bootstrap, use_services
+from shared.bootstrap import Services
 from shared.envelope import Envelope
 from shared.errors import BackendUnavailable, PermanentError
 from shared.ports.clock import FakeClock
@@ -18,7 +18,7 @@ from shared.ports.http import FakeHttpSender, HttpRequest, HttpResponse
 from shared.ports.publisher import InMemoryPublisher
 from shared.tiering.forwarder import Ga4Forwarder
 from shared.topology import FAILED_EVENTS
-from tests.fakes import client, fake_services, push_body, unit_settings
+from tests.fakes import client, fake_services, installed, push_body, unit_settings
 
 NOW = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)
 SETTINGS = unit_settings(ga4_measurement_id="G-TEST", ga4_api_secret="shh",
@@ -95,13 +95,8 @@ def test_with_validation_on_a_refused_payload_is_never_collected() -> None:
 
 @pytest.fixture
 def services() -> Iterator[Services]:
-    base = fake_services(SETTINGS)
-    built = bootstrap(SETTINGS, clock=FakeClock(NOW), publisher=InMemoryPublisher(),
-                      documents=base.documents, warehouse=base.warehouse, sql=base.sql,
-                      http=FakeHttpSender())  # fmt: skip
-    use_services(built)
-    yield built
-    use_services(None)
+    with installed(fake_services(SETTINGS, FakeClock(NOW))) as built:
+        yield built
 
 
 def push(events: list[dict[str, Any]]) -> dict[str, Any]:
