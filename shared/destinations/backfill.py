@@ -35,7 +35,7 @@ import orjson
 
 from shared.envelope import dumps, encode_serialized
 from shared.identity.profiles import ProfileRepository
-from shared.ports.documents import DocumentStore, Ref, Transaction
+from shared.ports.documents import DocumentStore, create_missing
 from shared.ports.publisher import OutboundMessage, Publisher
 from shared.ports.warehouse import SqlRunner
 from shared.settings import Settings
@@ -161,15 +161,11 @@ def _with_consent(
 
 
 def _record(documents: DocumentStore, done: list[Journey], now: datetime) -> int:
-    def create(tx: Transaction) -> int:
-        refs: list[Ref] = [(BACKFILLED, doc_id(j.anonymous_id)) for j in done]
-        existing = tx.get_all(refs)
-        new = [(ref, j) for ref, j in zip(refs, done, strict=True) if existing[ref] is None]
-        for (collection, key), journey in new:
-            tx.set(collection, key, {
-                "anonymous_id": journey.anonymous_id, "user_id": journey.user_id,
-                "events": len(journey.events), "at": now.isoformat(),
-            })  # fmt: skip
-        return len(new)
-
-    return documents.run_transaction(create)
+    records = {
+        doc_id(j.anonymous_id): {
+            "anonymous_id": j.anonymous_id, "user_id": j.user_id,
+            "events": len(j.events), "at": now.isoformat(),
+        }
+        for j in done
+    }  # fmt: skip
+    return len(create_missing(documents, BACKFILLED, records))

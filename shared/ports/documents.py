@@ -9,7 +9,7 @@ from __future__ import annotations
 import abc
 import copy
 import threading
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, TypeVar
 
 from shared.errors import BackendUnavailable
@@ -141,3 +141,19 @@ class InMemoryDocumentStore(DocumentStore):
 
     def documents(self, collection: str) -> Iterable[tuple[str, Doc]]:
         return self.list(collection, limit=10**9)
+
+
+def create_missing(store: DocumentStore, collection: str, docs: Mapping[str, Doc]) -> list[str]:
+    """Create those of ``docs`` (id → document) that do not exist yet, in one transaction:
+    written once, never overwritten, safe against a concurrent writer. Returns the ids created
+    (Firestore allows 500 writes per transaction: callers pass fewer)."""
+
+    def create(tx: Transaction) -> list[str]:
+        refs: list[Ref] = [(collection, key) for key in docs]
+        existing = tx.get_all(refs)
+        new = [key for key, ref in zip(docs, refs, strict=True) if existing[ref] is None]
+        for key in new:
+            tx.set(collection, key, docs[key])
+        return new
+
+    return store.run_transaction(create)

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from shared.ports.documents import DocumentStore, Ref, Transaction
+from shared.ports.documents import DocumentStore, create_missing
 from shared.tiering.state import doc_id
 
 ATTRIBUTION = "attribution"
@@ -65,16 +65,7 @@ def record_missing(store: DocumentStore, touches: Sequence[dict[str, Any]]) -> i
     created = 0
     for start in range(0, len(touches), CHUNK):
         chunk = {doc_id(t["anonymous_id"]): t for t in touches[start : start + CHUNK]}
-
-        def create(tx: Transaction, chunk: dict[str, dict[str, Any]] = chunk) -> int:
-            refs: list[Ref] = [(ATTRIBUTION, key) for key in chunk]
-            existing = tx.get_all(refs)
-            new = [key for key, ref in zip(chunk, refs, strict=True) if existing[ref] is None]
-            for key in new:
-                tx.set(ATTRIBUTION, key, chunk[key])
-            return len(new)
-
-        created += store.run_transaction(create)
+        created += len(create_missing(store, ATTRIBUTION, chunk))
     return created
 
 

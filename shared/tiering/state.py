@@ -24,7 +24,7 @@ from urllib.parse import quote
 
 from shared.errors import BackendUnavailable
 from shared.ports.clock import Clock
-from shared.ports.documents import DocumentStore, Ref, Transaction
+from shared.ports.documents import DocumentStore, create_missing
 
 PROMOTIONS = "tier_promotions"
 
@@ -105,17 +105,10 @@ class PromotionState:
         if not wanted:
             return []
 
-        def create_missing(tx: Transaction) -> list[Promotion]:
-            refs: list[Ref] = [(PROMOTIONS, doc_id(a)) for a in wanted]
-            existing = tx.get_all(refs)
-            new = [p for p, ref in zip(wanted.values(), refs, strict=True) if not existing[ref]]
-            for promotion in new:
-                tx.set(PROMOTIONS, doc_id(promotion.anonymous_id), promotion.to_doc())
-            return new
-
-        created = self._store.run_transaction(create_missing)
+        by_key = {doc_id(a): p for a, p in wanted.items()}
+        keys = create_missing(self._store, PROMOTIONS, {k: p.to_doc() for k, p in by_key.items()})
         self._remember(set(wanted), [], self._clock.monotonic())
-        return created
+        return [by_key[k] for k in keys]
 
     def _remember(self, promoted: set[str], not_promoted: list[str], now: float) -> None:
         with self._lock:

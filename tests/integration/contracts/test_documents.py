@@ -6,7 +6,7 @@ import threading
 
 import pytest
 
-from shared.ports.documents import DocumentStore, Transaction
+from shared.ports.documents import DocumentStore, Transaction, create_missing
 
 
 def test_set_get_list_delete(documents: DocumentStore, unique: str) -> None:
@@ -63,3 +63,15 @@ def test_concurrent_increments_are_never_lost(documents: DocumentStore, unique: 
     for t in threads:
         t.join(timeout=120)
     assert documents.get(col, "counter") == {"n": 6}
+
+
+def test_create_missing_writes_only_what_does_not_exist(
+    documents: DocumentStore, unique: str
+) -> None:
+    collection = f"contract-{unique}"
+    documents.set(collection, "kept", {"v": "first"})
+    created = create_missing(documents, collection, {"kept": {"v": "second"}, "new": {"v": 1}})
+    assert created == ["new"]
+    assert documents.get(collection, "kept") == {"v": "first"}  # never overwritten
+    assert documents.get(collection, "new") == {"v": 1}
+    assert create_missing(documents, collection, {"new": {"v": 2}}) == []
