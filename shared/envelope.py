@@ -58,6 +58,20 @@ def encode_serialized(
     return OutboundMessage(topic, head + b",".join(events) + b"]}", attrs)
 
 
+def batches(texts: Sequence[bytes], max_count: int, max_bytes: int) -> list[list[bytes]]:
+    """Events written as JSON, in order, grouped into batches of at most ``max_count`` events
+    and ``max_bytes`` of them joined (an event bigger than that goes alone, never dropped)."""
+    groups: list[list[bytes]] = []
+    size = 0
+    for text in texts:
+        if not groups or len(groups[-1]) >= max(1, max_count) or size + len(text) > max_bytes:
+            groups.append([])
+            size = 0
+        groups[-1].append(text)
+        size += len(text) + 1
+    return groups
+
+
 def decode_push(data: Mapping[str, Any]) -> Envelope:
     """Decode the ``data`` of a Pub/Sub CloudEvent (``{"message": {...}}``)."""
     try:

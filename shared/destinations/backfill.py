@@ -33,7 +33,7 @@ from typing import Any
 
 import orjson
 
-from shared.envelope import dumps, encode_serialized
+from shared.envelope import batches, dumps, encode_serialized
 from shared.identity.profiles import ProfileRepository
 from shared.ports.documents import DocumentStore, create_missing
 from shared.ports.publisher import OutboundMessage, Publisher
@@ -86,21 +86,14 @@ def journeys(rows: Sequence[Mapping[str, Any]], users: Mapping[str, str | None])
 
 
 def messages(journey: Journey, limit: int = MESSAGE_BYTES) -> Iterator[OutboundMessage]:
-    """The journey's messages on the back-fill topic, each under ``limit`` bytes."""
+    """The journey's messages on the back-fill topic, each with at most ``limit`` bytes of
+    events."""
     meta = {
         "anonymousId": journey.anonymous_id,
         "userId": journey.user_id,
         "consent": journey.consent,
     }
-    chunk: list[bytes] = []
-    size = 0
-    for event in journey.events:
-        if chunk and size + len(event) + 1 > limit:
-            yield encode_serialized(BACKFILLS, KIND, chunk, meta)
-            chunk, size = [], 0
-        chunk.append(event)
-        size += len(event) + 1
-    if chunk:
+    for chunk in batches(journey.events, len(journey.events), limit):
         yield encode_serialized(BACKFILLS, KIND, chunk, meta)
 
 

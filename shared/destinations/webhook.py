@@ -22,15 +22,15 @@ import hmac
 from dataclasses import dataclass
 from typing import Any
 
+from shared.destinations.backfill import KIND as BACKFILL_KIND
 from shared.destinations.delivery import Outcome, outcome
 from shared.destinations.filters import EventFilter
-from shared.envelope import Envelope, dumps
+from shared.envelope import Envelope, batches, dumps
 from shared.errors import BackendUnavailable, PermanentError
 from shared.ports.clock import Clock
 from shared.ports.http import HttpRequest, HttpSender
 from shared.settings import Settings
 
-BACKFILL_KIND = "backfill"
 SIGNATURE_HEADER = "X-Signature-256"
 USER_AGENT = "cdp-webhook/1"
 
@@ -57,21 +57,6 @@ def _person_consent(envelope: Envelope) -> dict[str, Any]:
     return consent if isinstance(consent, dict) else {}
 
 
-def requests_of(events: list[bytes], max_events: int, max_bytes: int) -> list[list[bytes]]:
-    """Events (as JSON) in order, grouped into requests of at most ``max_events`` events and
-    ``max_bytes`` of them (an event bigger than that goes alone): receivers cap bodies too, and
-    a 413 would be permanent."""
-    groups: list[list[bytes]] = []
-    size = 0
-    for event in events:
-        if not groups or len(groups[-1]) >= max(1, max_events) or size + len(event) > max_bytes:
-            groups.append([])
-            size = 0
-        groups[-1].append(event)
-        size += len(event) + 1
-    return groups
-
-
 class WebhookDestination:
     def __init__(self, settings: Settings, http: HttpSender, clock: Clock) -> None:
         self._settings = settings
@@ -95,7 +80,7 @@ class WebhookDestination:
         events = [dumps(e) for e in envelope.events if self._filter.takes(e)]
         result.filtered = len(envelope.events) - len(events)
         s = self._settings
-        for chunk in requests_of(events, s.webhook_max_events, s.webhook_max_bytes):
+        for chunk in batches(events, s.webhook_max_events, s.webhook_max_bytes):
             self._post(self._body(envelope, chunk))
             result.requests += 1
             result.events += len(chunk)

@@ -17,9 +17,8 @@ from shared.destinations.webhook import (
     SIGNATURE_HEADER,
     WebhookDestination,
     WebhookRefused,
-    requests_of,
 )
-from shared.envelope import Envelope
+from shared.envelope import Envelope, batches
 from shared.errors import BackendUnavailable
 from shared.ports.clock import FakeClock
 from shared.ports.http import FakeHttpSender, HttpResponse
@@ -186,9 +185,9 @@ def test_the_function_records_a_refusal_as_a_failed_event(services: Services) ->
      ([2000, 10], 100, 1000, [1, 1]),  # bigger than the cap: alone, never dropped
      ([10] * 5, 0, 1000, [1] * 5)],  # a cap below one still sends every event
 )  # fmt: skip
-def test_requests_of(sizes: list[int], max_events: int, max_bytes: int, groups: list[int]) -> None:
+def test_batches(sizes: list[int], max_events: int, max_bytes: int, groups: list[int]) -> None:
     events = [b"x" * n for n in sizes]
-    found = requests_of(events, max_events, max_bytes)
+    found = batches(events, max_events, max_bytes)
     assert [len(g) for g in found] == groups
     assert [e for g in found for e in g] == events  # in order, each once
 
