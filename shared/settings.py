@@ -110,6 +110,10 @@ class Settings(BaseSettings):
     def dataset(self, layer: str) -> str:
         return f"{self.dataset_prefix}_{layer}"
 
+    def table(self, layer: str, name: str) -> str:
+        """A table's or view's full name, as SQL names it: ``project.dataset.name``."""
+        return f"{self.project_id}.{self.dataset(layer)}.{name}"
+
 
 @lru_cache(maxsize=1)
 def get_settings() -> Settings:

@@ -109,8 +109,7 @@ def run_backfill(
     ``entered_since``): only they are looked up in the archive."""
     if not opted_in(settings) or not entered:
         return {"backfilled_ids": 0, "backfilled_events": 0}
-    raw = f"{settings.project_id}.{settings.dataset(RAW)}"
-    query = COLD_JOURNEYS_SQL.format(cold=f"{raw}.{COLD_ARCHIVE_TABLE}")
+    query = COLD_JOURNEYS_SQL.format(cold=settings.table(RAW, COLD_ARCHIVE_TABLE))
     users = {e.anonymous_id: e.user_id for e in entered}
     params = {"now": now, "window": settings.tier_attribution_window_days, "ids": list(users)}
     found = journeys(sql.query(query, params), users)

@@ -32,9 +32,8 @@ ORDER BY c.timestamp, c.message_id
 
 
 def cold_history(settings: Settings, sql: SqlRunner, user_id: str) -> list[dict[str, Any]]:
-    project = settings.project_id
     query = COLD_HISTORY_SQL.format(
-        identity_map=f"{project}.{settings.dataset(CURATED)}.{IDENTITY_MAP_VIEW}",
-        cold=f"{project}.{settings.dataset(RAW)}.{COLD_ARCHIVE_TABLE}",
+        identity_map=settings.table(CURATED, IDENTITY_MAP_VIEW),
+        cold=settings.table(RAW, COLD_ARCHIVE_TABLE),
     )
     return sql.query(query, {"user_id": user_id})

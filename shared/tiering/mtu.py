@@ -132,8 +132,10 @@ def mtu_report(
     settings: Settings, sql: SqlRunner, documents: DocumentStore, month: str
 ) -> MtuReport:
     start, end = month_range(month)
-    raw = f"{settings.project_id}.{settings.dataset(RAW)}"
-    tables = {"events": f"{raw}.{EVENTS_TABLE}", "cold": f"{raw}.{COLD_ARCHIVE_TABLE}"}
+    tables = {
+        "events": settings.table(RAW, EVENTS_TABLE),
+        "cold": settings.table(RAW, COLD_ARCHIVE_TABLE),
+    }
     params = {"start": start, "end": end}
     [row] = sql.query(REPORT_SQL.format(**tables), params)
     promoted = [r["anonymous_id"] for r in sql.query(PROMOTED_SQL.format(**tables), params)]

@@ -109,12 +109,8 @@ class Entered:
     user_id: str | None
 
 
-def _table(settings: Settings, name: str) -> str:
-    return f"{settings.project_id}.{settings.dataset(RAW)}.{name}"
-
-
 def threshold_candidates(settings: Settings, sql: SqlRunner, now: datetime) -> list[dict[str, Any]]:
-    query = THRESHOLD_SQL.format(cold=_table(settings, COLD_ARCHIVE_TABLE))
+    query = THRESHOLD_SQL.format(cold=settings.table(RAW, COLD_ARCHIVE_TABLE))
     params = {
         "now": now,
         "days": settings.tier_session_window_days,
@@ -147,10 +143,9 @@ def advance(documents: DocumentStore, until: datetime) -> None:
 def entered_since(
     settings: Settings, sql: SqlRunner, since: datetime, until: datetime
 ) -> list[Entered]:
-    processed = f"{settings.project_id}.{settings.dataset(PROCESSED)}"
     query = ENTERED_SQL.format(
-        assignments=f"{processed}.{IDENTITY_ASSIGNMENTS_TABLE}",
-        events=_table(settings, EVENTS_TABLE),
+        assignments=settings.table(PROCESSED, IDENTITY_ASSIGNMENTS_TABLE),
+        events=settings.table(RAW, EVENTS_TABLE),
     )
     # The userId was seen with the id around its entry: its events from a day before `since`.
     params = {"since": since, "until": until, "since_events": events_floor(since)}
@@ -168,7 +163,7 @@ def first_touches(
     if not entered:
         return []
     query = FIRST_TOUCH_SQL.format(
-        cold=_table(settings, COLD_ARCHIVE_TABLE), events=_table(settings, EVENTS_TABLE)
+        cold=settings.table(RAW, COLD_ARCHIVE_TABLE), events=settings.table(RAW, EVENTS_TABLE)
     )
     users = {e.anonymous_id: e.user_id for e in entered}
     params = {

@@ -74,7 +74,7 @@ def dedup_table(
     settle_minutes: int = STREAMING_BUFFER_MINUTES,
 ) -> int:
     """Delete later copies within the last ``days``; returns how many it deleted."""
-    table = f"{settings.project_id}.{settings.dataset(target.layer)}.{target.table}"
+    table = settings.table(target.layer, target.table)
     names = {"table": table, "key": target.key, "loaded": target.loaded, "window": target.window}
 
     def duplicates() -> int:

@@ -121,10 +121,9 @@ def merge_traits(identifies: Iterable[Identify]) -> dict[str, Any]:
 
 def refresh_users(settings: Settings, sql: SqlRunner, days: int = DEFAULT_DAYS) -> int:
     """Recompute the users with identifies received in the last ``days``; returns the count."""
-    dataset = f"{settings.project_id}.{settings.dataset(PROCESSED)}"
-    users = f"{dataset}.{USERS_TABLE}"
+    users = settings.table(PROCESSED, USERS_TABLE)
     statement = REFRESH_USERS_SQL.format(
-        users=users, identifies=f"{dataset}.identifies", latest_first=LATEST_FIRST
+        users=users, identifies=settings.table(PROCESSED, "identifies"), latest_first=LATEST_FIRST
     )
     sql.query(statement, {"days": days})
     counted = sql.query(COUNT_USERS_SQL.format(users=users))

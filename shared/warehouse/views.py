@@ -96,8 +96,7 @@ def users_view_sql(users: str, traits: dict[str, Property]) -> str:
 
 
 def curated_views(settings: Settings, plan: TrackingPlan) -> tuple[View, ...]:
-    def name(layer: str, table: str) -> str:
-        return f"{settings.project_id}.{settings.dataset(layer)}.{table}"
+    name = settings.table
 
     identity_map = IDENTITY_MAP_SQL.format(assignments=name(PROCESSED, IDENTITY_ASSIGNMENTS_TABLE))
     profiles = EVENT_PROFILES_SQL.format(
@@ -113,7 +112,7 @@ def curated_views(settings: Settings, plan: TrackingPlan) -> tuple[View, ...]:
 
 
 def event_views(settings: Settings, plan: TrackingPlan) -> tuple[View, ...]:
-    tracks = f"{settings.project_id}.{settings.dataset(PROCESSED)}.tracks"
+    tracks = settings.table(PROCESSED, "tracks")
     return tuple(
         View(event, event_view_sql(tracks, event, plan.typed_properties(event)), spec.description)
         for event, spec in plan.events.items()

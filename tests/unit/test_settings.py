@@ -35,3 +35,8 @@ def test_building_real_services_opens_no_connection(monkeypatch: pytest.MonkeyPa
     monkeypatch.setenv("FIRESTORE_EMULATOR_HOST", "127.0.0.1:1")
     services = bootstrap(Settings(bigquery_endpoint="http://127.0.0.1:1"))
     assert services.ingest is not None and services.loader is not None
+
+
+def test_a_tables_full_name() -> None:
+    settings = Settings(project_id="acme-prod", dataset_prefix="cdp")
+    assert settings.table("raw", "cold_archive") == "acme-prod.cdp_raw.cold_archive"
