@@ -10,6 +10,7 @@
     │   ├── Unauthorized          401
     │   ├── Forbidden             403
     │   ├── NotFound              404
+    │   ├── MethodNotAllowed      405 (with Allow)
     │   ├── PayloadTooLarge       413
     │   ├── UnsupportedMediaType  415
     │   └── RateLimited           429 (with Retry-After)
@@ -67,6 +68,13 @@ class Forbidden(RequestError):
 
 class NotFound(RequestError):
     status = 404
+
+
+class MethodNotAllowed(RequestError):
+    status = 405
+
+    def __init__(self, message: str, *, allow: str) -> None:
+        super().__init__(message, headers={"Allow": allow})
 
 
 class PayloadTooLarge(RequestError):

@@ -28,6 +28,7 @@ def ingest(request: Request) -> tuple[str, int, dict[str, str]]:
         headers={k.lower(): v for k, v in request.headers.items()},
         body=request.get_data(cache=False),
         query={k: v for k, v in request.args.items()},
+        method=request.method,
     )
 
     def accept() -> tuple[int, dict[str, bool]]:

@@ -17,7 +17,7 @@ from typing import Any
 from pydantic import TypeAdapter, ValidationError
 
 from shared.envelope import dumps, encode, encode_serialized
-from shared.errors import BadRequest, NotFound
+from shared.errors import BadRequest, MethodNotAllowed, NotFound
 from shared.ingest.body import decompress, parse_body
 from shared.ingest.config import IngestSettings
 from shared.ingest.dedup import Key, RecentIds
@@ -36,6 +36,8 @@ from shared.topology import COLD_EVENTS, EVENTS, FAILED_EVENTS
 BATCH_PATHS = ("batch", "b", "import")
 NOT_A_LIST = "batch must be a JSON array of events."
 UNKNOWN_PATH = "No such endpoint: {path}."
+ALLOW = "POST, OPTIONS"  # OPTIONS is the CORS preflight, answered at the edge
+NOT_ALLOWED = "Method {method} not allowed: send events with POST."
 NOT_FORWARDED = "writeKey"  # a secret: never copied into events downstream
 _NEEDS_SCRUB = re.compile(rb"\\u(0000|[dD][89a-fA-F])")
 _TIME = TypeAdapter(datetime)
@@ -47,6 +49,7 @@ class IngestRequest:
     headers: dict[str, str]  # lower-cased names
     body: bytes
     query: dict[str, str] = field(default_factory=dict)
+    method: str = "POST"
 
 
 @dataclass
@@ -107,6 +110,8 @@ class IngestHandler:
         )
 
     def handle(self, request: IngestRequest) -> IngestResult:
+        if request.method != "POST":  # on every path: the method is refused before the route
+            raise MethodNotAllowed(NOT_ALLOWED.format(method=request.method), allow=ALLOW)
         route = route_of(request.path)
         limit = self._settings.max_batch_bytes
         if route.kind != "batch":

@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from tests.unit.ingest.conftest import Ingest, fixture
+from tests.unit.ingest.conftest import Ingest, basic, fixture
 
 ACCEPTED = b'{"success": true}'
 CALLS = {
@@ -81,6 +81,26 @@ def test_cors_preflight_and_cors_on_answers(ingest: Ingest) -> None:
     assert "Content-Encoding" in preflight.headers["Access-Control-Allow-Headers"]
     answer = ingest.post("/v1/track", CALLS["track"])
     assert answer.headers["Access-Control-Allow-Origin"] == "*"
+
+
+@pytest.mark.parametrize("method", ["GET", "PUT", "PATCH", "DELETE", "HEAD"])
+@pytest.mark.parametrize(
+    "path", ["/v1/track", "/v1/t", "/v1/batch", "/v1/webhooks/customerio", "/v2/track"]
+)
+def test_only_post_reaches_the_handler(ingest: Ingest, method: str, path: str) -> None:
+    body = json.dumps({"batch": [CALLS["track"]], **CALLS["track"]}).encode()
+    answer = ingest.client.open(
+        path, method=method, data=body, headers=basic("k-web"), content_type="application/json"
+    )
+    assert answer.status_code == 405
+    assert answer.headers["Allow"] == "POST, OPTIONS"
+    assert answer.headers["Access-Control-Allow-Origin"] == "*"
+    if method != "HEAD":  # a HEAD answer has no body
+        assert answer.get_json() == {
+            "success": False,
+            "message": f"Method {method} not allowed: send events with POST.",
+        }
+    assert ingest.publisher.messages == []
 
 
 @pytest.mark.parametrize(
