@@ -65,6 +65,11 @@ class IdentityConfig(BaseModel):
             "anonymous_id",
         ]
     )
+    # Device-like identifiers: one that two userIds each claim directly (a family tablet, a
+    # shared browser) links neither of them, and no one else, from then on (``shared.py``).
+    shared_types: list[str] = Field(
+        default_factory=lambda: ["anonymous_id", "device_id", "advertising_id", "ga_client_id"]
+    )
     phone_region: str = "US"  # region assumed for phone numbers written without a country code
     cache_size: int = 100_000  # identifiers remembered per instance (known users skip lookups)
 

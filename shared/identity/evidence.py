@@ -121,6 +121,7 @@ def explain(profile: Mapping[str, Any], start: Identifier) -> dict[str, Any]:
     """Why the identifiers of ``profile`` belong together: each one's path of evidence from
     ``start``, and every step in event-time order."""
     entries = sorted(profile.get("evidence") or [], key=lambda e: (e["at"], e["id"]))
+    here = set(_all_keys(profile))  # a path never goes through an identifier now elsewhere
     touching: dict[str, list[Entry]] = {}
     for entry in entries:
         for key in entry["identifiers"]:
@@ -131,7 +132,7 @@ def explain(profile: Mapping[str, Any], start: Identifier) -> dict[str, Any]:
         key = queue.popleft()
         for entry in touching.get(key, []):
             for other in entry["identifiers"]:
-                if other not in seen:
+                if other not in seen and other in here:
                     seen.add(other)
                     parent[other] = (key, entry)
                     queue.append(other)
@@ -180,5 +181,12 @@ def render(explanation: Mapping[str, Any]) -> list[str]:
             f"{conflict['limit']}) by message {conflict['message_id']}"
         )
     for undone in explanation["unmerged"]:
-        lines.append(f"  unmerged: evidence {undone['evidence']} removed at {undone['at']}")
+        if "shared" in undone:
+            users = " and ".join(undone.get("claimed_by") or [])
+            lines.append(
+                f"  shared: {', '.join(undone['shared'])} detached at {undone['at']} "
+                f"(claimed by {users})"
+            )
+        else:
+            lines.append(f"  unmerged: evidence {undone['evidence']} removed at {undone['at']}")
     return lines

@@ -1,10 +1,10 @@
 """Which identifiers an event carries, normalised so that one person's ids compare equal.
 
-Read from: ``userId``, ``anonymousId``, ``traits`` / ``context.traits`` (email, phone),
-``context.device`` (id, advertisingId), the Google Analytics client id in ``integrations``, and
-``context.externalIds[{id, type}]``. Blocked values (``null``, ``0``, ``anonymous``...) and values
-that do not parse (an email without ``@``, a phone that is not a number) are dropped: they must
-never link two people.
+Read from: ``userId``, ``anonymousId``, an alias's ``previousId`` (an anonymous id of the same
+person), ``traits`` / ``context.traits`` (email, phone), ``context.device`` (id, advertisingId),
+the Google Analytics client id in ``integrations``, and ``context.externalIds[{id, type}]``.
+Blocked values (``null``, ``0``, ``anonymous``...) and values that do not parse (an email
+without ``@``, a phone that is not a number) are dropped: they must never link two people.
 """
 
 from __future__ import annotations
@@ -113,6 +113,8 @@ def raw_identifiers(event: dict[str, Any]) -> list[tuple[str, Any]]:
         ("user_id", event.get("userId")),
         ("anonymous_id", event.get("anonymousId")),
     ]
+    if event.get("type") == "alias":  # the id the person had before: an anonymous id
+        found.append(("anonymous_id", event.get("previousId")))
     for traits in (context.get("traits"), event.get("traits")):
         if isinstance(traits, dict):
             found += [("email", traits.get("email")), ("phone", traits.get("phone"))]

@@ -15,9 +15,10 @@ from __future__ import annotations
 import functools
 import uuid
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
+from shared.errors import BackendUnavailable
 from shared.identity.changes import IdentityChange
 from shared.identity.config import IdentityConfig
 from shared.identity.evidence import build_entry, changes_of, conflict_records, evidence_id
@@ -42,9 +43,28 @@ from shared.identity.records import (
     with_identifiers,
 )
 from shared.identity.rules import plan_event
+from shared.identity.shared import (
+    Detacher,
+    alias_probe,
+    claim,
+    contested,
+    linking,
+    republished,
+)
 from shared.ports.documents import DocumentStore, Ref, Transaction
 
 Known = tuple[Mapping[str, Any], list[Identifier]]  # an event and its identifiers
+
+
+MAX_DETACH_ROUNDS = 4  # each round makes at least one more identifier shared
+
+
+@dataclass(frozen=True)
+class Contested:
+    """The event shows these device-like identifiers to be shared: detach them, then apply it."""
+
+    shared: tuple[Identifier, ...]
+    users: tuple[str, ...]
 
 
 @dataclass(frozen=True)
@@ -64,19 +84,34 @@ class ProfileRepository:
         self.store = store
         self.config = config or IdentityConfig()
         self._cache = cache or IdentifierCache(self.config.cache_size)
+        self._detacher = Detacher(store, self.config)
 
     # The event path.
 
     def record(self, event: Mapping[str, Any]) -> Outcome | None:
         """Attach the event to its person (creating, linking or merging profiles) in one
-        transaction, and return the changes to publish once it has committed."""
+        transaction, and return the changes to publish once it has committed. An event that
+        shows a device to be shared first detaches it, in a transaction of its own."""
         identifiers = identifiers_of(dict(event), self.config)
         if not identifiers:
             return None
-        outcome = self.store.run_transaction(lambda tx: self._record(tx, event, identifiers))
-        if outcome is not None:
-            self._cache.put([i.key for i in outcome.identifiers], outcome.profile_id)
-        return outcome
+        detached: list[IdentityChange] = []
+        for _ in range(MAX_DETACH_ROUNDS):
+            result = self.store.run_transaction(lambda tx: self._record(tx, event, identifiers))
+            if not isinstance(result, Contested):
+                break
+            at = event_time(event)
+            detached += self._detacher.detach(result.shared, result.users, event, at)
+        else:
+            raise BackendUnavailable(f"identity of message {event.get('messageId')} kept moving")
+        if result is None:
+            return None
+        self._cache.put([i.key for i in result.identifiers], result.profile_id)
+        if detached:
+            again = {c.change_id for c in detached}  # the event that revealed them republishes
+            fresh = [c for c in result.changes if c.change_id not in again]
+            result = replace(result, changes=[*detached, *fresh])
+        return result
 
     def record_all(self, events: Sequence[Mapping[str, Any]]) -> list[Outcome]:
         """The events of one message. Those of a person this instance knows, that bring no new
@@ -87,7 +122,7 @@ class ProfileRepository:
         for event in events:
             identifiers = identifiers_of(dict(event), self.config)
             cached = {self._cache.get(i.key) for i in identifiers}
-            if len(cached) == 1 and None not in cached:
+            if len(cached) == 1 and None not in cached and event.get("type") != "alias":
                 groups.setdefault(str(cached.pop()), []).append((event, identifiers))
             elif identifiers:
                 one_by_one.append(event)
@@ -105,9 +140,9 @@ class ProfileRepository:
 
     def _record(
         self, tx: Transaction, event: Mapping[str, Any], identifiers: list[Identifier]
-    ) -> Outcome | None:
+    ) -> Outcome | Contested | None:
         cached = {self._cache.get(i.key) for i in identifiers}
-        if len(cached) == 1 and None not in cached:
+        if len(cached) == 1 and None not in cached and event.get("type") != "alias":
             done, _ = self._known(tx, str(cached.pop()), [(event, identifiers)])
             if done:
                 return done[0]
@@ -127,7 +162,9 @@ class ProfileRepository:
             if not set(identifiers) <= holding:
                 left.append((event, identifiers))
                 continue
-            updated = apply_event(updated, event, identifiers[0].key)
+            updated = claim(
+                apply_event(updated, event, identifiers[0].key), identifiers, self.config
+            )
             changes = self._republish(profile, event)
             done.append(Outcome(profile_id, changes, tuple(identifiers)))
         if updated != profile:
@@ -147,15 +184,28 @@ class ProfileRepository:
 
     def _resolve_and_apply(
         self, tx: Transaction, event: Mapping[str, Any], identifiers: list[Identifier]
-    ) -> Outcome | None:
-        refs = [identifier_ref(i) for i in identifiers]
-        links = tx.get_all(refs)
-        pointers = {
-            i: (links[r] or {}).get("profile_id") for i, r in zip(identifiers, refs, strict=True)
-        }
+    ) -> Outcome | Contested | None:
+        probe = alias_probe(event, self.config)
+        asked = [*identifiers, *([probe] if probe and probe not in identifiers else [])]
+        links = tx.get_all([identifier_ref(i) for i in asked])
+        found = {i: links[identifier_ref(i)] for i in asked}
+        own = linking(identifiers, found)
+        if probe is not None and probe not in own and (found[probe] or {}).get("profile_id"):
+            # previousId names a known user: an alias to it is a second userId, not a device
+            previous = Identifier("anonymous_id", probe.value)
+            own = [i for i in own if i != previous or found.get(i)]
+            identifiers = [*own, probe]  # last: the event's own ids win over it
+        else:
+            identifiers = own
+        pointers = {i: (found[i] or {}).get("profile_id") for i in identifiers}
         resolver = Resolver(tx)
         resolver.load({str(p) for p in pointers.values() if p})
         owners = {i: resolver.root(p) for i, p in pointers.items()}
+        shared = contested(own, owners, resolver.docs, self.config)
+        if shared:
+            return Contested(
+                tuple(shared), tuple(sorted(i.value for i in own if i.type == "user_id"))
+            )
         roots = {p for p in owners.values() if p is not None}
         holdings = {p: holds(resolver.docs[p] or {}) for p in roots}
         plan = plan_event(identifiers, owners, holdings, self.config)
@@ -180,8 +230,10 @@ class ProfileRepository:
             changes = changes_of(entry)
         else:
             changes = self._republish(profile, event)
+        changes = [*republished(event, found), *changes]
         self._record_conflicts(profile, conflict_records(plan, event, target_id))
         profile = apply_event(profile, event, plan.accepted[0].key)
+        profile = claim(profile, [i for i in plan.accepted if i in own], self.config)
         if profile != before:
             tx.set(PROFILES, target_id, profile)
         for identifier in plan.added:
@@ -200,7 +252,8 @@ class ProfileRepository:
         def final(root: str | None) -> str | None:
             return target_id if root in merged else root
 
-        self._compact(tx, links, pointers, owners, final, resolver)
+        refs = {identifier_ref(i): found[i] for i in identifiers}
+        self._compact(tx, refs, pointers, owners, final, resolver)
         return Outcome(target_id, changes, plan.accepted)
 
     @staticmethod

@@ -4,7 +4,8 @@ reordering or a retried transaction all reach the same document.
     profiles/{id} → profile_id, identifiers {type: [values]}, traits {name: {value, at, source,
                     message_id, by}}, first_seen, last_seen, consent {category: {value, at,
                     source}}, first_touch {at, campaign, referrer, landing_page, message_id},
-                    evidence [...], conflicts [...], unmerged [...]
+                    claimed [device-like identifier keys seen in one event with the
+                    profile's userId], evidence [...], conflicts [...], unmerged [...]
                  or, once absorbed by a merge, only a forwarding pointer:
                     profile_id, merged_into, merged_at, message_id
 
@@ -170,6 +171,9 @@ def absorb(survivor: Doc, absorbed: Mapping[str, Any]) -> Doc:
         values = [v for v in (survivor.get(bound), absorbed.get(bound)) if v]
         if values:
             out[bound] = pick(values)
+    claimed = sorted({*(survivor.get("claimed") or []), *(absorbed.get("claimed") or [])})
+    if claimed:
+        out["claimed"] = claimed
     for log in ("evidence", "conflicts", "unmerged"):
         merged = [*(survivor.get(log) or []), *(absorbed.get(log) or [])]
         if merged:

@@ -34,14 +34,21 @@ class Part:
 
 
 def replay(
-    entries: Sequence[Entry], everyone: set[Identifier], config: IdentityConfig
+    entries: Sequence[Entry],
+    everyone: set[Identifier],
+    config: IdentityConfig,
+    isolated: frozenset[Identifier] = frozenset(),
 ) -> list[Part]:
     """The people that ``entries`` make of ``everyone`` (identifiers no entry mentions stay
-    alone). Pure: the same evidence gives the same parts, whatever order it is given in."""
+    alone, and so do the ``isolated``: they link nothing). Pure: the same evidence gives the
+    same parts, whatever order it is given in."""
     parts: dict[str, Part] = {}
     owner: dict[Identifier, str] = {}
+    linkable = everyone - isolated
     for n, entry in enumerate(sorted(entries, key=lambda e: (e["at"], e["id"]))):
-        ids = {Identifier.parse(k) for k in entry["identifiers"]} & everyone
+        ids = {Identifier.parse(k) for k in entry["identifiers"]} & linkable
+        if not ids:
+            continue
         ordered = sorted(ids, key=lambda i: (config.rank(i.type), i.type, i.value))
         holdings = {
             pid: _by_type(part.identifiers)
@@ -81,20 +88,26 @@ def _slots_for(slots: Mapping[str, Any], keys: set[str], default: bool) -> dict[
     return {n: s for n, s in slots.items() if s.get("by") in keys or (default and not s.get("by"))}
 
 
-def split(profile: Mapping[str, Any], removed: Entry, parts: Sequence[Part], at: str) -> list[Doc]:
-    """The profile documents of the parts; the first part keeps the profile id."""
+def split(
+    profile: Mapping[str, Any], cause: Mapping[str, Any], parts: Sequence[Part], at: str
+) -> list[Doc]:
+    """The profile documents of the parts; the first part keeps the profile id. ``cause``
+    (``{"id": ..., ...}``) is what split it, kept under ``unmerged`` on every part."""
     root_id = str(profile["profile_id"])
     ids = [root_id] + [
-        str(uuid.uuid5(uuid.NAMESPACE_URL, f"{root_id}|{removed['id']}|{min(p.identifiers)}"))
+        str(uuid.uuid5(uuid.NAMESPACE_URL, f"{root_id}|{cause['id']}|{min(p.identifiers)}"))
         for p in parts[1:]
     ]
-    record = {"evidence": removed["id"], "at": at, "entry": removed, "parts": ids}
+    record = {**cause, "at": at, "parts": ids}
     docs = []
     for n, (pid, part) in enumerate(zip(ids, parts, strict=True)):
         keys = {i.key for i in part.identifiers}
         times = [e["at"] for e in part.entries]
         doc = with_identifiers(new_profile(pid, min(times, default=at)), part.identifiers)
         doc["traits"] = _slots_for(profile.get("traits") or {}, keys, n == 0)
+        claimed = sorted(k for k in profile.get("claimed") or [] if k in keys)
+        if claimed:
+            doc["claimed"] = claimed
         consent = _slots_for(profile.get("consent") or {}, keys, n == 0)
         if consent:
             doc["consent"] = consent
@@ -113,26 +126,47 @@ def split(profile: Mapping[str, Any], removed: Entry, parts: Sequence[Part], at:
 
 
 def unmerged_change(
-    root: Mapping[str, Any], removed: Entry, docs: Sequence[Doc], at: str
+    root: Mapping[str, Any], cause: Mapping[str, Any], docs: Sequence[Doc], at: str, reason: str
 ) -> IdentityChange:
+    """The split as identity change: the identifiers that moved to the new parts."""
     moved = [
         Assignment(i.type, i.value, str(doc["profile_id"]))
         for doc in docs[1:]
         for i in sorted(identifier_set(doc))
     ]
     epoch = len(root.get("unmerged") or [])
-    cause = f"unmerge|{root['profile_id']}|{removed['id']}|{epoch}"
+    key = f"unmerge|{root['profile_id']}|{cause['id']}|{epoch}"
     return IdentityChange(
-        change_id=hashlib.sha256(cause.encode()).hexdigest()[:32],
+        change_id=hashlib.sha256(key.encode()).hexdigest()[:32],
         change="unmerged",
         at=at,
         assignments=tuple(moved),
         profile_id=str(root["profile_id"]),
-        message_id=removed.get("message_id"),
-        source_id=removed.get("source_id"),
-        reason=f"evidence {removed['id']} removed by an operator",
+        message_id=cause.get("message_id"),
+        source_id=cause.get("source_id"),
+        reason=reason,
         extra={"parts": [d["profile_id"] for d in docs]},
     )
+
+
+def write_parts(tx: Transaction, docs: Sequence[Doc], at: str, message_id: str) -> None:
+    """The parts' profiles, and the identifier documents of those that moved to a new part
+    (a moved identifier keeps the other fields of its document, e.g. ``shared``)."""
+    for doc in docs:
+        tx.set(PROFILES, doc["profile_id"], doc)
+    for doc in docs[1:]:
+        for moved in identifier_set(doc):
+            tx.set(
+                IDENTIFIERS,
+                moved.doc_id,
+                {
+                    "profile_id": doc["profile_id"],
+                    "type": moved.type,
+                    "value": moved.value,
+                    "linked_at": at,
+                    "message_id": message_id,
+                },
+            )
 
 
 class Unmerger:
@@ -162,20 +196,13 @@ class Unmerger:
             raise NotFound(f"profile {root_id} has no evidence {evidence}")
         remaining = [e for e in entries if e is not removed]
         parts = replay(remaining, identifier_set(root), self._config)
-        docs = split(root, removed, parts, at)
-        for doc in docs:
-            tx.set(PROFILES, doc["profile_id"], doc)
-        for doc in docs[1:]:
-            for moved in identifier_set(doc):
-                tx.set(
-                    IDENTIFIERS,
-                    moved.doc_id,
-                    {
-                        "profile_id": doc["profile_id"],
-                        "type": moved.type,
-                        "value": moved.value,
-                        "linked_at": at,
-                        "message_id": f"unmerge:{evidence}",
-                    },
-                )
-        return unmerged_change(root, removed, docs, at)
+        cause = {"id": evidence, "evidence": evidence, "entry": removed}
+        docs = split(root, cause, parts, at)
+        write_parts(tx, docs, at, f"unmerge:{evidence}")
+        cause = {
+            **cause,
+            "message_id": removed.get("message_id"),
+            "source_id": removed.get("source_id"),
+        }
+        reason = f"evidence {evidence} removed by an operator"
+        return unmerged_change(root, cause, docs, at, reason)

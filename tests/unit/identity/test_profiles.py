@@ -90,15 +90,15 @@ def test_two_identified_people_are_never_merged_the_conflict_is_recorded() -> No
     store = InMemoryDocumentStore()
     repo = ProfileRepository(store)
     repo.record(ev("m1", userId="u1", anonymousId="a1"))
-    repo.record(ev("m2", userId="u2", anonymousId="a2"))
-    outcome = repo.record(ev("m3", userId="u1", anonymousId="a2"))
+    repo.record(ev("m2", userId="u2", traits={"email": "two@x.io"}))
+    outcome = repo.record(ev("m3", userId="u1", traits={"email": "two@x.io"}))
     assert outcome is not None and outcome.changes == []
     assert len(clusters(store)) == 2
     first = repo.find(("user_id", "u1"))
     assert first is not None
     [conflict] = first["conflicts"]
-    assert conflict["identifier"] == "anonymous_id:a2" and conflict["type"] == "user_id"
-    repo.record(ev("m3", userId="u1", anonymousId="a2"))  # redelivered: recorded once
+    assert conflict["identifier"] == "email:two@x.io" and conflict["type"] == "user_id"
+    repo.record(ev("m3", userId="u1", traits={"email": "two@x.io"}))  # redelivered: once
     assert len(repo.find(("user_id", "u1"))["conflicts"]) == 1  # type: ignore[index]
 
 
