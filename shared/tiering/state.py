@@ -68,6 +68,7 @@ class PromotionState:
         self._max = max_ids
         self._promoted: set[str] = set()
         self._not_promoted: dict[str, float] = {}  # id -> monotonic expiry
+        self._recording: set[str] = set()  # being recorded by a request of this instance
         self._lock = threading.Lock()
         self.stats = CacheStats()
 
@@ -100,14 +101,28 @@ class PromotionState:
         return found | fresh
 
     def record(self, promotions: Sequence[Promotion]) -> list[Promotion]:
-        """Record promotions not yet stored (once each, race-safe); returns the new ones."""
-        wanted = {p.anonymous_id: p for p in promotions if p.anonymous_id not in self._promoted}
+        """Record promotions not yet stored (once each, race-safe); returns the new ones.
+
+        An id another request of this instance is recording right now is left to that one:
+        two transactions creating the same document deadlock until one times out (about 2 s
+        on the Firestore emulator, the whole request waiting)."""
+        with self._lock:
+            wanted = {
+                p.anonymous_id: p
+                for p in promotions
+                if p.anonymous_id not in self._promoted and p.anonymous_id not in self._recording
+            }
+            self._recording |= wanted.keys()
         if not wanted:
             return []
-
-        by_key = {doc_id(a): p for a, p in wanted.items()}
-        keys = create_missing(self._store, PROMOTIONS, {k: p.to_doc() for k, p in by_key.items()})
-        self._remember(set(wanted), [], self._clock.monotonic())
+        try:
+            by_key = {doc_id(a): p for a, p in wanted.items()}
+            docs = {k: p.to_doc() for k, p in by_key.items()}
+            keys = create_missing(self._store, PROMOTIONS, docs)
+            self._remember(set(wanted), [], self._clock.monotonic())
+        finally:
+            with self._lock:
+                self._recording -= wanted.keys()
         return [by_key[k] for k in keys]
 
     def _remember(self, promoted: set[str], not_promoted: list[str], now: float) -> None:
