@@ -10,7 +10,7 @@ BIN := $(VENV)/bin
 PYTEST := $(BIN)/pytest
 SDK_DIR := tests/e2e/sdk
 
-.PHONY: help setup dev test test-unit test-integration test-e2e test-infra check lint typecheck fmt bench clean
+.PHONY: help setup dev test test-unit test-integration test-e2e test-infra check lint typecheck fmt bench bench-burst clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-17s %s\n", $$1, $$2}'
@@ -72,6 +72,9 @@ test-infra: $(VENV)/.stamp ## the Pulumi program under pulumi.runtime mocks (own
 
 bench: setup ## benchmarks, printed as ratios against a baseline measured in the same run
 	@if [ -d bench ]; then $(BIN)/python -m bench; else echo "no benchmarks yet"; fi
+
+bench-burst: setup ## a 3,500-event burst through the whole local stack (fails on missed targets)
+	$(BIN)/python -m bench.burst
 
 clean: ## remove venvs and local state
 	rm -rf $(VENV) $(BQVENV) .dev .pytest_cache .mypy_cache .ruff_cache
