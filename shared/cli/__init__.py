@@ -6,6 +6,7 @@
     cdp jobs run NAME [--stack FILE]
     cdp profile get|explain TYPE:VALUE [--json] [--stack FILE]
     cdp profile unmerge TYPE:VALUE --evidence ID [--stack FILE]
+    cdp identity reprocess --since T [--json] [--stack FILE]
     cdp mtu-report [--month YYYY-MM] [--json] [--stack FILE]
     cdp topology [--json]
 
@@ -53,13 +54,14 @@ def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="cdp", description="Customer data platform for Google Cloud.")
     sub = p.add_subparsers(dest="command", required=True)
     # Imported here: the groups import this module's helpers.
-    from shared.cli import dev, failed_events, jobs, mtu, profile, topology
+    from shared.cli import dev, failed_events, identity, jobs, mtu, profile, topology
 
     # In the order ``cdp --help`` lists them.
     for register in (
         dev.register,
         failed_events.register,
         profile.register,
+        identity.register,
         jobs.register,
         mtu.register,
         topology.register,

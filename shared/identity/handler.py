@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from shared.envelope import Envelope
+from shared.envelope import Envelope, Event
 from shared.errors import NotFound
 from shared.identity.changes import IdentityChange, encode_changes
 from shared.identity.evidence import explain
@@ -35,6 +35,13 @@ class IdentityHandler:
         outcomes = self.profiles.record_all([e for e in envelope.events if isinstance(e, dict)])
         self.publish([c for outcome in outcomes for c in outcome.changes])
         return len(outcomes)
+
+    def replay(self, events: list[Event]) -> int:
+        """Stored events again, through the same path as live ones (a redelivery changes
+        nothing); returns how many identity changes were published."""
+        changes = [c for outcome in self.profiles.record_all(events) for c in outcome.changes]
+        self.publish(changes)
+        return len(changes)
 
     def publish(self, changes: list[IdentityChange]) -> None:
         if changes:

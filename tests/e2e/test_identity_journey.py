@@ -146,3 +146,38 @@ def test_the_seeds_journey_becomes_one_explained_person(
     assert hops[-1] == f"anonymous_id:{mobile}" and f"user_id:{user}" in hops
     text = cdp(stack_env, "profile", "explain", f"email:{email}")
     assert "linked" in text and f"anonymous_id:{mobile}" in text
+
+
+def test_the_seeds_journey_with_alias_joins_the_anonymous_visit_everywhere(
+    stack_env: dict[str, Any], cli_services: None
+) -> None:
+    """The seeds tell apps to call ``alias(previousId=anonymousId, userId)`` the moment account
+    creation completes: the cold, anonymous visit before it joins the person, in Firestore and
+    in the warehouse (through the identity map)."""
+    from shared.adapters.bigquery import BigQueryWarehouse
+    from shared.settings import Settings
+    from shared.tiering.history import cold_history
+
+    run = uuid.uuid4().hex[:8]
+    desktop, user = f"aaa-{run}", f"97980cfea0067-{run}"
+    errors: list[str] = []
+    web, backend = (sdk(stack_env, s, errors) for s in ("web", "backend"))
+    web.page(anonymous_id=desktop, name="Home", timestamp=day(1), message_id=f"{run}-visit")
+    web.alias(desktop, user, timestamp=day(3))  # account created
+    web.identify(user, {"plan": "free"}, timestamp=day(3, 10))  # userId only, as the SDK sends
+    backend.track(user, "transaction_succeeded", {"amount": 42.5}, timestamp=day(6))
+    profiles = ProfileRepository(FirestoreDocumentStore(stack_env["project_id"]))
+
+    def joined() -> dict[str, Any] | None:
+        found = profiles.find(("anonymous_id", desktop))
+        return found if found and user in found["identifiers"].get("user_id", []) else None
+
+    person = eventually(joined, timeout=60)
+    assert person["identifiers"]["anonymous_id"] == [desktop]
+    settings = Settings(project_id=stack_env["project_id"])
+    bigquery = BigQueryWarehouse(
+        stack_env["project_id"], "EU", stack_env["environment"]["CDP_BIGQUERY_ENDPOINT"]
+    )
+    history = eventually(lambda: cold_history(settings, bigquery, user), timeout=60)
+    assert [r["message_id"] for r in history] == [f"{run}-visit"]
+    assert errors == []
