@@ -4,7 +4,8 @@
     ├── RetryableError            transient: raise it from a Pub/Sub consumer and Pub/Sub redelivers
     │   └── BackendUnavailable    a Google service or a destination did not answer
     ├── PermanentError            retrying cannot help: record it for an operator, then ack
-    │   └── InvalidMessage        a Pub/Sub message we cannot decode
+    │   ├── InvalidMessage        a Pub/Sub message we cannot decode
+    │   └── InvalidDocumentId     a document id Firestore refuses (empty, "/", "..", too long)
     ├── RequestError              an HTTP caller's mistake, turned into a status only at the edge
     │   ├── BadRequest            400
     │   ├── Unauthorized          401
@@ -41,6 +42,10 @@ class PermanentError(CdpError):
 
 class InvalidMessage(PermanentError):
     """A Pub/Sub message whose envelope cannot be decoded."""
+
+
+class InvalidDocumentId(PermanentError):
+    """A document id Firestore refuses; every store refuses it alike, before any round trip."""
 
 
 class RequestError(CdpError):

@@ -9,7 +9,7 @@ from google.cloud import firestore
 
 from shared.adapters.errors import transient_as_unavailable
 from shared.errors import BackendUnavailable
-from shared.ports.documents import Doc, DocumentStore, Ref, Transaction
+from shared.ports.documents import Doc, DocumentStore, Ref, Transaction, check_id
 
 T = TypeVar("T")
 
@@ -23,7 +23,7 @@ class _FirestoreTransaction(Transaction):
         return self._store._get_all(refs, transaction=self._tx)
 
     def set(self, collection: str, doc_id: str, data: Doc) -> None:
-        self._tx.set(self._store._ref(collection, doc_id), data)
+        self._tx.set(self._store._ref(collection, doc_id, write=True), data)
 
     def delete(self, collection: str, doc_id: str) -> None:
         self._tx.delete(self._store._ref(collection, doc_id))
@@ -41,7 +41,8 @@ class FirestoreDocumentStore(DocumentStore):
             self._client = firestore.Client(project=self._project_id, database=self._database)
         return self._client
 
-    def _ref(self, collection: str, doc_id: str) -> Any:
+    def _ref(self, collection: str, doc_id: str, *, write: bool = False) -> Any:
+        check_id(doc_id, write=write)  # the fake's error, not a client's or the server's
         return self.client.collection(collection).document(doc_id)
 
     def _get_all(self, refs: Sequence[Ref], transaction: Any = None) -> dict[Ref, Doc | None]:
@@ -62,8 +63,9 @@ class FirestoreDocumentStore(DocumentStore):
         return self._get_all(refs)
 
     def set(self, collection: str, doc_id: str, data: Doc) -> None:
+        ref = self._ref(collection, doc_id, write=True)
         with transient_as_unavailable("Firestore write"):
-            self._ref(collection, doc_id).set(data)
+            ref.set(data)
 
     def delete(self, collection: str, doc_id: str) -> None:
         with transient_as_unavailable("Firestore delete"):

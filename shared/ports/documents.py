@@ -2,21 +2,55 @@
 
 Documents are plain JSON-able dicts. A transaction function may run several times (on
 contention), so it must only read through the transaction and return what it decided.
+
+Document ids follow Firestore's rules (``check_id``), in the fake as in Firestore: a value from
+an event is never an id as it is, but goes through ``document_id``, which always gives a valid one.
 """
 
 from __future__ import annotations
 
 import abc
 import copy
+import hashlib
+import re
 import threading
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, TypeVar
+from urllib.parse import quote
 
-from shared.errors import BackendUnavailable
+from shared.errors import BackendUnavailable, InvalidDocumentId
 
 T = TypeVar("T")
 Doc = dict[str, Any]
 Ref = tuple[str, str]  # (collection, document id)
+MAX_ID_BYTES = 1500
+_RESERVED = re.compile(r"__.*__")
+
+
+def valid_id(doc_id: str) -> bool:
+    """Firestore takes it as a document id: not empty, no "/", not "." or "..", not
+    ``__.*__`` (the length is checked on writes only: the emulator reads longer ids)."""
+    reserved = _RESERVED.fullmatch(doc_id)
+    return bool(doc_id) and "/" not in doc_id and doc_id not in (".", "..") and not reserved
+
+
+def document_id(value: str) -> str:
+    """The document id of any string, one to one. Percent-encoded, so never a "/"; what
+    Firestore would still refuse ("", ".", "..", ``__x__``) takes a leading "%", and an id too
+    long its digest after "%sha256:": percent-encoding never writes a "%" that is not followed
+    by two hex digits, so neither can meet an encoded id."""
+    key = quote(value, safe="")
+    if len(key) >= MAX_ID_BYTES:  # ASCII: characters are bytes; room for the "%"
+        return "%sha256:" + hashlib.sha256(value.encode()).hexdigest()
+    return key if valid_id(key) else "%" + key
+
+
+def check_id(doc_id: str, *, write: bool = False) -> None:
+    """Refuse what Firestore refuses (``valid_id``; and, for writes, over 1,500 bytes)."""
+    if not valid_id(doc_id):
+        raise InvalidDocumentId(f"Firestore refuses the document id {doc_id[:100]!r}.")
+    if write and len(doc_id.encode()) > MAX_ID_BYTES:
+        raise InvalidDocumentId(f"Document id over {MAX_ID_BYTES} bytes: {doc_id[:100]!r}...")
 
 
 class Transaction(abc.ABC):
@@ -67,6 +101,8 @@ class _FakeTransaction(Transaction):
     def get_all(self, refs: Sequence[Ref]) -> dict[Ref, Doc | None]:
         if self.writes:
             raise ValueError("read after write in a transaction")
+        for _, doc_id in refs:
+            check_id(doc_id)
         with self._store._lock:
             self._store.reads += len(refs)
             out: dict[Ref, Doc | None] = {}
@@ -77,9 +113,11 @@ class _FakeTransaction(Transaction):
             return out
 
     def set(self, collection: str, doc_id: str, data: Doc) -> None:
+        check_id(doc_id, write=True)
         self.writes[(collection, doc_id)] = copy.deepcopy(data)
 
     def delete(self, collection: str, doc_id: str) -> None:
+        check_id(doc_id)
         self.writes[(collection, doc_id)] = None
 
 
@@ -98,14 +136,18 @@ class InMemoryDocumentStore(DocumentStore):
         self.before_commit: Callable[[], None] | None = None  # lets tests interleave writers
 
     def get_all(self, refs: Sequence[Ref]) -> dict[Ref, Doc | None]:
+        for _, doc_id in refs:
+            check_id(doc_id)
         with self._lock:
             self.reads += len(refs)
             return {ref: copy.deepcopy(self._docs.get(ref, (0, None))[1]) for ref in refs}
 
     def set(self, collection: str, doc_id: str, data: Doc) -> None:
+        check_id(doc_id, write=True)
         self._apply({(collection, doc_id): copy.deepcopy(data)})
 
     def delete(self, collection: str, doc_id: str) -> None:
+        check_id(doc_id)
         self._apply({(collection, doc_id): None})
 
     def list(self, collection: str, limit: int = 1000) -> list[tuple[str, Doc]]:

@@ -67,6 +67,7 @@ SELECT
 PROMOTED_SQL = """
 SELECT DISTINCT e.anonymous_id FROM `{events}` AS e
 WHERE e.received_at >= @start AND e.received_at < @end AND e.anonymous_id IS NOT NULL
+  AND e.anonymous_id != ''  -- ingest and the tier router take an empty id for none
 ORDER BY e.anonymous_id
 """
 

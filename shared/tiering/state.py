@@ -20,17 +20,18 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterable, Sequence, Set
 from dataclasses import asdict, dataclass
-from urllib.parse import quote
 
 from shared.errors import BackendUnavailable
 from shared.ports.clock import Clock
-from shared.ports.documents import DocumentStore, create_missing
+from shared.ports.documents import DocumentStore, create_missing, document_id
 
 PROMOTIONS = "tier_promotions"
 
 
 def doc_id(anonymous_id: str) -> str:
-    return quote(anonymous_id, safe="")
+    """The id of its promotion, attribution and back-fill documents: valid for any id that
+    ingest accepts, "" and "." and ``__x__`` included (see ``document_id``)."""
+    return document_id(anonymous_id)
 
 
 @dataclass(frozen=True)

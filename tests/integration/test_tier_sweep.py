@@ -245,3 +245,44 @@ def test_ids_that_just_entered_wait_for_the_settle_delay(
     assert run_job("tier-promotion-sweep", settled)["entered_recently"] == 0
     later = replace(settled, clock=FakeClock(NOW + timedelta(minutes=6)))
     assert run_job("tier-promotion-sweep", later)["entered_recently"] == 2
+
+
+def test_the_mtu_report_survives_an_empty_anonymous_id(
+    world: tuple[Services, dict[str, str]], unique: str
+) -> None:
+    services, _ = world  # ingest accepts "" beside a userId; the report looked it up
+    signup = engaged("", f"empty-{unique}", "identify", timedelta(minutes=9), 4)
+    services.loader.handle(Envelope("events", [signup], {}))
+    run_job("tier-promotion-sweep", services)
+    report = mtu_report(services.settings, services.sql, services.documents,
+                        NOW.strftime("%Y-%m"))  # fmt: skip
+    assert (report.mtus, report.promoted_ids, report.promoted_with_first_touch) == (3, 2, 2)
+
+
+def test_the_sweep_and_backfill_survive_ids_that_are_no_document_id(
+    world: tuple[Services, dict[str, str]], unique: str
+) -> None:
+    """ ".", a reserved ``__x__`` and an id over Firestore's 1,500 bytes once encoded: each is a
+    promotion, an attribution and a back-fill record, and the MTU report reads them."""
+    services, _ = world
+    services = replace(services, settings=services.settings.model_copy(
+        update={"webhook_url": "http://127.0.0.1:9/hook", "webhook_backfill": True}))  # fmt: skip
+    reserved, long = f"__{unique}__", f"{unique}-" + "é" * 400
+    for anon in (".", reserved, long):  # cold visits, three sessions each: the threshold
+        for d in (3, 2, 1):
+            services.loader.handle(Envelope("cold", [page(anon, timedelta(days=d), 50 + d)], {}))
+    entering = Envelope("events", [
+        engaged(".", f"dot-{unique}", "identify", timedelta(minutes=8), 5),
+        engaged(reserved, f"reserved-{unique}", "identify", timedelta(minutes=7), 6),
+    ], {})  # fmt: skip
+    services.loader.handle(entering)
+    services.identity.handle(entering)
+    load_identity_changes(services)
+    result = run_job("tier-promotion-sweep", services)
+    assert result["promoted"] >= 3  # A, reserved and long (and "." unless an earlier run did)
+    assert result["backfilled_ids"] >= 2  # D and reserved (and ".")
+    assert services.documents.get(PROMOTIONS, doc_id(long)) is not None
+    report = mtu_report(services.settings, services.sql, services.documents,
+                        NOW.strftime("%Y-%m"))  # fmt: skip
+    assert (report.promoted_ids, report.promoted_with_first_touch) == (4, 4)  # D, E, ".", reserved
+    assert (report.mtus, report.cold_only_ids) == (4, 5)  # 3 users and E; A B C F and long

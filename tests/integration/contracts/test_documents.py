@@ -5,8 +5,15 @@ from __future__ import annotations
 import threading
 
 import pytest
+from google.api_core.exceptions import InvalidArgument
 
+from shared.adapters.firestore import FirestoreDocumentStore
+from shared.errors import InvalidDocumentId
 from shared.ports.documents import DocumentStore, Transaction, create_missing
+from tests.conftest import PROJECT
+
+REFUSED = ["", "a/b", ".", "..", "__x__", "__reserved__"]  # what Firestore refuses as an id
+TAKEN = [" ", "...", "_x_", "__x", "x__", "__", "%", "%2F", "é", "a" * 1500]  # and takes
 
 
 def test_set_get_list_delete(documents: DocumentStore, unique: str) -> None:
@@ -75,3 +82,37 @@ def test_create_missing_writes_only_what_does_not_exist(
     assert documents.get(collection, "kept") == {"v": "first"}  # never overwritten
     assert documents.get(collection, "new") == {"v": 1}
     assert create_missing(documents, collection, {"new": {"v": 2}}) == []
+
+
+@pytest.mark.parametrize("refused", REFUSED)
+def test_ids_firestore_refuses_are_refused_alike(
+    documents: DocumentStore, unique: str, refused: str
+) -> None:
+    col = f"c{unique}"
+    with pytest.raises(InvalidDocumentId):
+        documents.get(col, refused)
+    with pytest.raises(InvalidDocumentId):
+        documents.set(col, refused, {"v": 1})
+    with pytest.raises(InvalidDocumentId):
+        documents.run_transaction(lambda tx: tx.set(col, refused, {"v": 1}))
+    with pytest.raises(InvalidDocumentId):
+        documents.set(col, "a" * 1501, {"v": 1})  # over 1,500 bytes
+
+
+def test_ids_firestore_takes_are_taken_alike(documents: DocumentStore, unique: str) -> None:
+    col = f"c{unique}"
+    for n, taken in enumerate(TAKEN):
+        documents.set(col, taken, {"n": n})
+    assert sorted(n for _, doc in documents.list(col) for n in doc.values()) == list(
+        range(len(TAKEN))
+    )
+    got = documents.get_all([(col, taken) for taken in TAKEN])
+    assert [doc["n"] for doc in got.values() if doc] == list(range(len(TAKEN)))
+
+
+@pytest.mark.parametrize("refused", [*REFUSED, "a" * 1501])
+def test_the_refused_ids_are_firestores_own_rule(emulators: object, refused: str) -> None:
+    """Past the adapter's check, the client or the emulator itself refuses each of them."""
+    client = FirestoreDocumentStore(PROJECT).client
+    with pytest.raises((ValueError, InvalidArgument)):
+        client.collection("contract-refused").document(refused).set({"v": 1})
