@@ -1,6 +1,6 @@
 """``cdp``: the operator's command line.
 
-    cdp dev [--no-demo] [--port-base N | --free-ports] [--state-dir DIR]
+    cdp dev [--no-demo] [--port-base N | --free-ports] [--state-dir DIR] [--keep-data]
     cdp demo [--stack FILE] [--visitors N] [--seed N]
     cdp failed-events list [--json] [--limit N] [--stack FILE]
     cdp jobs run NAME [--stack FILE]

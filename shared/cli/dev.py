@@ -1,4 +1,8 @@
-"""``cdp dev`` (the whole platform on emulators) and ``cdp demo`` (traffic for it)."""
+"""``cdp dev`` (the whole platform on emulators) and ``cdp demo`` (traffic for it).
+
+Every store starts empty; ``--keep-data`` keeps BigQuery and Firestore together across a
+restart (Pub/Sub's emulator keeps nothing: a stop first lets in-flight pushes drain).
+"""
 
 from __future__ import annotations
 
@@ -25,7 +29,12 @@ def cmd_dev(args: argparse.Namespace) -> int:
 
     def start() -> dict[str, Any]:
         ports = StackPorts.free() if args.free_ports else StackPorts.from_base(args.port_base)
-        config = StackConfig(ports=ports, state_dir=Path(args.state_dir), project_id=args.project)
+        config = StackConfig(
+            ports=ports,
+            state_dir=Path(args.state_dir),
+            project_id=args.project,
+            keep_data=args.keep_data,
+        )
         stacks.append(LocalStack(config))
         return stacks[-1].start()
 
@@ -83,6 +92,11 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     dev.add_argument("--state-dir", default=str(REPO / ".dev"), help="logs, data, stack.json")
     dev.add_argument("--project", default="cdp-local")
     dev.add_argument("--visitors", type=int, default=40, help="demo visitors")
+    dev.add_argument(
+        "--keep-data",
+        action="store_true",
+        help="keep BigQuery and Firestore data from the last stop (default: start empty)",
+    )
     dev.set_defaults(run=cmd_dev)
 
     demo = sub.add_parser("demo", help="send demo traffic through a real SDK to a running stack")

@@ -3,9 +3,11 @@ BigQuery emulator (local-bigquery, in its own Python 3.13 venv)."""
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
+import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -23,6 +25,10 @@ MISSING_EMULATOR = (
     "The {what} emulator is missing: expected {path}. Install the Google Cloud CLI component "
     "`{component}` (gcloud components install {component})."
 )
+# Kept data (``cdp dev --keep-data``) under the state dir: BigQuery's own data dir, and the
+# Firestore export the stack writes as it stops and the emulator imports as it starts.
+BIGQUERY_DATA = "bigquery"
+FIRESTORE_EXPORT = "firestore"
 MISSING_BQ = (
     "The BigQuery emulator is missing: expected {path}. Run `make setup` (it creates .venv-bq "
     "with local-bigquery on Python 3.13)."
@@ -98,16 +104,25 @@ class EmulatorPorts:
 
 
 def start_emulators(
-    ports: EmulatorPorts, project: str, state_dir: Path, binaries: EmulatorBinaries | None = None
+    ports: EmulatorPorts,
+    project: str,
+    state_dir: Path,
+    binaries: EmulatorBinaries | None = None,
+    keep_data: bool = False,
 ) -> list[ManagedProcess]:
-    """Start all three at once and return when each answers (or raise, having stopped them)."""
+    """Start all three at once and return when each answers (or raise, having stopped them).
+    Every store starts empty, unless ``keep_data``: then BigQuery keeps its data dir and
+    Firestore imports the export the last stop wrote (Pub/Sub keeps nothing either way)."""
     binaries = binaries or EmulatorBinaries.locate()
     logs = state_dir / "logs"
+    if not keep_data:
+        shutil.rmtree(state_dir / BIGQUERY_DATA, ignore_errors=True)
+    seed = firestore_seed(state_dir) if keep_data else None
     started: list[tuple[ManagedProcess, str]] = []
     try:
         started.append(_pubsub(binaries, ports.pubsub, logs))
-        started.append(_firestore(binaries, ports.firestore, logs))
-        started.append(_bigquery(binaries, ports, project, state_dir / "bigquery", logs))
+        started.append(_firestore(binaries, ports.firestore, logs, seed))
+        started.append(_bigquery(binaries, ports, project, state_dir / BIGQUERY_DATA, logs))
         for process, url in started:
             wait_http(url, process)
     except BaseException:
@@ -126,10 +141,52 @@ def _pubsub(binaries: EmulatorBinaries, port: int, logs: Path) -> tuple[ManagedP
     return process, f"http://127.0.0.1:{port}/v1/projects/probe/topics"
 
 
-def _firestore(binaries: EmulatorBinaries, port: int, logs: Path) -> tuple[ManagedProcess, str]:
+def firestore_seed(state_dir: Path) -> Path | None:
+    """The metadata file of the Firestore export under ``state_dir``, if a stop wrote one."""
+    found = (
+        state_dir
+        / FIRESTORE_EXPORT
+        / FIRESTORE_EXPORT
+        / f"{FIRESTORE_EXPORT}.overall_export_metadata"
+    )
+    return found if found.is_file() else None
+
+
+def export_firestore(port: int, project: str, state_dir: Path) -> Path:
+    """Export the emulator's documents under ``state_dir`` (replacing the last export once
+    the new one is complete) and return its metadata file. The emulator's own
+    ``--export-on-exit`` writes nothing when it is stopped by SIGTERM, so the stack asks."""
+    final, partial = state_dir / FIRESTORE_EXPORT, state_dir / f"{FIRESTORE_EXPORT}.partial"
+    shutil.rmtree(partial, ignore_errors=True)
+    partial.mkdir(parents=True)
+    body = {
+        "database": f"projects/{project}/databases/(default)",
+        "export_directory": str(partial),
+        "export_name": FIRESTORE_EXPORT,
+    }
+    request = urllib.request.Request(
+        f"http://127.0.0.1:{port}/emulator/v1/projects/{project}:export",
+        json.dumps(body).encode(),
+        {"Content-Type": "application/json"},
+        method="POST",
+    )
+    with urllib.request.urlopen(request, timeout=120):
+        pass
+    shutil.rmtree(final, ignore_errors=True)
+    partial.rename(final)
+    seed = firestore_seed(state_dir)
+    if seed is None:
+        raise SetupError(f"The Firestore emulator wrote no export under {final}.")
+    return seed
+
+
+def _firestore(
+    binaries: EmulatorBinaries, port: int, logs: Path, seed: Path | None = None
+) -> tuple[ManagedProcess, str]:
+    imported = [f"--import-data={seed}"] if seed else []
     process = ManagedProcess(
         "firestore-emulator",
-        [str(binaries.firestore), "start", "--host=127.0.0.1", f"--port={port}"],
+        [str(binaries.firestore), "start", "--host=127.0.0.1", f"--port={port}", *imported],
         logs / "firestore-emulator.log",
     )
     return process, f"http://127.0.0.1:{port}/"

@@ -19,7 +19,8 @@ from typing import Any
 from shared.errors import SetupError
 from shared.ingest.sources import hash_key
 from shared.local import ga4_standin, webhook_standin
-from shared.local.emulators import REPO, EmulatorPorts, start_emulators
+from shared.local.drain import drain
+from shared.local.emulators import REPO, EmulatorPorts, export_firestore, start_emulators
 from shared.local.ga4_standin import GA4StandIn
 from shared.local.processes import (
     ManagedProcess,
@@ -87,6 +88,8 @@ class StackConfig:
     project_id: str = "cdp-local"
     topology: Topology = TOPOLOGY
     run_schedules: bool = True
+    keep_data: bool = False  # BigQuery and Firestore across a restart (``cdp dev --keep-data``)
+    drain_seconds: float = 30.0  # at most, for in-flight pushes before a stop
 
 
 @dataclass
@@ -97,6 +100,7 @@ class LocalStack:
     scheduler: LocalScheduler | None = None
     ga4: GA4StandIn | None = None
     webhook: webhook_standin.WebhookStandIn | None = None
+    ready: bool = False  # started completely: a stop drains first (and exports, keeping data)
 
     def function_url(self, function: Function) -> str:
         return f"http://127.0.0.1:{self.config.ports.functions[function.name]}/"
@@ -114,7 +118,9 @@ class LocalStack:
     def _start(self) -> dict[str, Any]:
         cfg = self.config
         env = cfg.ports.emulators.environment(cfg.project_id)
-        self.processes += start_emulators(cfg.ports.emulators, cfg.project_id, cfg.state_dir)
+        self.processes += start_emulators(
+            cfg.ports.emulators, cfg.project_id, cfg.state_dir, keep_data=cfg.keep_data
+        )
         sources = self._dev_sources()
         settings = Settings(
             project_id=cfg.project_id, bigquery_endpoint=env["CDP_BIGQUERY_ENDPOINT"]
@@ -143,6 +149,7 @@ class LocalStack:
         info = self.describe(settings, urls)
         cfg.state_dir.mkdir(parents=True, exist_ok=True)
         (cfg.state_dir / "stack.json").write_text(json.dumps(info, indent=2) + "\n")
+        self.ready = True
         return info
 
     def _dev_sources(self) -> list[Source]:
@@ -242,9 +249,25 @@ class LocalStack:
         self.ga4 = self.webhook = None
         if self.scheduler:
             self.scheduler.stop()
-        for process in reversed(self.processes):
-            process.stop()
-        self.processes.clear()
+        try:
+            if self.ready:
+                self.ready = False
+                self._settle()
+        finally:
+            for process in reversed(self.processes):
+                process.stop()
+            self.processes.clear()
+
+    def _settle(self) -> None:
+        """Before the processes stop: let pushes in flight finish (Pub/Sub's emulator keeps
+        nothing), then, keeping data, export Firestore beside BigQuery's data dir."""
+        cfg = self.config
+        print("stopping: waiting for in-flight pushes to drain", flush=True)
+        drained = drain([p.process.pid for p in self.processes], timeout=cfg.drain_seconds)
+        print(drained.message(), flush=True)
+        if cfg.keep_data:
+            seed = export_firestore(cfg.ports.emulators.firestore, cfg.project_id, cfg.state_dir)
+            print(f"kept BigQuery and Firestore data in {cfg.state_dir} ({seed.name})", flush=True)
 
 
 def run_forever(stack: LocalStack, stop: threading.Event) -> None:
