@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 import math
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -265,4 +265,107 @@ def problems(payload: Payload) -> list[str]:
                 found.append(f"event {i}: invalid or reserved param name {key!r}")
             if isinstance(value, str) and len(value) > MAX_VALUE:
                 found.append(f"event {i}: param {key!r} longer than {MAX_VALUE}")
+    return found
+
+
+# Who a request is about: shared by every Measurement Protocol sender (the real-time `firebase`
+# destination sends these; the cold forwarder sends client_id only). GA4 forbids PII in
+# user_id and user properties, so neither ever carries an email, a phone or a name.
+
+MAX_USER_ID = 256
+MAX_USER_PROPERTIES = 25
+MAX_USER_PROPERTY_NAME = 24
+MAX_USER_PROPERTY_VALUE = 36
+RESERVED_USER_PROPERTIES = frozenset(
+    {"first_open_time", "first_visit_time", "last_deep_link_referrer", "user_id",
+     "first_open_after_install"}
+)  # fmt: skip
+USER_PROPERTY_PREFIXES = ("google_", "ga_", "firebase_")
+PII_TRAITS = frozenset(
+    {"address", "birthday", "email", "firstname", "first_name", "lastname", "last_name", "name",
+     "phone", "username", "avatar", "ssn", "national_id"}
+)  # fmt: skip
+_PII_NAMES = frozenset(name.replace("_", "") for name in PII_TRAITS)
+VALID_USER_PROPERTY = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,23}$")
+APP_INSTANCE_ID = re.compile(r"^[0-9A-Fa-f]{32}$")
+_EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
+_PHONE = re.compile(r"^\+?[\d\s().-]{7,}$")
+
+
+def looks_personal(value: str) -> bool:
+    """An email address or a phone number, which GA4's terms forbid sending."""
+    return bool(_EMAIL.search(value) or _PHONE.match(value.strip()))
+
+
+def user_id_of(event: Event) -> str | None:
+    """The Segment userId when GA4 may take it: ≤ 256 characters and not an email or phone."""
+    value = event.get("userId")
+    if not isinstance(value, str | int) or isinstance(value, bool) or str(value) == "":
+        return None
+    text = str(value)
+    return None if len(text) > MAX_USER_ID or looks_personal(text) else text
+
+
+def app_instance_id_of(event: Event) -> str | None:
+    """The Firebase SDK's app instance id (32 hex digits), which only the app can read
+    (``FirebaseAnalytics.getAppInstanceId``): passed on in ``integrations.Firebase.appInstanceId``
+    or ``context.externalIds[{type: "app_instance_id"}]``. ``context.device.id`` is not it."""
+    integrations = event.get("integrations") or {}
+    firebase = integrations.get("Firebase") if isinstance(integrations, dict) else None
+    context = event.get("context") or {}
+    candidates: list[Any] = [firebase.get("appInstanceId") if isinstance(firebase, dict) else None]
+    candidates += [x.get("id") for x in context.get("externalIds") or []
+                   if isinstance(x, dict) and x.get("type") == "app_instance_id"]  # fmt: skip
+    for candidate in candidates:
+        if isinstance(candidate, str) and APP_INSTANCE_ID.match(candidate):
+            return candidate.lower()
+    return None
+
+
+def user_property_name(raw: str) -> str | None:
+    name = _NOT_WORD.sub("_", raw).strip("_").lower()[:MAX_USER_PROPERTY_NAME]
+    if not VALID_USER_PROPERTY.match(name) or name in RESERVED_USER_PROPERTIES:
+        return None
+    return None if name.startswith(USER_PROPERTY_PREFIXES) else name
+
+
+def user_properties_of(traits: Mapping[str, Any]) -> dict[str, dict[str, str | int | float]]:
+    """GA4 ``user_properties`` from a profile's traits: scalar, non-personal ones only, names
+    ≤ 24 characters, string values ≤ 36, at most 25."""
+    found: dict[str, dict[str, str | int | float]] = {}
+    for raw, value in traits.items():
+        name = user_property_name(str(raw))
+        if name is None or name.replace("_", "") in _PII_NAMES:
+            continue
+        mapped = param_value(value)
+        if isinstance(mapped, str):
+            if looks_personal(mapped):
+                continue
+            mapped = mapped[:MAX_USER_PROPERTY_VALUE]
+        if mapped is not None and name not in found:
+            found[name] = {"value": mapped}
+        if len(found) == MAX_USER_PROPERTIES:
+            break
+    return found
+
+
+def identity_problems(payload: Payload) -> list[str]:
+    """What GA4 would refuse about who a payload is for: the device id of its stream, user_id,
+    user_properties (``problems`` checks the events)."""
+    found: list[str] = []
+    app = payload.get("app_instance_id")
+    if app is not None and not (isinstance(app, str) and APP_INSTANCE_ID.match(app)):
+        found.append("app_instance_id is not 32 hexadecimal digits")
+    user_id = payload.get("user_id")
+    if user_id is not None and not (isinstance(user_id, str) and 0 < len(user_id) <= MAX_USER_ID):
+        found.append(f"user_id is not a string of 1 to {MAX_USER_ID} characters")
+    properties = payload.get("user_properties") or {}
+    if len(properties) > MAX_USER_PROPERTIES:
+        found.append(f"{len(properties)} user properties")
+    for name, holder in properties.items():
+        value = holder.get("value") if isinstance(holder, dict) else None
+        if user_property_name(name) != name:
+            found.append(f"invalid or reserved user property name {name!r}")
+        if isinstance(value, str) and len(value) > MAX_USER_PROPERTY_VALUE:
+            found.append(f"user property {name!r} longer than {MAX_USER_PROPERTY_VALUE}")
     return found
