@@ -1,0 +1,174 @@
+"""A local stand-in for Amplitude's HTTP API V2 (``POST /2/httpapi``) and user mapping
+(``POST /usermap``), checking requests as Amplitude documents them, written from its docs
+rather than from the sender's code:
+
+- ``Content-Type: application/json``, a JSON object with the project's ``api_key`` (400
+  ``Invalid API key``) and a non-empty ``events`` list (400 ``missing_field``);
+- at most 2,000 events and 1 MB per request (413);
+- each event: an ``event_type`` and a ``user_id`` or ``device_id`` (strings, at least
+  ``options.min_id_length`` characters, 5 by default), ``time`` an integer of milliseconds
+  (a value in seconds is refused as invalid), ``insert_id`` a string, property fields objects,
+  ``$identify`` with ``user_properties`` and ``$groupidentify`` with ``groups`` and
+  ``group_properties``, no all-zero device id. Faulty events are named by index in the 400
+  body (``events_with_missing_fields``, ``events_with_invalid_fields``,
+  ``events_with_invalid_id_lengths``) and, as with Amplitude, the whole request is rejected.
+
+Each accepted event is delivered with ``key`` = its ``insert_id`` (Amplitude's dedup key).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from typing import Any
+from urllib.parse import parse_qs
+
+from shared.local.standins.base import Reply, StandIn
+
+LOCAL_API_KEY = "local-amplitude-key"
+LOCAL_SECRET_KEY = "local-amplitude-secret"
+MAX_EVENTS = 2000
+MAX_BYTES = 1_000_000
+DEFAULT_MIN_ID_LENGTH = 5
+EARLIEST_MILLIS = 10**12  # 2001-09-09 in milliseconds; anything smaller was sent in seconds
+
+NOT_FOUND = "no such Amplitude endpoint"
+NOT_JSON_TYPE = "Content-Type is not application/json"
+NOT_JSON = "the body is not a JSON object"
+BAD_KEY = "the api_key is not the project's"
+NO_EVENTS = "events is missing or empty"
+TOO_MANY = "more than 2,000 events in one request"
+TOO_BIG = "the request is over 1 MB"
+BAD_OPTIONS = "options.min_id_length is not a positive integer"
+BAD_EVENTS = "some events are invalid: the whole request is rejected"
+BAD_MAPPING = "mapping is not a JSON list of {user_id, global_user_id}"
+
+Problems = dict[str, dict[str, list[int]]]
+
+
+class AmplitudeStandIn(StandIn):
+    name = "amplitude"
+
+    def __init__(
+        self,
+        api_key: str = LOCAL_API_KEY,
+        secret_key: str = LOCAL_SECRET_KEY,
+        host: str = "127.0.0.1",
+        port: int = 0,
+    ) -> None:
+        super().__init__(host, port)
+        self.api_key, self.secret_key = api_key, secret_key
+
+    def check(self, method: str, path: str, headers: Mapping[str, str], body: bytes) -> Reply:
+        route = path.split("?")[0]
+        if method == "POST" and route == "/2/httpapi":
+            return self._httpapi(headers, body)
+        if method == "POST" and route == "/usermap":
+            return self._usermap(body)
+        return Reply(404, {"code": 404, "error": NOT_FOUND}, reason=NOT_FOUND)
+
+    def _httpapi(self, headers: Mapping[str, str], body: bytes) -> Reply:
+        if headers.get("content-type", "").split(";")[0].strip() != "application/json":
+            return _error(400, NOT_JSON_TYPE)
+        if len(body) > MAX_BYTES:
+            return _error(413, TOO_BIG)
+        try:
+            payload = json.loads(body)
+        except ValueError:
+            return _error(400, NOT_JSON)
+        if not isinstance(payload, dict):
+            return _error(400, NOT_JSON)
+        if payload.get("api_key") != self.api_key:
+            return _error(400, BAD_KEY, error=f"Invalid API key: {payload.get('api_key')}")
+        events = payload.get("events")
+        if not isinstance(events, list) or not events:
+            return _error(400, NO_EVENTS, missing_field="events")
+        if len(events) > MAX_EVENTS:
+            return _error(413, TOO_MANY)
+        min_length = (payload.get("options") or {}).get("min_id_length", DEFAULT_MIN_ID_LENGTH)
+        if not isinstance(min_length, int) or isinstance(min_length, bool) or min_length < 1:
+            return _error(400, BAD_OPTIONS)
+        problems: Problems = {}
+        for i, event in enumerate(events):
+            for kind, name in event_problems(event, min_length):
+                problems.setdefault(kind, {}).setdefault(name, []).append(i)
+        if problems:
+            return _error(400, BAD_EVENTS, error="Request missing required field", **problems)
+        delivered = tuple(
+            {"key": e.get("insert_id"), "event_type": e["event_type"], "user_id": e.get("user_id"),
+             "device_id": e.get("device_id"), "time": e.get("time"), "event": e}
+            for e in events
+        )  # fmt: skip
+        answer = {"code": 200, "events_ingested": len(events), "payload_size_bytes": len(body),
+                  "server_upload_time": 0}  # fmt: skip
+        return Reply(200, answer, delivered=delivered)
+
+    def _usermap(self, body: bytes) -> Reply:
+        form = parse_qs(body.decode(errors="replace"))
+        if form.get("api_key", [""])[0] != self.api_key:
+            return Reply(401, "Invalid API key", reason=BAD_KEY)
+        try:
+            mapping = json.loads(form.get("mapping", [""])[0])
+        except ValueError:
+            return Reply(400, "Invalid mapping", reason=BAD_MAPPING)
+        valid = isinstance(mapping, list) and 0 < len(mapping) <= MAX_EVENTS and all(
+            isinstance(m, dict) and _is_text(m.get("user_id"))
+            and _is_text(m.get("global_user_id")) for m in mapping
+        )  # fmt: skip
+        if not valid or len(body) > MAX_BYTES:
+            return Reply(400, "Invalid mapping", reason=BAD_MAPPING)
+        delivered = tuple({"key": f"usermap:{m['user_id']}", **m} for m in mapping)
+        return Reply(200, "", delivered=delivered)
+
+
+def event_problems(event: Any, min_length: int) -> list[tuple[str, str]]:
+    """``(answer field, event field)`` for each way the event breaks Amplitude's rules."""
+    if not isinstance(event, dict):
+        return [("events_with_invalid_fields", "event")]
+    found: list[tuple[str, str]] = []
+    if not _is_text(event.get("event_type")):
+        found.append(("events_with_missing_fields", "event_type"))
+    ids = {k: event[k] for k in ("user_id", "device_id") if event.get(k) is not None}
+    if not ids:
+        found.append(("events_with_missing_fields", "user_id or device_id"))
+    for name, value in ids.items():
+        if not isinstance(value, str):
+            found.append(("events_with_invalid_fields", name))
+        elif len(value) < min_length:
+            found.append(("events_with_invalid_id_lengths", name))
+        elif name == "device_id" and set(value) <= {"0", "-"}:
+            found.append(("events_with_invalid_fields", name))
+    time = event.get("time")
+    if time is not None and (not isinstance(time, int) or isinstance(time, bool)
+                             or time < EARLIEST_MILLIS):  # fmt: skip
+        found.append(("events_with_invalid_fields", "time"))
+    if "insert_id" in event and not _is_text(event["insert_id"]):
+        found.append(("events_with_invalid_fields", "insert_id"))
+    for name in ("event_properties", "user_properties", "group_properties", "groups"):
+        if name in event and not isinstance(event[name], dict):
+            found.append(("events_with_invalid_fields", name))
+    kind = event.get("event_type")
+    if kind == "$identify" and not event.get("user_properties"):
+        found.append(("events_with_missing_fields", "user_properties"))
+    if kind == "$groupidentify":
+        found += [("events_with_missing_fields", name) for name in ("groups", "group_properties")
+                  if not event.get(name)]  # fmt: skip
+    return found
+
+
+def _is_text(value: Any) -> bool:
+    return isinstance(value, str) and value != ""
+
+
+def _error(status: int, reason: str, error: str = "", **fields: Any) -> Reply:
+    return Reply(status, {"code": status, "error": error or reason, **fields}, reason=reason)
+
+
+def function_environment(url: str) -> dict[str, str]:
+    """What the platform's functions need to deliver here (the stand-in's default
+    credentials)."""
+    return {
+        "CDP_AMPLITUDE_ENDPOINT": url,
+        "CDP_AMPLITUDE_API_KEY": LOCAL_API_KEY,
+        "CDP_AMPLITUDE_SECRET_KEY": LOCAL_SECRET_KEY,
+    }
