@@ -239,12 +239,18 @@ def test_platform() -> None:
     assert platform_of(event(properties={"platform": "server"})) == "web"
 
 
+@pytest.fixture(scope="module")
+def server() -> Iterator[FirebaseStandIn]:
+    running = FirebaseStandIn()
+    running.start()
+    yield running
+    running.stop()
+
+
 @pytest.fixture
-def standin() -> Iterator[FirebaseStandIn]:
-    server = FirebaseStandIn()
-    server.start()
-    yield server
-    server.stop()
+def standin(server: FirebaseStandIn) -> FirebaseStandIn:
+    server.clear()
+    return server
 
 
 def test_round_trip_through_the_real_sender(
