@@ -196,10 +196,11 @@ class FirebaseTransform(Transform):
                 continue
             mapped = ga4.to_ga4_event(event, now)
             if mapped is None:
-                if ga4.event_name(event) is None:
-                    out.skipped[mid] = NO_GA4_FORM.format(kind=event.get("type"))
-                else:
-                    out.refused[mid] = TOO_OLD
+                # too old for GA4 (a back-fill, an import) is not a failure: the warehouse has it
+                no_form = ga4.event_name(event) is None
+                out.skipped[mid] = (
+                    NO_GA4_FORM.format(kind=event.get("type")) if no_form else TOO_OLD
+                )
                 continue
             url, head = target
             groups.setdefault((url, ga4.body(head)), (head, []))[1].append((mid, mapped))

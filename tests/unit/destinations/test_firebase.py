@@ -161,10 +161,10 @@ def test_one_app_id_serves_every_app_platform() -> None:
     assert query["firebase_app_id"] == [IOS_APP]
 
 
-def test_an_event_older_than_72_hours_is_refused() -> None:
+def test_an_event_older_than_72_hours_is_skipped() -> None:
     old = (NOW - timedelta(hours=73)).isoformat()
     prepared = transform().prepare([event(timestamp=old)], [NOBODY])
-    assert (prepared.requests, prepared.refused) == ([], {"m1": TOO_OLD})
+    assert (prepared.requests, prepared.skipped, prepared.refused) == ([], {"m1": TOO_OLD}, {})
 
 
 def test_25_events_per_request_one_device_per_request() -> None:
