@@ -3,14 +3,16 @@ fakes. Building services connects to nothing: each adapter opens its client on f
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cached_property
 
 from shared.adapters.bigquery import BigQueryWarehouse
 from shared.adapters.firestore import FirestoreDocumentStore
 from shared.adapters.http import HttpxSender
-from shared.adapters.pubsub import PubSubPublisher
-from shared.destinations.webhook import WebhookDestination
+from shared.adapters.pubsub import PubSubPublisher, PubSubSubscriber
+from shared.destinations.framework import DestinationSettings
+from shared.destinations.registry import build
+from shared.destinations.runner import Runner, warehouse_reports
 from shared.identity.handler import IdentityHandler
 from shared.identity.profiles import ProfileRepository
 from shared.ingest.handler import IngestHandler
@@ -18,12 +20,14 @@ from shared.ports.clock import Clock, SystemClock
 from shared.ports.documents import DocumentStore
 from shared.ports.http import HttpSender
 from shared.ports.publisher import Publisher
+from shared.ports.subscriber import Subscriber
 from shared.ports.warehouse import SqlRunner, Warehouse
 from shared.settings import Settings, get_settings
 from shared.tiering.forwarder import Ga4Forwarder
 from shared.tiering.router import TierRouter
 from shared.tiering.rule import TierPolicy
 from shared.tiering.state import PromotionState
+from shared.warehouse.layers import DELIVERIES_TABLE, OPS
 from shared.warehouse.loader import WarehouseLoader
 
 
@@ -36,6 +40,8 @@ class Services:
     warehouse: Warehouse
     sql: SqlRunner
     http: HttpSender
+    subscriber: Subscriber  # operators' pulls from dead-letter subscriptions
+    _runners: dict[str, Runner] = field(default_factory=dict)
 
     @cached_property
     def ingest(self) -> IngestHandler:
@@ -44,7 +50,8 @@ class Services:
     @cached_property
     def identity(self) -> IdentityHandler:
         profiles = ProfileRepository(self.documents, self.settings.identity)
-        return IdentityHandler(profiles, self.publisher, self.clock)
+        feeds = bool(self.settings.enabled_destinations())
+        return IdentityHandler(profiles, self.publisher, self.clock, destinations=feeds)
 
     @cached_property
     def tiers(self) -> TierRouter:
@@ -61,9 +68,22 @@ class Services:
     def ga4(self) -> Ga4Forwarder:
         return Ga4Forwarder(self.settings, self.http, self.clock)
 
-    @cached_property
-    def webhook(self) -> WebhookDestination:
-        return WebhookDestination(self.settings, self.http, self.clock)
+    def destination(self, name: str, settings: DestinationSettings | None = None) -> Runner:
+        """Destination ``name``'s delivery path, built once per instance (its settings from
+        ``CDP_<NAME>_*`` unless given)."""
+        if name not in self._runners:
+            self._runners[name] = Runner(
+                build(name, self.clock, settings),
+                http=self.http,
+                clock=self.clock,
+                publisher=self.publisher,
+                documents=self.documents,
+                reports=warehouse_reports(
+                    self.warehouse, f"{self.settings.dataset(OPS)}.{DELIVERIES_TABLE}"
+                ),
+                opt_in=self.settings.consent_opt_in,
+            )
+        return self._runners[name]
 
     @cached_property
     def loader(self) -> WarehouseLoader:
@@ -79,6 +99,7 @@ def bootstrap(
     warehouse: Warehouse | None = None,
     sql: SqlRunner | None = None,
     http: HttpSender | None = None,
+    subscriber: Subscriber | None = None,
 ) -> Services:
     settings = settings or get_settings()
     bigquery = BigQueryWarehouse(
@@ -93,6 +114,7 @@ def bootstrap(
         warehouse=warehouse or bigquery,
         sql=sql or bigquery,
         http=http or HttpxSender(),
+        subscriber=subscriber or PubSubSubscriber(settings.project_id),
     )
 
 

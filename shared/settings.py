@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import json
 from functools import lru_cache
-from typing import Any
+from typing import Annotated, Any
 
 from pydantic import BaseModel, Field, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from shared.identity.config import IdentityConfig
+from shared.topology import DESTINATION_ATTEMPTS, RetryPolicy
 
 
 class Source(BaseModel):
@@ -27,10 +28,23 @@ class Source(BaseModel):
     enabled: bool = True
 
 
+class DestinationRetry(BaseModel):
+    """Pub/Sub's redelivery for destination subscriptions: backoff from minimum to maximum,
+    then the dead-letter topic after ``attempts`` deliveries (5 to 100)."""
+
+    attempts: int = DESTINATION_ATTEMPTS  # with 10 s to 10 min of backoff: about six hours
+    minimum_backoff_seconds: int = RetryPolicy().minimum_backoff_seconds
+    maximum_backoff_seconds: int = RetryPolicy().maximum_backoff_seconds
+
+    def policy(self) -> RetryPolicy:
+        return RetryPolicy(self.minimum_backoff_seconds, self.maximum_backoff_seconds)
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="CDP_", extra="ignore")
 
     project_id: str = "cdp-local"
+    function: str = ""  # the topology's name of the function this process serves (CDP_FUNCTION)
     region: str = "europe-west1"
     environment: str = "local"
 
@@ -86,19 +100,30 @@ class Settings(BaseSettings):
     ga4_validate: bool = False  # also check each payload on /debug/mp/collect first
     ga4_timeout_seconds: float = 10.0
 
-    # Generic webhook destination (shared.destinations.webhook). Empty URL: nothing is sent.
-    webhook_url: str = ""
-    webhook_secret: str = Field(default="", repr=False)  # HMAC-SHA256 signing key, from secrets
-    webhook_event_types: list[str] = Field(default_factory=list)  # e.g. ["track"]; [] = all
-    webhook_events: list[str] = Field(default_factory=list)  # track names; [] = all
-    webhook_consent_category: str = ""  # sent only where the user has not refused it
-    webhook_backfill: bool = False  # opt in: receive promoted ids' pre-promotion journeys
-    webhook_max_events: int = 100  # events per request ...
-    webhook_max_bytes: int = 500 * 1024  # ... and bytes of events per request (Segment's cap)
-    webhook_timeout_seconds: float = 10.0
+    # Destinations (shared.destinations): the enabled ones, by name, comma-separated or a JSON
+    # list. Each reads its own settings from CDP_<NAME>_* (its module's <Name>Settings).
+    destinations: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    # Consent categories that need an explicit grant (GDPR opt-in); others: allowed unless refused.
+    consent_opt_in: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    # How destinations retry (JSON): the cloud keeps hours; tests and the local stack shorten it.
+    destination_retry: DestinationRetry = Field(default_factory=lambda: DestinationRetry())
 
     # MTU report: the list price one Monthly Tracked User costs on a per-MTU CDP.
     mtu_list_price_usd: float = 0.01
+
+    @field_validator("destinations", "consent_opt_in", mode="before")
+    @classmethod
+    def _names(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            text = value.strip()
+            if text.startswith("["):
+                return json.loads(text)
+            return [part.strip().lower() for part in text.split(",") if part.strip()]
+        return value
+
+    def enabled_destinations(self) -> list[str]:
+        """The destinations fed by the engaged pipeline (the cold path's ``ga4`` is not)."""
+        return [name for name in self.destinations if name != "ga4"]
 
     @field_validator("sources", mode="before")
     @classmethod

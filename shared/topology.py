@@ -10,7 +10,7 @@ Every push subscription gets its own dead-letter topic, and a pull subscription 
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import StrEnum
 
 
@@ -30,10 +30,11 @@ class Function:
     timeout_seconds: int = 60
     max_instances: int = 20
     description: str = ""
+    source: str = ""  # the folder under functions/ when several functions share one
 
     @property
     def folder(self) -> str:
-        return self.name.replace("-", "_")
+        return self.source or self.name.replace("-", "_")
 
     @property
     def signature_type(self) -> str:
@@ -104,6 +105,25 @@ class Topology:
     def destinations(self) -> list[str]:
         return [f.destination for f in self.functions if f.destination]
 
+    def with_destination_retry(self, attempts: int, retry: RetryPolicy) -> Topology:
+        """This topology with destinations retrying as given (tests and the local stack
+        shorten the hours the cloud keeps, to see dead-lettering and recovery)."""
+        mine = {f.name for f in self.functions if f.destination and f.destination != "ga4"}
+        return Topology(
+            topics=self.topics,
+            subscriptions=tuple(
+                replace(s, max_delivery_attempts=attempts, retry=retry) if s.function in mine else s
+                for s in self.subscriptions
+            ),
+            functions=self.functions,
+            schedules=self.schedules,
+        )
+
+    def destination_subscriptions(self, name: str) -> list[Subscription]:
+        """The subscriptions feeding destination ``name`` (live events, back-fills)."""
+        functions = {f.name for f in self.functions if f.destination == name}
+        return [s for s in self.subscriptions if s.function in functions]
+
     def with_destinations(self, enabled: Iterable[str]) -> Topology:
         """This topology with only the ``enabled`` destinations' functions and subscriptions
         (a destination nobody configured costs no function and no push per message)."""
@@ -122,6 +142,7 @@ COLD_EVENTS = "cold-events"
 FAILED_EVENTS = "failed-events"
 IDENTITY_CHANGES = "identity-changes"
 BACKFILLS = "backfills"
+PROFILED_EVENTS = "profiled-events"
 
 INGEST = "ingest"
 IDENTITY = "identity"
@@ -129,6 +150,18 @@ WAREHOUSE_LOADER = "warehouse-loader"
 JOBS = "jobs"
 GA4_FORWARDER = "ga4-forwarder"
 DESTINATION_WEBHOOK = "destination-webhook"
+# Each a module of shared.destinations, a function "destination-<name>" served from
+# functions/destination, and two subscriptions: live events (as identity resolved them) and
+# back-fills. Deployed only when enabled (CDP_DESTINATIONS / cdp:destinations).
+DESTINATIONS = {
+    "amplitude": "Amplitude HTTP API V2: events and user properties.",
+    "intercom": "Intercom: data events, contacts and companies.",
+    "meta": "Meta Conversions API: server events with hashed user data.",
+    "appsflyer": "AppsFlyer S2S in-app events.",
+    "firebase": "Firebase / GA4 Measurement Protocol for engaged users.",
+    "slack": "Slack incoming webhook: alerts from templates.",
+    "webhook": "Generic webhook destination: signed Segment-format batches.",
+}
 
 # A destination retries 429/5xx for hours before giving up: Pub/Sub's backoff grows from 10 s to
 # its 10-minute ceiling, so 40 deliveries span about six hours; then the dead-letter topic.
@@ -141,6 +174,7 @@ TOPOLOGY = Topology(
         Topic(FAILED_EVENTS, "Events refused by validation or a consumer, with the reason."),
         Topic(IDENTITY_CHANGES, "Profiles created, linked, merged and unmerged (assignments)."),
         Topic(BACKFILLS, "Promoted ids' pre-promotion journeys, for destinations opting in."),
+        Topic(PROFILED_EVENTS, "Engaged events with the person identity resolved each to."),
     ),
     subscriptions=(
         Subscription("identity", EVENTS, IDENTITY),
@@ -149,17 +183,15 @@ TOPOLOGY = Topology(
         Subscription("warehouse-failed-events", FAILED_EVENTS, WAREHOUSE_LOADER),
         Subscription("warehouse-identity-changes", IDENTITY_CHANGES, WAREHOUSE_LOADER),
         Subscription("ga4-cold-events", COLD_EVENTS, GA4_FORWARDER),
-        Subscription(
-            "destination-webhook",
-            EVENTS,
-            DESTINATION_WEBHOOK,
-            max_delivery_attempts=DESTINATION_ATTEMPTS,
-        ),
-        Subscription(
-            "destination-webhook-backfills",
-            BACKFILLS,
-            DESTINATION_WEBHOOK,
-            max_delivery_attempts=DESTINATION_ATTEMPTS,
+        *(
+            Subscription(
+                f"destination-{name}{suffix}",
+                topic,
+                f"destination-{name}",
+                max_delivery_attempts=DESTINATION_ATTEMPTS,
+            )
+            for name in DESTINATIONS
+            for suffix, topic in (("", PROFILED_EVENTS), ("-backfills", BACKFILLS))
         ),
     ),
     functions=(
@@ -194,13 +226,17 @@ TOPOLOGY = Topology(
             destination="ga4",
             description="Cold path: cold events to GA4 through the Measurement Protocol.",
         ),
-        Function(
-            DESTINATION_WEBHOOK,
-            "deliver",
-            Trigger.PUBSUB,
-            memory_mb=256,
-            destination="webhook",
-            description="Generic webhook destination: signed Segment-format batches.",
+        *(
+            Function(
+                f"destination-{name}",
+                "deliver",
+                Trigger.PUBSUB,
+                memory_mb=256,
+                destination=name,
+                description=text,
+                source="destination",
+            )
+            for name, text in DESTINATIONS.items()
         ),
     ),
     schedules=(

@@ -9,6 +9,7 @@ from google.cloud import pubsub_v1  # type: ignore[attr-defined]
 
 from shared.errors import BackendUnavailable
 from shared.ports.publisher import OutboundMessage, Publisher
+from shared.ports.subscriber import Received, Subscriber
 
 
 class PubSubPublisher(Publisher):
@@ -36,3 +37,51 @@ class PubSubPublisher(Publisher):
             return [str(f.result(timeout=self._timeout)) for f in pending]
         except (futures.TimeoutError, Exception) as error:
             raise BackendUnavailable(f"Pub/Sub did not accept the messages: {error}") from error
+
+
+class PubSubSubscriber(Subscriber):
+    """Pulls with google-cloud-pubsub (dead-letter subscriptions, for operators)."""
+
+    def __init__(self, project_id: str, timeout_seconds: float = 10.0) -> None:
+        self._project_id = project_id
+        self._timeout = timeout_seconds
+        self._client: pubsub_v1.SubscriberClient | None = None
+
+    @property
+    def client(self) -> pubsub_v1.SubscriberClient:
+        if self._client is None:
+            self._client = pubsub_v1.SubscriberClient()
+        return self._client
+
+    def _path(self, subscription: str) -> str:
+        return f"projects/{self._project_id}/subscriptions/{subscription}"
+
+    def pull(self, subscription: str, max_messages: int) -> list[Received]:
+        try:
+            answer = self.client.pull(
+                subscription=self._path(subscription),
+                max_messages=max_messages,
+                timeout=self._timeout,
+            )
+        except Exception as error:
+            raise BackendUnavailable(f"Pub/Sub pull from {subscription} failed: {error}") from error
+        return [
+            Received(
+                m.ack_id,
+                m.message.message_id,
+                bytes(m.message.data),
+                dict(m.message.attributes),
+                m.message.publish_time.isoformat() if m.message.publish_time else "",
+            )
+            for m in answer.received_messages
+        ]
+
+    def acknowledge(self, subscription: str, ack_ids: Sequence[str]) -> None:
+        if ack_ids:
+            self.client.acknowledge(subscription=self._path(subscription), ack_ids=list(ack_ids))
+
+    def release(self, subscription: str, ack_ids: Sequence[str]) -> None:
+        if ack_ids:
+            self.client.modify_ack_deadline(
+                subscription=self._path(subscription), ack_ids=list(ack_ids), ack_deadline_seconds=0
+            )

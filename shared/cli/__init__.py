@@ -7,6 +7,8 @@
     cdp profile get|explain TYPE:VALUE [--json] [--stack FILE]
     cdp profile unmerge TYPE:VALUE --evidence ID [--stack FILE]
     cdp identity reprocess --since T [--json] [--stack FILE]
+    cdp destinations status [--days N] [--json] [--stack FILE]
+    cdp dlq list|replay DESTINATION [--limit N] [--json] [--stack FILE]
     cdp mtu-report [--month YYYY-MM] [--json] [--stack FILE]
     cdp topology [--json]
 
@@ -54,7 +56,16 @@ def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="cdp", description="Customer data platform for Google Cloud.")
     sub = p.add_subparsers(dest="command", required=True)
     # Imported here: the groups import this module's helpers.
-    from shared.cli import dev, failed_events, identity, jobs, mtu, profile, topology
+    from shared.cli import (
+        destinations,
+        dev,
+        failed_events,
+        identity,
+        jobs,
+        mtu,
+        profile,
+        topology,
+    )
 
     # In the order ``cdp --help`` lists them.
     for register in (
@@ -62,6 +73,7 @@ def parser() -> argparse.ArgumentParser:
         failed_events.register,
         profile.register,
         identity.register,
+        destinations.register,
         jobs.register,
         mtu.register,
         topology.register,

@@ -58,8 +58,11 @@ ORDER BY anonymous_id, timestamp, received_at, message_id
 
 
 def opted_in(settings: Settings) -> list[str]:
-    """The destinations that asked for back-fills and can send them."""
-    return ["webhook"] if settings.webhook_backfill and settings.webhook_url else []
+    """The enabled destinations that asked for back-fills (``CDP_<NAME>_BACKFILL``). Whether
+    each can send is its own function's business (its credentials are its secrets alone)."""
+    from shared.destinations.registry import settings_of
+
+    return [n for n in settings.enabled_destinations() if settings_of(n).backfill]
 
 
 @dataclass

@@ -78,6 +78,15 @@ NOBODY = Person()
 
 
 @dataclass(frozen=True)
+class Origin:
+    """The message the events came in, for the few transforms whose requests name it."""
+
+    message_id: str = ""
+    kind: str = "events"  # or "backfill"
+    meta: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
 class Request:
     method: str
     url: str
@@ -142,5 +151,16 @@ class Transform(abc.ABC):
         """Requests for ``events`` (already filtered; ``people[i]`` is ``events[i]``'s person).
         Pure: the same input gives the same requests."""
 
+    def prepare_message(
+        self, origin: Origin, events: Sequence[Event], people: Sequence[Person]
+    ) -> Prepared:
+        """What the runner calls: ``prepare``, unless the requests must name their message."""
+        return self.prepare(events, people)
+
     def verdict(self, request: Request, response: HttpResponse) -> Verdict:
         return default_verdict(response)
+
+    def remainder(self, request: Request, refused: Mapping[str, str]) -> Request | None:
+        """Where a provider refused a whole request for some of its events (Amplitude's 400
+        names them), the same request without those, sent once more; None: nothing to send."""
+        return None

@@ -1,120 +1,110 @@
 """The generic webhook destination: each message's events, filtered, POSTed as Segment batches.
 
 A request's body is ``{"batch": [events...], "sentAt": ..., "delivery": {...}}``, at most
-``webhook_max_events`` events and ``webhook_max_bytes`` of them, so any receiver of Segment's
-batch format can read it. With ``webhook_secret`` set, ``X-Signature-256: sha256=<hex>`` is
-the HMAC-SHA256 of the exact body, which the receiver recomputes to know the request is ours
-and untouched.
+``CDP_WEBHOOK_MAX_EVENTS`` events and ``CDP_WEBHOOK_MAX_BYTES`` of them, so any receiver of
+Segment's batch format can read it. With ``CDP_WEBHOOK_SECRET`` set,
+``X-Signature-256: sha256=<hex>`` is the HMAC-SHA256 of the exact body, which the receiver
+recomputes to know the request is ours and untouched.
 
-A back-fill message (kind ``backfill``, see ``shared.destinations.backfill``) is sent only when
-``webhook_backfill`` opts in; its body adds ``"backfill": {"anonymousId", "userId"}`` so the
-receiver can attribute the anonymous journey to the person. Its ``meta.consent`` is the
-person's consent at back-fill time: a refused ``webhook_consent_category`` keeps all of it back.
+A back-fill (kind ``backfill``, see ``shared.destinations.backfill``) is sent only when
+``CDP_WEBHOOK_BACKFILL`` opts in; its body adds ``"backfill": {"anonymousId", "userId"}`` so
+the receiver can attribute the anonymous journey to the person.
 
-Delivery is at least once: a retry resends the message's every request, so receivers dedupe on
-each event's ``messageId`` (it never changes, back-fills included).
+Delivery is at least once, with a ledger (``runner.py``): events this destination already
+delivered of the same engaged message are not sent again; receivers still dedupe on each
+event's ``messageId`` (it never changes, back-fills included).
 """
 
 from __future__ import annotations
 
 import hashlib
 import hmac
-from dataclasses import dataclass
-from typing import Any
+from collections.abc import Sequence
+from typing import Any, ClassVar
+
+from pydantic import Field
+from pydantic_settings import SettingsConfigDict
 
 from shared.destinations.backfill import KIND as BACKFILL_KIND
-from shared.destinations.delivery import Outcome, outcome
-from shared.destinations.filters import EventFilter
-from shared.envelope import Envelope, batches, dumps
-from shared.errors import BackendUnavailable, PermanentError
-from shared.ports.clock import Clock
-from shared.ports.http import HttpRequest, HttpSender
-from shared.settings import Settings
+from shared.destinations.framework import (
+    DestinationSettings,
+    Event,
+    Origin,
+    Person,
+    Prepared,
+    Request,
+    Transform,
+)
+from shared.envelope import batches, dumps
 
 SIGNATURE_HEADER = "X-Signature-256"
 USER_AGENT = "cdp-webhook/1"
 
 
-class WebhookRefused(PermanentError):
-    """The receiver answered a 4xx other than 408/429: the same request would be refused again."""
+class WebhookSettings(DestinationSettings):
+    model_config = SettingsConfigDict(env_prefix="CDP_WEBHOOK_", extra="ignore")
 
-
-@dataclass
-class DeliveryResult:
-    requests: int = 0
-    events: int = 0
-    filtered: int = 0  # events the destination's filter or consent kept back
+    url: str = ""  # the receiver; empty: nothing is sent
+    secret: str = Field(default="", repr=False)  # HMAC-SHA256 signing key, from secrets
+    max_events: int = 100  # events per request ...
+    max_bytes: int = 500 * 1024  # ... and bytes of events per request (Segment's cap)
 
 
 def signature(secret: str, body: bytes) -> str:
     return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
 
 
-def _person_consent(envelope: Envelope) -> dict[str, Any]:
-    """The consent a back-fill carries (see ``shared.destinations.backfill``); live events carry
-    theirs in each event."""
-    consent = envelope.meta.get("consent")
-    return consent if isinstance(consent, dict) else {}
+class WebhookTransform(Transform):
+    name = "webhook"
+    settings_class = WebhookSettings
+    event_types: ClassVar[tuple[str, ...]] = ()  # every call type
+    settings: WebhookSettings
 
+    def missing(self) -> list[str]:
+        return [] if self.settings.url else ["CDP_WEBHOOK_URL"]
 
-class WebhookDestination:
-    def __init__(self, settings: Settings, http: HttpSender, clock: Clock) -> None:
-        self._settings = settings
-        self._http = http
-        self._clock = clock
-        self._filter = EventFilter.of(
-            settings.webhook_event_types, settings.webhook_events, settings.webhook_consent_category
-        )
+    def prepare(self, events: Sequence[Event], people: Sequence[Person]) -> Prepared:
+        return self.prepare_message(Origin(), events, people)
 
-    @property
-    def configured(self) -> bool:
-        return bool(self._settings.webhook_url)
+    def prepare_message(
+        self, origin: Origin, events: Sequence[Event], people: Sequence[Person]
+    ) -> Prepared:
+        s = self.settings
+        texts = [dumps(e) for e in events]
+        prepared = Prepared()
+        for chunk, written in zip(
+            _chunks(events, texts, s.max_events, s.max_bytes),
+            batches(texts, s.max_events, s.max_bytes),
+            strict=True,
+        ):
+            body = self._body(origin, written)
+            headers = {"Content-Type": "application/json", "User-Agent": USER_AGENT}
+            if s.secret:
+                headers[SIGNATURE_HEADER] = signature(s.secret, body)
+            ids = tuple(str(e.get("messageId")) for e in chunk)
+            prepared.requests.append(Request("POST", s.url, headers, body, ids))
+        return prepared
 
-    def handle(self, envelope: Envelope) -> DeliveryResult:
-        result = DeliveryResult()
-        if not self.configured or not self._wants(envelope.kind):
-            return result
-        if not self._filter.takes_person(_person_consent(envelope)):
-            result.filtered = len(envelope.events)
-            return result
-        events = [dumps(e) for e in envelope.events if self._filter.takes(e)]
-        result.filtered = len(envelope.events) - len(events)
-        s = self._settings
-        for chunk in batches(events, s.webhook_max_events, s.webhook_max_bytes):
-            self._post(self._body(envelope, chunk))
-            result.requests += 1
-            result.events += len(chunk)
-        return result
-
-    def _wants(self, kind: str) -> bool:
-        if kind == BACKFILL_KIND:
-            return self._settings.webhook_backfill
-        return kind == "events"
-
-    def _body(self, envelope: Envelope, events: list[bytes]) -> bytes:
+    def _body(self, origin: Origin, events: list[bytes]) -> bytes:
         """The request body around events already written as JSON (each written once)."""
         rest: dict[str, Any] = {
-            "sentAt": self._clock.now().isoformat().replace("+00:00", "Z"),
-            "delivery": {"message": envelope.message_id, "kind": envelope.kind},
+            "sentAt": self.clock.now().isoformat().replace("+00:00", "Z"),
+            "delivery": {"message": origin.message_id, "kind": origin.kind},
         }
-        if envelope.kind == BACKFILL_KIND:
-            meta = envelope.meta
+        if origin.kind == BACKFILL_KIND:
             rest["backfill"] = {
-                "anonymousId": meta.get("anonymousId"),
-                "userId": meta.get("userId") or None,
+                "anonymousId": origin.meta.get("anonymousId"),
+                "userId": origin.meta.get("userId") or None,
             }
         return b'{"batch":[' + b",".join(events) + b"]," + dumps(rest)[1:]
 
-    def _post(self, body: bytes) -> None:
-        s = self._settings
-        headers = {"Content-Type": "application/json", "User-Agent": USER_AGENT}
-        if s.webhook_secret:
-            headers[SIGNATURE_HEADER] = signature(s.webhook_secret, body)
-        answer = self._http.send(
-            HttpRequest("POST", s.webhook_url, headers, body, s.webhook_timeout_seconds)
-        )
-        verdict = outcome(answer.status)
-        if verdict is Outcome.RETRY:
-            raise BackendUnavailable(f"webhook answered {answer.status}")
-        if verdict is Outcome.PERMANENT:
-            raise WebhookRefused(f"webhook answered {answer.status}: {answer.body[:200]!r}")
+
+def _chunks(
+    events: Sequence[Event], texts: list[bytes], max_count: int, max_bytes: int
+) -> list[list[Event]]:
+    """The events grouped as ``batches`` groups their JSON (the same sizes, in order)."""
+    out, n = [], 0
+    for group in batches(texts, max_count, max_bytes):
+        out.append(list(events[n : n + len(group)]))
+        n += len(group)
+    return out

@@ -10,30 +10,63 @@ from __future__ import annotations
 
 from typing import Any
 
-from shared.envelope import Envelope, Event
+from shared.envelope import Envelope, Event, dumps, encode_serialized
 from shared.errors import NotFound
 from shared.identity.changes import IdentityChange, encode_changes
-from shared.identity.evidence import explain
+from shared.identity.evidence import evidence_id, explain
 from shared.identity.identifiers import Identifier
-from shared.identity.profiles import ProfileRepository
+from shared.identity.profiles import Outcome, ProfileRepository
 from shared.identity.records import Doc, iso, public_view
 from shared.identity.unmerge import Unmerger
 from shared.ports.clock import Clock
-from shared.ports.publisher import Publisher
+from shared.ports.publisher import OutboundMessage, Publisher
+from shared.topology import PROFILED_EVENTS
+
+
+def profiled(envelope: Envelope, events: list[Event], outcomes: list[Outcome]) -> OutboundMessage:
+    """The message's events for the destinations, each with the person identity resolved it to
+    (``meta.people``: profile id → consent and trait values; ``meta.profile_of``: per event),
+    and the engaged message it came from (``meta.source_message``: the same on every
+    redelivery, so a destination's ledger knows what it already sent)."""
+    by_event = {o.event_id: o for o in outcomes}
+    people: dict[str, Any] = {}
+    profile_of: list[str | None] = []
+    for event in events:
+        outcome = by_event.get(evidence_id(event))
+        profile_of.append(outcome.profile_id if outcome else None)
+        if outcome:
+            people[outcome.profile_id] = outcome.person  # the latest of the message wins
+    meta = {"people": people, "profile_of": profile_of, "source_message": envelope.message_id}
+    attributes = {k: v for k, v in envelope.attributes.items() if k not in ("kind", "count")}
+    return encode_serialized(
+        PROFILED_EVENTS, "events", [dumps(e) for e in events], meta, **attributes
+    )
 
 
 class IdentityHandler:
-    def __init__(self, profiles: ProfileRepository, publisher: Publisher, clock: Clock) -> None:
+    def __init__(
+        self,
+        profiles: ProfileRepository,
+        publisher: Publisher,
+        clock: Clock,
+        destinations: bool = False,
+    ) -> None:
+        """``destinations``: some destination is enabled, so the resolved events go on to them
+        (``profiled-events``); otherwise that message would cost a publish for nothing."""
         self.profiles = profiles
         self._publisher = publisher
         self._clock = clock
+        self._destinations = destinations
 
     def handle(self, envelope: Envelope) -> int:
         """Returns how many events were attached to a profile."""
         if envelope.kind != "events":
             return 0
-        outcomes = self.profiles.record_all([e for e in envelope.events if isinstance(e, dict)])
+        events = [e for e in envelope.events if isinstance(e, dict)]
+        outcomes = self.profiles.record_all(events)
         self.publish([c for outcome in outcomes for c in outcome.changes])
+        if self._destinations:
+            self._publisher.publish([profiled(envelope, events, outcomes)])
         return len(outcomes)
 
     def replay(self, events: list[Event]) -> int:

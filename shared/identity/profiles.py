@@ -40,6 +40,7 @@ from shared.identity.records import (
     identifier_set,
     is_forwarded,
     new_profile,
+    person_of,
     with_identifiers,
 )
 from shared.identity.rules import plan_event
@@ -72,6 +73,8 @@ class Outcome:
     profile_id: str
     changes: list[IdentityChange] = field(default_factory=list)
     identifiers: tuple[Identifier, ...] = ()
+    event_id: str = ""  # evidence_id of the event: messageId
+    person: Mapping[str, Any] = field(default_factory=dict)  # see person_of
 
 
 class ProfileRepository:
@@ -166,7 +169,8 @@ class ProfileRepository:
                 apply_event(updated, event, identifiers[0].key), identifiers, self.config
             )
             changes = self._republish(profile, event)
-            done.append(Outcome(profile_id, changes, tuple(identifiers)))
+            eid = evidence_id(event)
+            done.append(Outcome(profile_id, changes, tuple(identifiers), eid, person_of(updated)))
         if updated != profile:
             tx.set(PROFILES, profile_id, updated)
         return done, left
@@ -254,7 +258,7 @@ class ProfileRepository:
 
         refs = {identifier_ref(i): found[i] for i in identifiers}
         self._compact(tx, refs, pointers, owners, final, resolver)
-        return Outcome(target_id, changes, plan.accepted)
+        return Outcome(target_id, changes, plan.accepted, evidence_id(event), person_of(profile))
 
     @staticmethod
     def _record_conflicts(profile: Doc, records: list[Doc]) -> None:

@@ -181,6 +181,15 @@ def absorb(survivor: Doc, absorbed: Mapping[str, Any]) -> Doc:
     return out
 
 
+def person_of(profile: Mapping[str, Any]) -> Doc:
+    """What destinations need of the profile an event resolved to: consent per category and the
+    latest value of each trait (the whole slots stay in Firestore)."""
+    return {
+        "consent": {k: s.get("value") for k, s in (profile.get("consent") or {}).items()},
+        "traits": {k: s.get("value") for k, s in (profile.get("traits") or {}).items()},
+    }
+
+
 def public_view(profile: Mapping[str, Any]) -> Doc:
     """What ``cdp profile get`` prints: the profile without its evidence log."""
     return {k: v for k, v in profile.items() if k not in ("evidence", "unmerged")}

@@ -18,7 +18,7 @@ from typing import Any
 
 from shared.errors import SetupError
 from shared.ingest.sources import hash_key
-from shared.local import ga4_standin, webhook_standin
+from shared.local import ga4_standin, standins, webhook_standin
 from shared.local.drain import drain
 from shared.local.emulators import REPO, EmulatorPorts, export_firestore, start_emulators
 from shared.local.ga4_standin import GA4StandIn
@@ -31,8 +31,9 @@ from shared.local.processes import (
 )
 from shared.local.provision import create_messaging, create_warehouse
 from shared.local.scheduler import LocalScheduler
-from shared.settings import Settings, Source
-from shared.topology import TOPOLOGY, Function, Topology
+from shared.local.standins.base import StandIn
+from shared.settings import DestinationRetry, Settings, Source
+from shared.topology import DESTINATIONS, TOPOLOGY, Function, Topology
 from shared.warehouse.tables import datasets
 
 DEV_SOURCES = (
@@ -44,7 +45,13 @@ DEV_SOURCES = (
 )
 # Local defaults for what waits for the cloud's delays: nothing is loaded late here, so the
 # promotion sweep handles ids as soon as they enter (the environment still wins).
-LOCAL_SETTINGS = {"CDP_TIER_SWEEP_SETTLE_SECONDS": "0"}
+# Destinations retry for minutes, not the cloud's hours, so a fault and its recovery (or the
+# dead-letter queue) show while someone watches.
+LOCAL_SETTINGS = {
+    "CDP_TIER_SWEEP_SETTLE_SECONDS": "0",
+    "CDP_DESTINATION_RETRY": '{"attempts": 10, "minimum_backoff_seconds": 1, '
+    '"maximum_backoff_seconds": 30}',
+}
 PORTS_TAKEN = "Port(s) {ports} already in use: stop the other stack or pass --port-base."
 
 
@@ -54,31 +61,41 @@ class StackPorts:
     functions: dict[str, int]
     ga4: int  # the GA4 Measurement Protocol stand-in the cold path sends to
     webhook: int  # the generic webhook destination's stand-in receiver
+    standins: dict[str, int] = field(default_factory=dict)  # each provider's stand-in
 
     @classmethod
     def from_base(cls, base: int, topology: Topology = TOPOLOGY) -> StackPorts:
-        """Emulators on base to base+3, the stand-ins on base+4 and base+5, functions from
-        base+10 (a new stand-in takes base+6)."""
+        """Emulators on base to base+3, the GA4 and webhook stand-ins on base+4 and base+5,
+        the providers' from base+6, functions from base+20."""
         return cls(
             EmulatorPorts(base, base + 1, base + 2, base + 3),
-            {f.name: base + 10 + i for i, f in enumerate(topology.functions)},
+            {f.name: base + 20 + i for i, f in enumerate(topology.functions)},
             ga4=base + 4,
             webhook=base + 5,
+            standins={name: base + 6 + i for i, name in enumerate(standins.PROVIDERS)},
         )
 
     @classmethod
     def free(cls, topology: Topology = TOPOLOGY) -> StackPorts:
-        ports = free_ports(6 + len(topology.functions))
+        fixed = 6 + len(standins.PROVIDERS)
+        ports = free_ports(fixed + len(topology.functions))
         names = [f.name for f in topology.functions]
         return cls(
             EmulatorPorts(*ports[:4]),
-            dict(zip(names, ports[6:], strict=True)),
+            dict(zip(names, ports[fixed:], strict=True)),
             ga4=ports[4],
             webhook=ports[5],
+            standins=dict(zip(standins.PROVIDERS, ports[6:fixed], strict=True)),
         )
 
     def all(self) -> list[int]:
-        return [*asdict(self.emulators).values(), *self.functions.values(), self.ga4, self.webhook]
+        return [
+            *asdict(self.emulators).values(),
+            *self.functions.values(),
+            self.ga4,
+            self.webhook,
+            *self.standins.values(),
+        ]
 
 
 @dataclass
@@ -100,6 +117,7 @@ class LocalStack:
     scheduler: LocalScheduler | None = None
     ga4: GA4StandIn | None = None
     webhook: webhook_standin.WebhookStandIn | None = None
+    providers: dict[str, StandIn] = field(default_factory=dict)  # stand-ins by destination
     ready: bool = False  # started completely: a stop drains first (and exports, keeping data)
 
     def function_url(self, function: Function) -> str:
@@ -128,10 +146,15 @@ class LocalStack:
         with patched_environ(env):  # provision through the same official clients
             create_warehouse(settings)
         urls = {f.name: self.function_url(f) for f in cfg.topology.functions}
-        standins = {**self._ga4_environment(), **self._webhook_environment()}
+        pointed = {
+            **self._ga4_environment(),
+            **self._webhook_environment(),
+            **self._provider_environment(),
+        }
         function_env = {
             **LOCAL_SETTINGS,
-            **standins,  # settings already in the environment win
+            "CDP_DESTINATIONS": ",".join(["ga4", *DESTINATIONS]),
+            **pointed,  # settings already in the environment win
             **os.environ,
             **env,
             "CDP_SOURCES": json.dumps([s.model_dump() for s in sources]),
@@ -141,8 +164,10 @@ class LocalStack:
         started = [(f, self._start_function(f, function_env)) for f in cfg.topology.functions]
         for function, process in started:
             wait_http(urls[function.name], process)
+        retry = DestinationRetry.model_validate_json(function_env["CDP_DESTINATION_RETRY"])
+        topology = cfg.topology.with_destination_retry(retry.attempts, retry.policy())
         with patched_environ(env):
-            create_messaging(cfg.project_id, cfg.topology, urls)
+            create_messaging(cfg.project_id, topology, urls)
         if cfg.run_schedules:
             self.scheduler = LocalScheduler(cfg.topology.schedules, urls)
             self.scheduler.start()
@@ -165,7 +190,7 @@ class LocalStack:
             f"function {function.name}",
             serve_command(function, REPO / "functions" / function.folder / "main.py", port),
             self.config.state_dir / "logs" / f"{function.name}.log",
-            env=env,
+            env={**env, "CDP_FUNCTION": function.name},
             cwd=REPO,
         )
         self.processes.append(process)
@@ -212,6 +237,12 @@ class LocalStack:
             "write_keys": dict(self.write_keys),
             "ga4_url": self.ga4.url if self.ga4 else os.environ.get("CDP_GA4_ENDPOINT"),
             "webhook_url": self.webhook.url if self.webhook else os.environ.get("CDP_WEBHOOK_URL"),
+            "standins": {
+                name: self.providers[name].url
+                if name in self.providers
+                else os.environ.get(standins.endpoint_variable(name))
+                for name in standins.PROVIDERS
+            },
             "state_dir": str(cfg.state_dir),
         }
 
@@ -242,11 +273,21 @@ class LocalStack:
             self.webhook = None
             raise SetupError(f"webhook stand-in on port {port}: {error}") from error
 
+    def _provider_environment(self) -> dict[str, str]:
+        """Each provider destination sends to its local stand-in (``GET /_standin`` lists what
+        it accepted and refused), unless its endpoint is set in the environment."""
+        found: dict[str, str] = {}
+        for name, port in self.config.ports.standins.items():
+            if os.environ.get(standins.endpoint_variable(name)):
+                continue
+            try:
+                self.providers[name], environment = standins.start(name, port)
+            except OSError as error:
+                raise SetupError(f"{name} stand-in on port {port}: {error}") from error
+            found.update(environment)
+        return found
+
     def stop(self) -> None:
-        for standin in (self.ga4, self.webhook):
-            if standin is not None:
-                standin.stop()
-        self.ga4 = self.webhook = None
         if self.scheduler:
             self.scheduler.stop()
         try:
@@ -257,6 +298,11 @@ class LocalStack:
             for process in reversed(self.processes):
                 process.stop()
             self.processes.clear()
+            for standin in (self.ga4, self.webhook, *self.providers.values()):
+                if standin is not None:
+                    standin.stop()
+            self.ga4 = self.webhook = None
+            self.providers.clear()
 
     def _settle(self) -> None:
         """Before the processes stop: let pushes in flight finish (Pub/Sub's emulator keeps

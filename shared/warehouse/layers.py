@@ -18,6 +18,7 @@ OPS = "ops"
 EVENTS_TABLE = "events"
 COLD_ARCHIVE_TABLE = "cold_archive"
 FAILED_EVENTS_TABLE = "failed_events"
+DELIVERIES_TABLE = "deliveries"
 
 # Segment call type → processed table.
 TABLE_OF_TYPE = {

@@ -10,6 +10,7 @@ from shared.settings import Settings
 from shared.warehouse.layers import (
     COLD_ARCHIVE_TABLE,
     CURATED,
+    DELIVERIES_TABLE,
     EVENT_VIEWS,
     EVENTS_TABLE,
     FAILED_EVENTS_TABLE,
@@ -23,6 +24,7 @@ from shared.warehouse.views import curated_views, event_views
 
 __all__ = [
     "COLD_ARCHIVE_TABLE",
+    "DELIVERIES_TABLE",
     "EVENTS_TABLE",
     "EVENT_COLUMNS",
     "FAILED_EVENTS_TABLE",
@@ -43,6 +45,23 @@ EVENT_COLUMNS = (
     Column("received_at", "TIMESTAMP", "REQUIRED"),
     Column("loaded_at", "TIMESTAMP", "REQUIRED"),
     Column("payload", "JSON", description="The whole event as accepted."),
+)
+
+DELIVERY_COLUMNS = (
+    Column("destination", "STRING", "REQUIRED"),
+    Column("source_message", "STRING", "REQUIRED", "The engaged message the events came in."),
+    Column("kind", "STRING", description="events or backfill."),
+    Column("attempt_at", "TIMESTAMP", "REQUIRED"),
+    Column("outcome", "STRING", "REQUIRED", "delivered, partial, refused, retry or empty."),
+    Column("events", "INT64"),
+    Column("delivered", "INT64"),
+    Column("filtered", "INT64", description="Kept back by the filter or consent."),
+    Column("skipped", "INT64", description="Not for this provider (e.g. no appsflyer_id)."),
+    Column("refused", "INT64", description="Refused by the provider: in failed_events."),
+    Column("already_delivered", "INT64", description="Sent by an earlier attempt (ledger)."),
+    Column("requests", "INT64"),
+    Column("oldest_received_at", "TIMESTAMP"),
+    Column("reason", "STRING"),
 )
 
 FAILED_EVENT_COLUMNS = (
@@ -105,6 +124,13 @@ def datasets(settings: Settings, plan: TrackingPlan | None = None) -> tuple[Data
                     partition_field="recorded_at",
                     clustering=("stage", "source_id"),
                     description="Events refused anywhere in the pipeline, with the reason.",
+                ),
+                Table(
+                    DELIVERIES_TABLE,
+                    DELIVERY_COLUMNS,
+                    partition_field="attempt_at",
+                    clustering=("destination",),
+                    description="One row per destination per delivery attempt of a message.",
                 ),
             ),
             "Operations: failed events and checks.",

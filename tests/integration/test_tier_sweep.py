@@ -199,14 +199,19 @@ def test_a_month_that_does_not_parse_is_a_clear_error(
         mtu_report(services.settings, services.sql, services.documents, "November")
 
 
+def webhook_opted_in(services: Services, monkeypatch: pytest.MonkeyPatch) -> Services:
+    """The webhook enabled and opted into back-fills (its own CDP_WEBHOOK_* settings)."""
+    monkeypatch.setenv("CDP_WEBHOOK_URL", "http://127.0.0.1:9/hook")
+    monkeypatch.setenv("CDP_WEBHOOK_BACKFILL", "true")
+    enabled = services.settings.model_copy(update={"destinations": ["webhook"]})
+    return replace(services, settings=enabled)
+
+
 def test_the_sweep_backfills_each_entered_ids_cold_journey_once(
-    world: tuple[Services, dict[str, str]],
+    world: tuple[Services, dict[str, str]], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     services, ids = world
-    opted_in = services.settings.model_copy(
-        update={"webhook_url": "http://127.0.0.1:9/hook", "webhook_backfill": True}
-    )
-    services = replace(services, settings=opted_in)
+    services = webhook_opted_in(services, monkeypatch)
     signup = engaged(ids["D"], ids["user"], "identify", timedelta(hours=1), 9)
     services.identity.handle(Envelope("events", [signup], {}))  # its profile: consent to check
     result = run_job("tier-promotion-sweep", services)
@@ -260,13 +265,12 @@ def test_the_mtu_report_survives_an_empty_anonymous_id(
 
 
 def test_the_sweep_and_backfill_survive_ids_that_are_no_document_id(
-    world: tuple[Services, dict[str, str]], unique: str
+    world: tuple[Services, dict[str, str]], unique: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """ ".", a reserved ``__x__`` and an id over Firestore's 1,500 bytes once encoded: each is a
     promotion, an attribution and a back-fill record, and the MTU report reads them."""
     services, _ = world
-    services = replace(services, settings=services.settings.model_copy(
-        update={"webhook_url": "http://127.0.0.1:9/hook", "webhook_backfill": True}))  # fmt: skip
+    services = webhook_opted_in(services, monkeypatch)
     reserved, long = f"__{unique}__", f"{unique}-" + "é" * 400
     for anon in (".", reserved, long):  # cold visits, three sessions each: the threshold
         for d in (3, 2, 1):

@@ -17,14 +17,16 @@ import pytest
 from shared.adapters.http import HttpxSender
 from shared.destinations import webhook
 from shared.destinations.backfill import Journey, messages
-from shared.destinations.webhook import WebhookDestination, WebhookRefused
+from shared.destinations.runner import Runner
+from shared.destinations.webhook import WebhookSettings, WebhookTransform
 from shared.envelope import Envelope, decode_push
 from shared.errors import BackendUnavailable
 from shared.local.processes import patched_environ
 from shared.local.stack import StackPorts
 from shared.local.webhook_standin import PATH, WebhookStandIn, check, function_environment
 from shared.ports.clock import FakeClock
-from shared.settings import Settings
+from shared.ports.documents import InMemoryDocumentStore
+from shared.ports.publisher import InMemoryPublisher
 
 SECRET = "s3cret"
 PAGE = {"type": "page", "messageId": "m-1", "anonymousId": "a-1", "name": "Home"}
@@ -98,9 +100,15 @@ def standin() -> Iterator[WebhookStandIn]:
     server.stop()
 
 
-def destination(url: str, secret: str = SECRET, **settings: Any) -> WebhookDestination:
-    configured = Settings(webhook_url=url, webhook_secret=secret, webhook_backfill=True, **settings)
-    return WebhookDestination(configured, HttpxSender(), FakeClock())
+def destination(url: str, secret: str = SECRET, **settings: Any) -> Runner:
+    configured = WebhookSettings(url=url, secret=secret, backfill=True, **settings)
+    return Runner(
+        WebhookTransform(configured, FakeClock()),
+        http=HttpxSender(),
+        clock=FakeClock(),
+        publisher=InMemoryPublisher(),
+        documents=InMemoryDocumentStore(),
+    )
 
 
 def live(*events: dict[str, Any]) -> Envelope:
@@ -116,10 +124,10 @@ def pushed(journey: Journey) -> Envelope:
 
 
 def test_what_the_real_destination_sends_is_accepted(standin: WebhookStandIn) -> None:
-    sender = destination(standin.url, webhook_max_events=1)
+    sender = destination(standin.url, max_events=1)
     assert sender.handle(live(PAGE, TRACK)).requests == 2
     journey = Journey("a-1", "u-1", [json.dumps(PAGE).encode()])
-    assert sender.handle(pushed(journey)).events == 1
+    assert len(sender.handle(pushed(journey)).delivered) == 1
     assert standin.rejected == []
     assert standin.events() == [PAGE, TRACK]
     [backfill] = standin.backfills("a-1")
@@ -129,8 +137,8 @@ def test_what_the_real_destination_sends_is_accepted(standin: WebhookStandIn) ->
 
 
 def test_a_wrong_secret_is_refused_for_good(standin: WebhookStandIn) -> None:
-    with pytest.raises(WebhookRefused, match="401"):
-        destination(standin.url, secret="not-it").handle(live(PAGE))
+    result = destination(standin.url, secret="not-it").handle(live(PAGE))
+    assert result.outcome == "refused" and "401" in result.refused["m-1"]
     [refused] = standin.rejected
     assert refused["status"] == 401 and "HMAC" in refused["reason"] and standin.accepted == []
 
@@ -158,9 +166,9 @@ def test_get_lists_and_other_paths_are_not_found(standin: WebhookStandIn) -> Non
 
 def test_the_function_environment_configures_the_destination() -> None:
     with patched_environ(function_environment("http://127.0.0.1:1/webhook", "k")):
-        settings = Settings()
-    assert (settings.webhook_url, settings.webhook_secret) == ("http://127.0.0.1:1/webhook", "k")
-    assert settings.webhook_backfill is True
+        settings = WebhookSettings()
+    assert (settings.url, settings.secret) == ("http://127.0.0.1:1/webhook", "k")
+    assert settings.backfill is True
 
 
 def test_the_header_name_is_the_destinations() -> None:

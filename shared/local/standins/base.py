@@ -167,6 +167,7 @@ class StandIn:
 def _handler(standin: StandIn) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
+        disable_nagle_algorithm = True  # headers and body go out at once on keep-alive
 
         def log_message(self, *args: Any) -> None:
             return
@@ -214,8 +215,10 @@ def _handler(standin: StandIn) -> type[BaseHTTPRequestHandler]:
                 kind = "text/html"
             else:
                 raw, kind = json.dumps(data).encode(), "application/json"
+            given = {name.lower() for name in headers}
             self.send_response(status)
-            self.send_header("Content-Type", kind)
+            if "content-type" not in given:  # a stand-in may answer as its provider does
+                self.send_header("Content-Type", kind)
             self.send_header("Content-Length", str(len(raw)))
             for name, value in headers.items():
                 self.send_header(name, value)

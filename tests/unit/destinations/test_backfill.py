@@ -32,7 +32,15 @@ from shared.tiering.sweep import Entered
 from shared.topology import BACKFILLS
 
 NOW = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)
-OPTED_IN = Settings(project_id="p", webhook_url="https://h.example/x", webhook_backfill=True)
+OPTED_IN = Settings(project_id="p", destinations=["webhook"])
+HOOK_ENV = {"CDP_WEBHOOK_URL": "https://h.example/x", "CDP_WEBHOOK_BACKFILL": "true"}
+
+
+@pytest.fixture(autouse=True)
+def webhook_opted_in(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The webhook destination's own settings (CDP_WEBHOOK_*) opt it into back-fills."""
+    for name, value in HOOK_ENV.items():
+        monkeypatch.setenv(name, value)
 
 
 def row(anon: str, n: int) -> dict[str, Any]:
@@ -57,11 +65,21 @@ class CannedSql(SqlRunner):
 
 
 @pytest.mark.parametrize(
-    ("overrides", "expected"),
-    [({}, ["webhook"]), ({"webhook_backfill": False}, []), ({"webhook_url": ""}, [])],
-)
-def test_who_opted_in(overrides: dict[str, Any], expected: list[str]) -> None:
-    assert opted_in(OPTED_IN.model_copy(update=overrides)) == expected
+    ("environment", "enabled", "expected"),
+    [({}, ["webhook"], ["webhook"]),
+     ({"CDP_WEBHOOK_BACKFILL": "false"}, ["webhook"], []),
+     ({}, [], []),  # opted in, but the destination is not enabled
+     ({}, ["ga4", "webhook"], ["webhook"])],
+)  # fmt: skip
+def test_who_opted_in(
+    environment: dict[str, str],
+    enabled: list[str],
+    expected: list[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    for name, value in environment.items():
+        monkeypatch.setenv(name, value)
+    assert opted_in(OPTED_IN.model_copy(update={"destinations": enabled})) == expected
 
 
 def test_rows_group_into_one_journey_per_id_in_order() -> None:
@@ -127,7 +145,7 @@ def test_a_failed_publish_records_nothing_so_the_next_sweep_retries() -> None:
 
 
 @pytest.mark.parametrize(
-    ("settings", "ids"), [(OPTED_IN.model_copy(update={"webhook_backfill": False}), ["a1"]),
+    ("settings", "ids"), [(OPTED_IN.model_copy(update={"destinations": []}), ["a1"]),
                           (OPTED_IN, [])]
 )  # fmt: skip
 def test_without_an_opted_in_destination_or_a_new_id_no_query_runs(

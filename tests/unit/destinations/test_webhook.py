@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import hmac
 import json
@@ -13,21 +12,19 @@ from typing import Any
 import pytest
 
 from shared.bootstrap import Services
-from shared.destinations.webhook import (
-    SIGNATURE_HEADER,
-    WebhookDestination,
-    WebhookRefused,
-)
+from shared.destinations.runner import Delivery, Runner
+from shared.destinations.webhook import SIGNATURE_HEADER, WebhookSettings, WebhookTransform
 from shared.envelope import Envelope, batches
 from shared.errors import BackendUnavailable
 from shared.ports.clock import FakeClock
+from shared.ports.documents import InMemoryDocumentStore
 from shared.ports.http import FakeHttpSender, HttpResponse
 from shared.ports.publisher import InMemoryPublisher
 from shared.topology import FAILED_EVENTS
 from tests.fakes import client, fake_services, installed, push_body, unit_settings
 
 NOW = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)
-SETTINGS = unit_settings(webhook_url="https://hooks.example.com/cdp", webhook_secret="s3cret")
+HOOK = {"url": "https://hooks.example.com/cdp", "secret": "s3cret"}
 
 
 def tracks(user: str, *names: str) -> list[dict[str, Any]]:
@@ -35,11 +32,28 @@ def tracks(user: str, *names: str) -> list[dict[str, Any]]:
             for i, name in enumerate(names)]  # fmt: skip
 
 
-def destination(
-    responder: Any = None, **overrides: Any
-) -> tuple[WebhookDestination, FakeHttpSender]:
-    http = FakeHttpSender(responder)
-    return WebhookDestination(SETTINGS.model_copy(update=overrides), http, FakeClock(NOW)), http
+class Hook:
+    """The webhook's runner on fakes; ``handle`` answers what one attempt did."""
+
+    def __init__(self, responder: Any = None, **overrides: Any) -> None:
+        self.http = FakeHttpSender(responder)
+        self.publisher = InMemoryPublisher()
+        settings = WebhookSettings(**{**HOOK, **overrides})
+        self.runner = Runner(
+            WebhookTransform(settings, FakeClock(NOW)),
+            http=self.http,
+            clock=FakeClock(NOW),
+            publisher=self.publisher,
+            documents=InMemoryDocumentStore(),
+        )
+
+    def handle(self, envelope: Envelope) -> Delivery:
+        return self.runner.handle(envelope)
+
+
+def destination(responder: Any = None, **overrides: Any) -> tuple[Hook, FakeHttpSender]:
+    hook = Hook(responder, **overrides)
+    return hook, hook.http
 
 
 def sent(http: FakeHttpSender) -> list[dict[str, Any]]:
@@ -50,7 +64,7 @@ def test_events_are_posted_as_one_signed_segment_batch() -> None:
     hook, http = destination()
     result = hook.handle(Envelope("events", tracks("u1", "kyc_started", "card_activated"), {},
                                   message_id="m-7"))  # fmt: skip
-    assert (result.requests, result.events, result.filtered) == (1, 2, 0)
+    assert (result.requests, len(result.delivered), result.filtered) == (1, 2, 0)
     [request] = http.requests
     assert (request.method, request.url) == ("POST", "https://hooks.example.com/cdp")
     assert request.headers["Content-Type"] == "application/json"
@@ -64,43 +78,43 @@ def test_events_are_posted_as_one_signed_segment_batch() -> None:
 
 
 def test_without_a_secret_nothing_is_signed() -> None:
-    hook, http = destination(webhook_secret="")
+    hook, http = destination(secret="")
     hook.handle(Envelope("events", tracks("u1", "a"), {}))
     assert SIGNATURE_HEADER not in http.requests[0].headers
 
 
 def test_large_messages_are_split_at_max_events() -> None:
-    hook, http = destination(webhook_max_events=2)
+    hook, http = destination(max_events=2)
     result = hook.handle(Envelope("events", tracks("u1", *"abcde"), {}))
     assert result.requests == 3
     assert [len(b["batch"]) for b in sent(http)] == [2, 2, 1]
 
 
 def test_the_filter_and_consent_keep_events_back() -> None:
-    hook, http = destination(webhook_events=["kyc_started"], webhook_consent_category="marketing")
+    hook, http = destination(events=["kyc_started"], consent_category="marketing")
     refused = {**tracks("u2", "kyc_started")[0],
                "context": {"consent": {"categoryPreferences": {"marketing": False}}}}  # fmt: skip
     events = [*tracks("u1", "kyc_started", "card_activated"), refused]
     result = hook.handle(Envelope("events", events, {}))
-    assert (result.events, result.filtered) == (1, 2)
+    assert (len(result.delivered), result.filtered) == (1, 2)
     assert [e["messageId"] for e in sent(http)[0]["batch"]] == ["u1-0"]
 
 
 def test_nothing_left_after_filtering_sends_nothing() -> None:
-    hook, http = destination(webhook_event_types=["identify"])
+    hook, http = destination(event_types=["identify"])
     assert hook.handle(Envelope("events", tracks("u1", "a"), {})).requests == 0
     assert http.requests == []
 
 
 def test_an_unconfigured_webhook_sends_nothing() -> None:
-    hook, http = destination(webhook_url="")
+    hook, http = destination(url="")
     assert hook.handle(Envelope("events", tracks("u1", "a"), {})).requests == 0
     assert http.requests == []
 
 
 @pytest.mark.parametrize(("opted_in", "requests"), [(True, 1), (False, 0)])
 def test_backfills_go_only_where_opted_in(opted_in: bool, requests: int) -> None:
-    hook, http = destination(webhook_backfill=opted_in)
+    hook, http = destination(backfill=opted_in)
     pages = [{"type": "page", "anonymousId": "a1", "messageId": "a1-p0"}]
     meta = {"anonymousId": "a1", "userId": "u1", "consent": {}}
     backfill = Envelope("backfill", pages, {"kind": "backfill"}, meta=meta)
@@ -115,7 +129,7 @@ def test_backfills_go_only_where_opted_in(opted_in: bool, requests: int) -> None
                          [({"marketing": False}, 0), ({"marketing": True}, 1), ({}, 1),
                           ("not an object", 1)])  # fmt: skip
 def test_a_backfill_follows_the_persons_consent(consent: Any, requests: int) -> None:
-    hook, http = destination(webhook_backfill=True, webhook_consent_category="marketing")
+    hook, http = destination(backfill=True, consent_category="marketing")
     pages = [{"type": "page", "anonymousId": "a1", "messageId": "a1-p0"}]
     meta = {"anonymousId": "a1", "userId": "u1", "consent": consent}
     result = hook.handle(Envelope("backfill", pages, {"kind": "backfill"}, meta=meta))
@@ -124,7 +138,7 @@ def test_a_backfill_follows_the_persons_consent(consent: Any, requests: int) -> 
 
 
 def test_other_kinds_are_not_sent() -> None:
-    hook, http = destination(webhook_backfill=True)
+    hook, http = destination(backfill=True)
     hook.handle(Envelope("cold", [{"type": "page", "anonymousId": "a1"}], {}))
     hook.handle(Envelope("failed", [{"failedId": "x"}], {}))
     assert http.requests == []
@@ -138,16 +152,45 @@ def test_a_retryable_answer_raises_for_redelivery(status: int) -> None:
 
 
 @pytest.mark.parametrize("status", [400, 401, 404, 413])
-def test_a_refusal_is_permanent(status: int) -> None:
+def test_a_refusal_is_recorded_as_failed_events_and_acknowledged(status: int) -> None:
     hook, _ = destination(lambda _r: HttpResponse(status, body=b"no thanks"))
-    with pytest.raises(WebhookRefused, match="no thanks"):
-        hook.handle(Envelope("events", tracks("u1", "a"), {}))
+    result = hook.handle(Envelope("events", tracks("u1", "a", "b"), {}))
+    assert result.outcome == "refused" and set(result.refused) == {"u1-0", "u1-1"}
+    [failures] = [json.loads(m.data)["events"] for m in hook.publisher.on(FAILED_EVENTS)]
+    assert [f["messageId"] for f in failures] == ["u1-0", "u1-1"]
+    assert all("no thanks" in f["reason"] for f in failures)
+    assert json.loads(failures[0]["payload"])["event"] == "a"  # replayable from here
+
+
+def test_a_refused_request_does_not_stop_the_next_one() -> None:
+    answers = iter([HttpResponse(400, body=b"bad"), HttpResponse(200)])
+    hook, http = destination(lambda _r: next(answers), max_events=1)
+    result = hook.handle(Envelope("events", tracks("u1", "a", "b"), {}))
+    assert (set(result.refused), result.delivered, len(http.requests)) == ({"u1-0"}, {"u1-1"}, 2)
+
+
+def test_a_redelivery_sends_only_what_the_first_attempt_did_not() -> None:
+    answers = iter([HttpResponse(200), HttpResponse(503)])
+    hook, http = destination(lambda _r: next(answers, HttpResponse(200)), max_events=1)
+    message = Envelope("events", tracks("u1", "a", "b"), {}, message_id="m-9")
+    with pytest.raises(BackendUnavailable):
+        hook.handle(message)
+    again = hook.handle(message)  # Pub/Sub redelivers the whole message
+    assert (again.already, again.delivered) == (1, {"u1-1"})
+    assert [json.loads(r.body)["batch"][0]["messageId"] for r in http.requests] == [
+        "u1-0",
+        "u1-1",
+        "u1-1",
+    ]
 
 
 @pytest.fixture
-def services() -> Iterator[Services]:
-    with installed(fake_services(SETTINGS, FakeClock(NOW))) as built:
-        yield built
+def services(monkeypatch: pytest.MonkeyPatch) -> Iterator[Services]:
+    monkeypatch.setenv("CDP_WEBHOOK_URL", HOOK["url"])
+    monkeypatch.setenv("CDP_WEBHOOK_SECRET", HOOK["secret"])
+    settings = unit_settings(destinations=["webhook"], function="destination-webhook")
+    with installed(fake_services(settings, FakeClock(NOW))) as s:
+        yield s
 
 
 def test_the_function_acks_sent_events_and_500s_on_an_outage(services: Services) -> None:
@@ -157,23 +200,16 @@ def test_the_function_acks_sent_events_and_500s_on_an_outage(services: Services)
     assert function.post("/", json=push_body(tracks("u1", "a", "b"))).status_code == 200
     assert [len(b["batch"]) for b in sent(http)] == [2]
     http._responder = lambda _r: HttpResponse(503)
-    assert function.post("/", json=push_body(tracks("u1", "a"))).status_code == 500
+    assert function.post("/", json=push_body(tracks("u2", "a"))).status_code == 500
 
 
-def test_the_function_records_a_refusal_as_a_failed_event(services: Services) -> None:
-    http = services.http
-    assert isinstance(http, FakeHttpSender)
-    http._responder = lambda _r: HttpResponse(400)
+def test_the_function_reports_each_attempt(services: Services) -> None:
     assert (
         client("destination-webhook").post("/", json=push_body(tracks("u1", "a"))).status_code
         == 200
     )
-    publisher = services.publisher
-    assert isinstance(publisher, InMemoryPublisher)
-    [failure] = json.loads(publisher.on(FAILED_EVENTS)[0].data)["events"]
-    assert failure["stage"] == "webhook" and "400" in failure["reason"]
-    kept = json.loads(base64.b64decode(json.loads(failure["payload"])["data"]))
-    assert [e["messageId"] for e in kept["events"]] == ["u1-0"]  # replayable from here
+    [row] = services.warehouse.list_rows("cdp_ops.deliveries")
+    assert (row["destination"], row["outcome"], row["delivered"]) == ("webhook", "delivered", 1)
 
 
 @pytest.mark.parametrize(
@@ -193,7 +229,7 @@ def test_batches(sizes: list[int], max_events: int, max_bytes: int, groups: list
 
 
 def test_requests_stay_under_the_byte_cap() -> None:
-    hook, http = destination(webhook_max_bytes=4096)
+    hook, http = destination(max_bytes=4096)
     big = [{**e, "properties": {"blob": "y" * 1500}} for e in tracks("u1", *"abcdef")]
     assert hook.handle(Envelope("events", big, {})).requests == 3
     bodies = sent(http)
