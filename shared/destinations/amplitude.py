@@ -260,6 +260,9 @@ class AmplitudeTransform(Transform):
     def amplitude(self) -> AmplitudeSettings:
         return cast(AmplitudeSettings, self.settings)
 
+    def remainder(self, request: Request, refused: Mapping[str, str]) -> Request | None:
+        return resend_without(request, refused)
+
     def missing(self) -> list[str]:
         return [] if self.amplitude.api_key else ["CDP_AMPLITUDE_API_KEY"]
 

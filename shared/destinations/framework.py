@@ -160,6 +160,11 @@ class Transform(abc.ABC):
     def verdict(self, request: Request, response: HttpResponse) -> Verdict:
         return default_verdict(response)
 
+    def follow_up(self, request: Request, response: HttpResponse) -> Request | None:
+        """A request the answer to a sent one calls for (Intercom: the contact it ensured,
+        then its update); None: the chain is done. Sent in order; the last verdict counts."""
+        return None
+
     def remainder(self, request: Request, refused: Mapping[str, str]) -> Request | None:
         """Where a provider refused a whole request for some of its events (Amplitude's 400
         names them), the same request without those, sent once more; None: nothing to send."""

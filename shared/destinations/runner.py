@@ -40,7 +40,7 @@ from shared.envelope import Envelope, dumps, encode
 from shared.errors import BackendUnavailable
 from shared.ports.clock import Clock
 from shared.ports.documents import DocumentStore
-from shared.ports.http import HttpRequest, HttpSender
+from shared.ports.http import HttpRequest, HttpResponse, HttpSender
 from shared.ports.publisher import Publisher
 from shared.ports.warehouse import Warehouse
 from shared.topology import FAILED_EVENTS
@@ -179,12 +179,18 @@ class Runner:
         done.skipped.update(prepared.skipped)
         done.refused.update(prepared.refused)
         for request in prepared.requests:
-            verdict = self._send(request)
+            verdict, answer = self._send(request)
             done.requests += 1
             rest = self.transform.remainder(request, verdict.refused) if verdict.refused else None
             if verdict.outcome is Outcome.PERMANENT and rest is not None:
                 done.refused.update(verdict.refused)
-                request, verdict = rest, self._send(rest)
+                request, (verdict, answer) = rest, self._send(rest)
+                done.requests += 1
+            while verdict.outcome is Outcome.SENT:
+                step = self.transform.follow_up(request, answer)
+                if step is None:
+                    break
+                request, (verdict, answer) = step, self._send(step)
                 done.requests += 1
             refused = dict(verdict.refused)
             if verdict.outcome is Outcome.PERMANENT:
@@ -194,7 +200,7 @@ class Runner:
         if done.refused:
             done.outcome = "partial" if done.delivered else "refused"
 
-    def _send(self, request: Request) -> Verdict:
+    def _send(self, request: Request) -> tuple[Verdict, HttpResponse]:
         for attempt in range(IN_PROCESS_TRIES + 1):
             self._pace()
             s = self.transform.settings
@@ -204,7 +210,7 @@ class Runner:
             )  # fmt: skip
             verdict = self.transform.verdict(request, answer)
             if verdict.outcome is not Outcome.RETRY:
-                return verdict
+                return verdict, answer
             wait = verdict.retry_after_seconds
             if attempt == IN_PROCESS_TRIES or wait is None or wait > IN_PROCESS_WAIT:
                 break

@@ -206,3 +206,21 @@ def test_a_message_without_identity_meta_has_nobody_behind_its_events() -> None:
     body = json.loads(bare.data)
     assert people_of(Envelope("events", body["events"], {})) == [Person()]
     assert isinstance(HttpRequest("GET", "x"), HttpRequest)
+
+
+def test_amplitude_refusing_one_event_of_a_request_gets_the_others_resent() -> None:
+    from shared.destinations.amplitude import AmplitudeSettings, AmplitudeTransform
+
+    refusal = {"code": 400, "error": "Invalid field values on some events",
+               "events_with_invalid_fields": {"time": [0]}}  # fmt: skip
+    answers = iter([HttpResponse(400, body=json.dumps(refusal).encode()), HttpResponse(200)])
+    http = FakeHttpSender(lambda _r: next(answers))
+    transform = AmplitudeTransform(AmplitudeSettings(api_key="k" * 32), FakeClock(NOW))
+    run = Runner(transform, http=http, clock=FakeClock(NOW), publisher=InMemoryPublisher(),
+                 documents=InMemoryDocumentStore())  # fmt: skip
+    events = [{**track(n), "userId": "user-12345", "timestamp": "2026-11-22T11:00:00Z"}
+              for n in (1, 2)]  # fmt: skip
+    done = run.handle(message(events))
+    assert (set(done.refused), done.delivered, done.requests) == ({"m1"}, {"m2"}, 2)
+    resent = json.loads(http.requests[1].body)["events"]
+    assert [e["insert_id"] for e in resent] == ["m2"]
