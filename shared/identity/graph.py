@@ -9,7 +9,8 @@ follow forwarding pointers to the root profile.
 from __future__ import annotations
 
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
 
 from shared.identity.identifiers import Identifier
 from shared.identity.records import Doc, is_forwarded
@@ -87,3 +88,26 @@ def find(store: DocumentStore, identifier: Identifier) -> Doc | None:
             return doc
         profile_id = doc["merged_into"]
     return None
+
+
+def compact(
+    tx: Transaction,
+    links: Mapping[Ref, Doc | None],
+    pointers: Mapping[Identifier, Any],
+    owners: Mapping[Identifier, str | None],
+    final: Callable[[str | None], str | None],
+    resolver: Resolver,
+) -> None:
+    """Point what this event passed through straight at its root, as it is once this
+    transaction commits (bounded by the event's identifiers and the hops read, never by
+    the size of a profile)."""
+    for identifier, owner in owners.items():
+        ref, root = identifier_ref(identifier), final(owner)
+        link = links[ref]
+        if link is not None and root is not None and pointers[identifier] != root:
+            tx.set(*ref, {**link, "profile_id": root})
+    for pid, doc in resolver.docs.items():
+        if doc is not None and is_forwarded(doc):
+            root = final(resolver.root(pid))
+            if root is not None and doc["merged_into"] != root:
+                tx.set(PROFILES, pid, {**doc, "merged_into": root})

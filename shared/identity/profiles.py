@@ -13,8 +13,9 @@ transaction proves the cache right: a known user's event costs one read and at m
 from __future__ import annotations
 
 import functools
+import threading
 import uuid
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -26,6 +27,7 @@ from shared.identity.graph import (
     PROFILES,
     IdentifierCache,
     Resolver,
+    compact,
     find,
     identifier_ref,
 )
@@ -52,7 +54,7 @@ from shared.identity.shared import (
     linking,
     republished,
 )
-from shared.ports.documents import DocumentStore, Ref, Transaction
+from shared.ports.documents import DocumentStore, Transaction
 
 Known = tuple[Mapping[str, Any], list[Identifier]]  # an event and its identifiers
 
@@ -88,6 +90,9 @@ class ProfileRepository:
         self.config = config or IdentityConfig()
         self._cache = cache or IdentifierCache(self.config.cache_size)
         self._detacher = Detacher(store, self.config)
+        # One message at a time per instance: two messages' transactions on the same people
+        # only wait on each other (the cloud runs one request per instance anyway).
+        self._one_message = threading.Lock()
 
     # The event path.
 
@@ -117,9 +122,10 @@ class ProfileRepository:
         return result
 
     def record_all(self, events: Sequence[Mapping[str, Any]]) -> list[Outcome]:
-        """The events of one message. Those of a person this instance knows, that bring no new
-        identifier, share one transaction per person: one read and at most one write for all
-        of them. The others go one by one (after them: they change the graph, these do not)."""
+        """The events of one message. Those of people this instance knows, that bring no new
+        identifier, share one transaction: one read of their profiles and at most one write
+        per person. The others go one by one (after them: they change the graph, these do
+        not)."""
         groups: dict[str, list[Known]] = {}
         one_by_one: list[Mapping[str, Any]] = []
         for event in events:
@@ -129,34 +135,49 @@ class ProfileRepository:
                 groups.setdefault(str(cached.pop()), []).append((event, identifiers))
             elif identifiers:
                 one_by_one.append(event)
-        outcomes: list[Outcome] = []
-        for profile_id, members in groups.items():
-            known = functools.partial(self._known, profile_id=profile_id, members=members)
-            done, left = self.store.run_transaction(known)
-            outcomes += done
-            one_by_one += [event for event, _ in left]
-        for event in one_by_one:
-            outcome = self.record(event)
-            if outcome is not None:
-                outcomes.append(outcome)
-        return outcomes
+        with self._one_message:
+            outcomes: list[Outcome] = []
+            if groups:
+                done, left = self.store.run_transaction(functools.partial(self._known_all, groups))
+                outcomes += done
+                one_by_one += [event for event, _ in left]
+            for event in one_by_one:
+                outcome = self.record(event)
+                if outcome is not None:
+                    outcomes.append(outcome)
+            return outcomes
+
+    def _known_all(
+        self, groups: Mapping[str, Sequence[Known]], tx: Transaction
+    ) -> tuple[list[Outcome], list[Known]]:
+        """Every known person of the message in one transaction: one read of all their
+        profiles, one write per profile that changed."""
+        got = tx.get_all([(PROFILES, pid) for pid in groups])
+        done: list[Outcome] = []
+        left: list[Known] = []
+        for pid, members in groups.items():
+            ours, theirs = self._apply_known(tx, pid, got[(PROFILES, pid)], members)
+            done += ours
+            left += theirs
+        return done, left
 
     def _record(
         self, tx: Transaction, event: Mapping[str, Any], identifiers: list[Identifier]
     ) -> Outcome | Contested | None:
         cached = {self._cache.get(i.key) for i in identifiers}
         if len(cached) == 1 and None not in cached and event.get("type") != "alias":
-            done, _ = self._known(tx, str(cached.pop()), [(event, identifiers)])
+            profile_id = str(cached.pop())
+            profile = tx.get(PROFILES, profile_id)
+            done, _ = self._apply_known(tx, profile_id, profile, [(event, identifiers)])
             if done:
                 return done[0]
         return self._resolve_and_apply(tx, event, identifiers)
 
-    def _known(
-        self, tx: Transaction, profile_id: str, members: Sequence[Known]
+    def _apply_known(
+        self, tx: Transaction, profile_id: str, profile: Doc | None, members: Sequence[Known]
     ) -> tuple[list[Outcome], list[Known]]:
         """The fast path: one read, valid for the events whose identifiers the cached profile
         still lists (a root profile lists exactly what resolves to it)."""
-        profile = tx.get(PROFILES, profile_id)
         if profile is None or is_forwarded(profile):
             return [], list(members)
         holding = identifier_set(profile)
@@ -257,7 +278,7 @@ class ProfileRepository:
             return target_id if root in merged else root
 
         refs = {identifier_ref(i): found[i] for i in identifiers}
-        self._compact(tx, refs, pointers, owners, final, resolver)
+        compact(tx, refs, pointers, owners, final, resolver)
         return Outcome(target_id, changes, plan.accepted, evidence_id(event), person_of(profile))
 
     @staticmethod
@@ -267,29 +288,6 @@ class ProfileRepository:
         fresh = [c for c in records if (c["identifier"], c["message_id"]) not in seen]
         if fresh:
             profile["conflicts"] = [*existing, *fresh]
-
-    @staticmethod
-    def _compact(
-        tx: Transaction,
-        links: Mapping[Ref, Doc | None],
-        pointers: Mapping[Identifier, Any],
-        owners: Mapping[Identifier, str | None],
-        final: Callable[[str | None], str | None],
-        resolver: Resolver,
-    ) -> None:
-        """Point what this event passed through straight at its root, as it is once this
-        transaction commits (bounded by the event's identifiers and the hops read, never by
-        the size of a profile)."""
-        for identifier, owner in owners.items():
-            ref, root = identifier_ref(identifier), final(owner)
-            link = links[ref]
-            if link is not None and root is not None and pointers[identifier] != root:
-                tx.set(*ref, {**link, "profile_id": root})
-        for pid, doc in resolver.docs.items():
-            if doc is not None and is_forwarded(doc):
-                root = final(resolver.root(pid))
-                if root is not None and doc["merged_into"] != root:
-                    tx.set(PROFILES, pid, {**doc, "merged_into": root})
 
     # Reads for operators.
 
