@@ -178,7 +178,7 @@ def _handler(standin: StandIn) -> type[BaseHTTPRequestHandler]:
         def _serve(self, method: str) -> None:
             body = self._body()
             path = self.path
-            if path.split("?")[0] == CONTROL:
+            if path.split("?")[0] in (CONTROL, f"{CONTROL}/faults"):
                 self._control(method, body)
                 return
             headers = {k.lower(): v for k, v in self.headers.items()}
