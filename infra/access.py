@@ -4,6 +4,10 @@ Each function runs as its own service account, and these are the only roles it g
 narrowest resource that holds it (a topic, a dataset, a secret), project-wide only where Google
 offers nothing narrower (running BigQuery jobs, Firestore). A test checks that every function of
 the topology has an entry here and that no role is broader than this table allows.
+
+A destination's secrets are whichever of its fields ``cdp:destinationKeys`` gives (see
+``infra/destinations.py``), so its entry names the destination (``destination_keys``) and
+the program adds one secret per stored key (``infra/program.py``, ``configured``).
 """
 
 from __future__ import annotations
@@ -13,7 +17,7 @@ from dataclasses import dataclass
 from shared.topology import (
     BACKFILLS,
     COLD_EVENTS,
-    DESTINATION_WEBHOOK,
+    DESTINATIONS,
     EVENTS,
     FAILED_EVENTS,
     GA4_FORWARDER,
@@ -21,6 +25,7 @@ from shared.topology import (
     IDENTITY_CHANGES,
     INGEST,
     JOBS,
+    PROFILED_EVENTS,
 )
 from shared.topology import WAREHOUSE_LOADER as LOADER
 from shared.warehouse.tables import OPS, PROCESSED, RAW
@@ -44,6 +49,16 @@ class Access:
     runs_queries: bool = False  # roles/bigquery.jobUser on the project (no narrower scope)
     uses_firestore: bool = False  # roles/datastore.user on the project (no narrower scope)
     secrets: tuple[tuple[str, str], ...] = ()  # (env var, secret key): secretAccessor on each
+    destination_keys: str = ""  # a destination: each of its stored keys, as CDP_<NAME>_<FIELD>
+
+
+def destination_access(name: str) -> Access:
+    """Every destination alike: refused events become failed events, the ledger is in Firestore
+    (providers that cannot dedupe), a report row per attempt goes to ``cdp_ops.deliveries``
+    (streamed: no query job), and it reads its own keys."""
+    return Access(
+        publishes=(FAILED_EVENTS,), writes_layers=(OPS,), uses_firestore=True, destination_keys=name
+    )
 
 
 ACCESS: dict[str, Access] = {
@@ -52,7 +67,10 @@ ACCESS: dict[str, Access] = {
         secrets=(("CDP_SOURCES", SOURCES_SECRET),),
         uses_firestore=True,
     ),
-    IDENTITY: Access(publishes=(IDENTITY_CHANGES, FAILED_EVENTS), uses_firestore=True),
+    # Profiled events: each engaged event with its person, for the destinations to consume.
+    IDENTITY: Access(
+        publishes=(IDENTITY_CHANGES, PROFILED_EVENTS, FAILED_EVENTS), uses_firestore=True
+    ),
     LOADER: Access(publishes=(FAILED_EVENTS,), writes_layers=(RAW, PROCESSED, OPS)),
     # The promotion sweep publishes opted-in destinations' back-fills (and records them in
     # Firestore, so each id is back-filled once).
@@ -62,14 +80,10 @@ ACCESS: dict[str, Access] = {
         runs_queries=True,
         uses_firestore=True,
     ),
-    # The API secret exists only when "ga4" is an enabled destination (cdp:destinations);
-    # without it the forwarder sends nothing and the cold tier is only archived.
-    GA4_FORWARDER: Access(publishes=(FAILED_EVENTS,), secrets=(("CDP_GA4_API_SECRET", "ga4"),)),
-    # Deployed only when "webhook" is enabled, and then its signing secret exists: it is the
-    # "webhook" key of cdp:destinationKeys. A receiver's refusal is recorded as a failed event.
-    DESTINATION_WEBHOOK: Access(
-        publishes=(FAILED_EVENTS,), secrets=(("CDP_WEBHOOK_SECRET", "webhook"),)
-    ),
+    # Its API secret (cdp:destinationKeys.ga4.api_secret) exists only when "ga4" is enabled, and
+    # the forwarder is deployed only then.
+    GA4_FORWARDER: Access(publishes=(FAILED_EVENTS,), destination_keys="ga4"),
+    **{f"destination-{name}": destination_access(name) for name in DESTINATIONS},
 }
 
 

@@ -5,14 +5,24 @@ Keys (namespace ``cdp`` unless stated; ``pulumi config set <key> <value>``):
 - ``gcp:project`` (required) and ``gcp:region`` (default ``europe-west1``).
 - ``cdp:firestoreLocation``: Firestore's location (default: the region).
 - ``cdp:settings``: an object of ``shared.settings.Settings`` fields for the functions (tier
-  settings, dataset prefix, BigQuery location, cold-archive expiry, ...). Names are checked
-  against ``Settings`` and values validated by it, so a typo fails the preview instead of being
-  deployed and ignored.
+  settings, dataset prefix, BigQuery location, cold-archive expiry, ``consent_opt_in``,
+  ``destination_retry``, ...) and of destinations' non-secret settings as ``<name>_<field>``
+  (``webhook_url``, ``meta_pixel_id``, ``slack_templates``: see ``infra/destinations.py``).
+  Names are checked against the settings classes and values validated by them, so a typo fails
+  the preview instead of being deployed and ignored.
 - ``cdp:sources`` (secret): the JSON list of sources with hashed write keys (``CDP_SOURCES``).
-- ``cdp:destinations``: names of the enabled destinations; ``cdp:destinationKeys`` (secret): an
-  object name → API key. Each enabled destination gets a Secret Manager secret, and a
-  destination with a function of its own (the webhook) is deployed only when enabled.
+- ``cdp:destinations``: names of the enabled destinations (``shared.topology.DESTINATIONS`` and
+  the cold path's ``ga4``); a destination not listed has no function and no subscription.
+- ``cdp:destinationKeys`` (secret): name → object of the destination's secrets
+  (``{"amplitude": {"api_key": ...}, "ga4": {"api_secret": ...}}``); each becomes one Secret
+  Manager secret that only the destination's function reads, as ``CDP_<NAME>_<FIELD>``.
 - ``cdp:protectData`` (default true): datasets, tables and Firestore survive ``pulumi destroy``.
+
+Every function gets the same plain environment: the settings, ``CDP_DESTINATIONS`` (identity
+publishes profiled events only when a destination is enabled; the sweep back-fills the opted-in
+ones) and the enabled destinations' ``CDP_<NAME>_*`` settings. That is more than a function
+needs (ingest never reads a destination's settings), but it is what the shared code reads
+wherever it runs, and only secrets are worth narrowing: they are, per function.
 """
 
 from __future__ import annotations
@@ -27,21 +37,33 @@ import pulumi
 from pydantic import TypeAdapter
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource
 
-from shared.destinations.backfill import opted_in
-from shared.settings import Settings, Source
+from infra.destinations import (
+    NAMES,
+    destination_keys,
+    destination_settings,
+    environment,
+    missing,
+    split,
+)
+from infra.errors import ConfigError
+from shared.destinations.framework import DestinationSettings
+from shared.settings import DestinationRetry, Settings, Source
 
 DEFAULT_REGION = "europe-west1"
-# Set by the program itself (or secret, or local-only): never through cdp:settings.
-# Secrets: from Secret Manager only (sources' key hashes, the GA4 API secret, the webhook's
-# signing secret): a destination's is its key in cdp:destinationKeys.
-SECRET_SETTINGS = frozenset({"sources", "ga4_api_secret", "webhook_secret"})
-RESERVED_SETTINGS = frozenset({"project_id", "region", "environment"}) | SECRET_SETTINGS
+# Secrets: from Secret Manager only (the sources' key hashes: cdp:sources; the GA4 API secret:
+# cdp:destinationKeys.ga4.api_secret), never through cdp:settings.
+SECRET_SETTINGS = frozenset({"sources", "ga4_api_secret"})
+# Set by the program itself: from cdp:destinations, and per function (CDP_FUNCTION).
+PROGRAM_SETTINGS = frozenset({"project_id", "region", "environment", "destinations", "function"})
+RESERVED_SETTINGS = PROGRAM_SETTINGS | SECRET_SETTINGS
 LOCAL_ONLY_SETTINGS = frozenset({"bigquery_endpoint"})
-DESTINATION_NAME = re.compile(r"^[a-z][a-z0-9-]{0,40}$")
-
-
-class ConfigError(Exception):
-    """The stack configuration is invalid; raised before any resource is declared."""
+IDLE = "{name} is enabled but {settings} is not set: it is deployed and sends nothing"
+NO_KEY = (
+    "destination {name!r} is enabled but cdp:destinationKeys has no {keys}, without which it"
+    " cannot send (pulumi config set --secret --path 'cdp:destinationKeys.{name}.<field>' ...)"
+)
+MIN_ATTEMPTS, MAX_ATTEMPTS, MAX_BACKOFF = 5, 100, 600  # what Pub/Sub accepts
+VARIABLE = re.compile(r"CDP_([A-Z0-9]+)_([A-Z0-9_]+)")
 
 
 class CloudSettings(Settings):
@@ -66,24 +88,37 @@ class StackConfig:
     region: str
     stack: str
     firestore_location: str
-    settings: Settings
+    settings: Settings  # its ``destinations`` are cdp:destinations
     sources_json: pulumi.Output[str]  # secret
-    destinations: tuple[str, ...] = ()
-    destination_keys: pulumi.Output[Mapping[str, str]] = field(
-        default_factory=lambda: pulumi.Output.secret({})
-    )
+    # What cdp:settings sets of each destination (validated; deployed for enabled ones only).
+    destination_settings: Mapping[str, DestinationSettings] = field(default_factory=dict)
+    # Enabled destination → secret field → its value (each a Pulumi secret).
+    destination_keys: Mapping[str, Mapping[str, pulumi.Output[str]]] = field(default_factory=dict)
     protect_data: bool = True
 
+    @property
+    def destinations(self) -> tuple[str, ...]:
+        return tuple(self.settings.destinations)
+
     def function_environment(self) -> dict[str, str]:
-        return function_environment(self.settings)
+        return function_environment(self.settings, self.destination_settings)
 
 
-def function_environment(settings: Settings) -> dict[str, str]:
-    """``CDP_*`` variables for the functions: every setting but the secret and local ones.
-    Written out in full, so what a function runs with is visible on the function itself."""
-    skipped = SECRET_SETTINGS | LOCAL_ONLY_SETTINGS
+def function_environment(
+    settings: Settings, destinations: Mapping[str, DestinationSettings] | None = None
+) -> dict[str, str]:
+    """``CDP_*`` variables for the functions: every setting but the secret and local ones, and
+    what the stack sets of each enabled destination. Settings are written out in full, so what
+    a function runs with is visible on the function itself; a destination's unset fields keep
+    its module's defaults."""
+    skipped = SECRET_SETTINGS | LOCAL_ONLY_SETTINGS | {"function"}  # CDP_FUNCTION: per function
     values = settings.model_dump(mode="json", exclude=set(skipped))
-    return {f"CDP_{name.upper()}": _env_value(value) for name, value in values.items()}
+    found = {f"CDP_{name.upper()}": _env_value(value) for name, value in values.items()}
+    for name in settings.destinations:
+        if destinations and name in destinations:
+            variables = environment(destinations[name], name)
+            found.update({key: _env_value(value) for key, value in variables.items()})
+    return found
 
 
 def _env_value(value: Any) -> str:
@@ -95,27 +130,90 @@ def _env_value(value: Any) -> str:
     return json.dumps(value, separators=(",", ":"))
 
 
-def cloud_settings(project: str, region: str, stack: str, overrides: Mapping[str, Any]) -> Settings:
+def cloud_settings(
+    project: str,
+    region: str,
+    stack: str,
+    overrides: Mapping[str, Any],
+    destinations: tuple[str, ...] = (),
+) -> Settings:
+    """The functions' Settings from ``cdp:settings``' Settings fields (``split`` first)."""
     unknown = sorted(set(overrides) - set(Settings.model_fields))
     if unknown:
         raise ConfigError(f"cdp:settings has unknown field(s) {unknown}; see shared/settings.py")
     refused = sorted(set(overrides) & (RESERVED_SETTINGS | LOCAL_ONLY_SETTINGS))
     if refused:
-        raise ConfigError(f"cdp:settings may not set {refused}: the program sets them")
-    return CloudSettings(project_id=project, region=region, environment=stack, **overrides)
+        raise ConfigError(
+            f"cdp:settings may not set {refused}: the program sets them (secrets come from"
+            " cdp:sources and cdp:destinationKeys, the destinations from cdp:destinations)"
+        )
+    settings = CloudSettings(
+        project_id=project,
+        region=region,
+        environment=stack,
+        destinations=list(destinations),
+        **overrides,
+    )
+    _check_retry(settings.destination_retry)
+    return settings
 
 
-def check_destinations(settings: Settings, destinations: tuple[str, ...]) -> list[str]:
-    """Refuse settings that would lose data; name those that deploy something idle."""
-    unreceived = sorted(set(opted_in(settings)) - set(destinations))
+def _check_retry(retry: DestinationRetry) -> None:
+    """Refused now rather than by Pub/Sub halfway through an update."""
+    attempts_ok = MIN_ATTEMPTS <= retry.attempts <= MAX_ATTEMPTS
+    backoff = (retry.minimum_backoff_seconds, retry.maximum_backoff_seconds)
+    if not attempts_ok or not 0 <= backoff[0] <= backoff[1] <= MAX_BACKOFF:
+        raise ConfigError(
+            f"cdp:settings.destination_retry {retry.model_dump()}: Pub/Sub takes {MIN_ATTEMPTS}"
+            f" to {MAX_ATTEMPTS} attempts and backoffs of 0 to {MAX_BACKOFF} s, minimum first"
+        )
+
+
+def check_destinations(
+    settings: Settings,
+    configured: Mapping[str, DestinationSettings],
+    keys: Mapping[str, tuple[str, ...]],
+) -> list[str]:
+    """Refuse settings that would lose data or cannot authenticate; name those that deploy
+    something idle. ``keys``: enabled destination → the secret fields cdp:destinationKeys has."""
+    enabled = settings.destinations
+    unreceived = sorted(n for n, s in configured.items() if s.backfill and n not in enabled)
     if unreceived:
         raise ConfigError(
             f"cdp:settings opts {unreceived} into back-fills but cdp:destinations does not enable"
             " them: the sweep would publish back-fills nobody receives and mark them sent"
         )
-    if "webhook" in destinations and not settings.webhook_url:
-        return ["webhook is enabled but cdp:settings.webhook_url is empty: it will send nothing"]
-    return []
+    warnings = []
+    for name in enabled:
+        secrets, others = missing(name, configured.get(name), keys.get(name, ()))
+        if secrets:
+            needed = " and ".join(VARIABLE.sub(_key_named, s) for s in secrets)
+            raise ConfigError(NO_KEY.format(name=name, keys=needed))
+        if others:
+            needed = " and ".join(VARIABLE.sub(_setting_named, s) for s in others)
+            warnings.append(IDLE.format(name=name, settings=needed))
+    return warnings
+
+
+def _key_named(variable: re.Match[str]) -> str:
+    """CDP_META_ACCESS_TOKEN → meta.access_token, where cdp:destinationKeys holds it."""
+    return f"{variable[1].lower()}.{variable[2].lower()}"
+
+
+def _setting_named(variable: re.Match[str]) -> str:
+    """CDP_META_PIXEL_ID → cdp:settings.meta_pixel_id, where the stack sets it."""
+    return f"cdp:settings.{variable[1].lower()}_{variable[2].lower()}"
+
+
+def enabled_destinations(raw: Any) -> tuple[str, ...]:
+    """``cdp:destinations``: a list of known names (each kept once, in order)."""
+    if raw is not None and not isinstance(raw, list):
+        raise ConfigError('cdp:destinations must be a list of names, e.g. ["amplitude", "ga4"]')
+    names = list(raw or ())
+    unknown = [n for n in names if n not in NAMES]
+    if unknown:
+        raise ConfigError(f"cdp:destinations has unknown name(s) {unknown}; known: {list(NAMES)}")
+    return tuple(dict.fromkeys(names))
 
 
 def _validated_sources(raw: str) -> str:
@@ -130,18 +228,24 @@ def load() -> StackConfig:
     project = gcp.require("project")
     region = gcp.get("region") or DEFAULT_REGION
     stack = pulumi.get_stack()
-    destinations = tuple(cdp.get_object("destinations") or ())
-    bad = [d for d in destinations if not isinstance(d, str) or not DESTINATION_NAME.match(d)]
-    if bad:
-        raise ConfigError(f"cdp:destinations must be lowercase names, got {bad}")
+    destinations = enabled_destinations(cdp.get_object("destinations"))
     sources = cdp.get_secret("sources")
     if sources is None:
         pulumi.log.warn("cdp:sources is not set: ingest will answer 401 to every write key")
         sources = pulumi.Output.secret("[]")
-    keys = cdp.get_secret_object("destinationKeys")
-    settings = cloud_settings(project, region, stack, cdp.get_object("settings") or {})
-    for warning in check_destinations(settings, destinations):
+    general, per = split(cdp.get_object("settings") or {})
+    settings = cloud_settings(project, region, stack, general, destinations)
+    configured = destination_settings(per)
+    # The shape (which secrets are given) decides which secrets are declared, so it is read
+    # now; each value is wrapped as a Pulumi secret at once and goes nowhere but Secret Manager.
+    given = destination_keys(cdp.get_object("destinationKeys"), destinations)
+    shape = {name: tuple(values) for name, values in given.items()}
+    for warning in check_destinations(settings, configured, shape):
         pulumi.log.warn(warning)
+    keys = {
+        name: {f: pulumi.Output.secret(value) for f, value in values.items()}
+        for name, values in given.items()
+    }
     return StackConfig(
         project=project,
         region=region,
@@ -149,7 +253,7 @@ def load() -> StackConfig:
         firestore_location=cdp.get("firestoreLocation") or region,
         settings=settings,
         sources_json=sources.apply(_validated_sources),
-        destinations=destinations,
-        destination_keys=keys if keys is not None else pulumi.Output.secret({}),
+        destination_settings=configured,
+        destination_keys=keys,
         protect_data=cdp.get_bool("protectData") is not False,
     )

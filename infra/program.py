@@ -7,12 +7,12 @@ then the functions (each granted what ``infra/access.py`` lists), then what call
 What is deployed is the topology with only the enabled destinations (``cdp:destinations``): a
 destination nobody enabled has no function, no subscription and no dead-letter topic, while
 every declared topic (``backfills`` included) exists, so publishers never depend on which
-destinations a stack enables.
+destinations a stack enables. ``cdp:settings.destination_retry``, when it differs from the
+default (tests shorten it; the cloud keeps hours), sets the destinations' subscriptions' retry.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -35,6 +35,7 @@ from infra.components.messaging import (
 from infra.components.scheduler import Scheduler, SchedulerArgs
 from infra.components.secrets import Secrets, SecretsArgs
 from infra.config import StackConfig
+from shared.settings import DestinationRetry, Settings
 from shared.topology import INGEST, TOPOLOGY, Topology
 from shared.warehouse.tables import datasets
 
@@ -65,7 +66,7 @@ def build(
 ) -> dict[str, Any]:
     project, region, settings = config.project, config.region, config.settings
     build_dir = build_dir or BUILD_DIR
-    topology = topology.with_destinations(config.destinations)
+    topology = deployed_topology(topology, settings)
     apis = EnabledApis("apis", EnabledApisArgs(project))
     after_apis = pulumi.ResourceOptions(depends_on=[apis])
     agent = pubsub_agent(project, apis)
@@ -85,7 +86,7 @@ def build(
     )
     secrets = Secrets(
         "secrets",
-        SecretsArgs(project, config.sources_json, config.destinations, config.destination_keys),
+        SecretsArgs(project, config.sources_json, config.destination_keys),
         after_apis,
     )
     topics = Topics("messaging", TopicsArgs(project, topology, agent), after_apis)
@@ -106,7 +107,7 @@ def build(
                 source_bucket=builds.bucket,
                 build_service_account=builds.builder.id,
                 environment=config.function_environment(),
-                access=configured(access_of(f.name), secrets.secrets),
+                access=configured(access_of(f.name), secrets),
                 topics=topics.topics,
                 datasets=layers,
                 secrets=secrets.secrets,
@@ -135,9 +136,18 @@ def build(
     }
 
 
-def configured(access: Access, stored: Mapping[str, object]) -> Access:
-    """The access a function gets: its secrets that this stack stores (a destination's key
-    exists only when the destination is enabled)."""
-    return replace(
-        access, secrets=tuple((env, key) for env, key in access.secrets if key in stored)
-    )
+def deployed_topology(topology: Topology, settings: Settings) -> Topology:
+    """The enabled destinations only, retrying as the settings say."""
+    enabled = topology.with_destinations(settings.destinations)
+    retry = settings.destination_retry
+    if retry == DestinationRetry():
+        return enabled
+    return enabled.with_destination_retry(retry.attempts, retry.policy())
+
+
+def configured(access: Access, secrets: Secrets) -> Access:
+    """The access a function gets: its secrets that this stack stores, and its destination's
+    stored keys (a destination's exist only when it is enabled, and only those given)."""
+    own = tuple((env, key) for env, key in access.secrets if key in secrets.secrets)
+    keys = secrets.destination_keys.get(access.destination_keys, ())
+    return replace(access, secrets=own + keys)

@@ -11,7 +11,7 @@ import json
 from functools import lru_cache
 from typing import Annotated, Any
 
-from pydantic import BaseModel, Field, field_validator
+from pydantic import BaseModel, Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from shared.identity.config import IdentityConfig
@@ -32,9 +32,20 @@ class DestinationRetry(BaseModel):
     """Pub/Sub's redelivery for destination subscriptions: backoff from minimum to maximum,
     then the dead-letter topic after ``attempts`` deliveries (5 to 100)."""
 
-    attempts: int = DESTINATION_ATTEMPTS  # with 10 s to 10 min of backoff: about six hours
-    minimum_backoff_seconds: int = RetryPolicy().minimum_backoff_seconds
-    maximum_backoff_seconds: int = RetryPolicy().maximum_backoff_seconds
+    # with 10 s to 10 min of backoff: about six hours; the bounds are Pub/Sub's
+    attempts: int = Field(default=DESTINATION_ATTEMPTS, ge=5, le=100)
+    minimum_backoff_seconds: int = Field(
+        default=RetryPolicy().minimum_backoff_seconds, ge=0, le=600
+    )
+    maximum_backoff_seconds: int = Field(
+        default=RetryPolicy().maximum_backoff_seconds, ge=0, le=600
+    )
+
+    @model_validator(mode="after")
+    def _ordered(self) -> DestinationRetry:
+        if self.minimum_backoff_seconds > self.maximum_backoff_seconds:
+            raise ValueError("minimum_backoff_seconds is above maximum_backoff_seconds")
+        return self
 
     def policy(self) -> RetryPolicy:
         return RetryPolicy(self.minimum_backoff_seconds, self.maximum_backoff_seconds)

@@ -1,11 +1,11 @@
 """One Cloud Function (gen2, Python 3.11) of the topology, with its own service account holding
 only the roles ``infra/access.py`` lists for it.
 
-The source is the archive ``infra/archives.py`` builds, uploaded under a name carrying its
-content hash: a changed source is a new object, which redeploys the function; an unchanged one is
-left alone. Nobody may invoke a private function until a caller is granted ``run.invoker`` on it
-through ``Endpoint.grant_invoker`` (Pub/Sub and Cloud Scheduler do that for themselves); the
-public one (the tracking endpoint) is open to ``allUsers``.
+The source is the archive ``infra/archives.py`` builds, uploaded for each function under a name
+carrying its content hash: a changed source is a new object, which redeploys the function; an
+unchanged one is left alone. Nobody may invoke a private function until a caller is granted
+``run.invoker`` on it through ``Endpoint.grant_invoker`` (Pub/Sub and Cloud Scheduler do that for
+themselves); the public one (the tracking endpoint) is open to ``allUsers``.
 """
 
 from __future__ import annotations
@@ -99,7 +99,9 @@ class CloudFunction(pulumi.ComponentResource):
         source = gcp.storage.BucketObject(
             f"{spec.name}-source",
             bucket=args.source_bucket.name,
-            name=f"functions/{args.archive.object_name}",
+            # One object per function: destinations share an archive, and disabling one
+            # deletes its object, which must not be the one the others were built from.
+            name=f"functions/{spec.name}/{args.archive.object_name}",
             source=pulumi.FileAsset(str(args.archive.path)),
             content_type="application/zip",
             opts=child,
@@ -123,7 +125,7 @@ class CloudFunction(pulumi.ComponentResource):
             name=spec.name,
             description=spec.description,
             labels={
-                "cdp-function": spec.folder.replace("_", "-"),
+                "cdp-function": spec.name,
                 "source": args.archive.sha256[:16],
             },
             build_config=gcp.cloudfunctionsv2.FunctionBuildConfigArgs(
@@ -151,6 +153,8 @@ class CloudFunction(pulumi.ComponentResource):
                     **args.environment,
                     # No event trigger here (Pub/Sub pushes to the URL), so say how to decode.
                     "FUNCTION_SIGNATURE_TYPE": spec.signature_type,
+                    # Which function of the topology this is (destinations share one source).
+                    "CDP_FUNCTION": spec.name,
                 },
                 secret_environment_variables=secret_env or None,
             ),

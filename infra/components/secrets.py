@@ -1,49 +1,36 @@
 """Secret Manager: the sources' write-key material (``CDP_SOURCES``) and one secret per enabled
-destination's API key.
+destination's credential (``cdp-<name>-<field>``: ``cdp-amplitude-api-key``,
+``cdp-ga4-api-secret``).
 
 Values come from Pulumi secret config, so they are encrypted in the stack's state and never in
-code; an enabled destination without a configured key fails the deployment rather than
-deploying a destination that cannot authenticate. Access is granted per secret to the functions
-that read it (see ``infra/access.py``), not project-wide.
+code; which credentials an enabled destination cannot do without is checked while the config is
+read (``infra/config.py``), before anything is declared. Access is granted per secret to the
+function that reads it (see ``infra/access.py``), not project-wide.
 """
 
 from __future__ import annotations
 
-import functools
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 
 import pulumi
 import pulumi_gcp as gcp
 
 from infra.access import SOURCES_SECRET
-
-SOURCES_SECRET_ID = "cdp-sources"
-
-
-def destination_secret_id(destination: str) -> str:
-    return f"cdp-destination-{destination}"
+from infra.destinations import env_name, secret_key
 
 
-class MissingDestinationKey(Exception):
-    """An enabled destination has no key in ``cdp:destinationKeys``."""
-
-
-def _key_of(keys: Mapping[str, str] | None, destination: str) -> str:
-    key = (keys or {}).get(destination)
-    if not key:
-        raise MissingDestinationKey(
-            f"destination {destination!r} is enabled but cdp:destinationKeys has no key for it"
-        )
-    return key
+def secret_id(key: str) -> str:
+    """The Secret Manager id of the secret stored as ``key`` (``sources``, ``webhook-secret``)."""
+    return f"cdp-{key}"
 
 
 @dataclass(frozen=True)
 class SecretsArgs:
     project: str
     sources_json: pulumi.Input[str]
-    destinations: Sequence[str] = ()
-    destination_keys: pulumi.Input[Mapping[str, str]] | None = None
+    # Enabled destination → secret field → its value (from cdp:destinationKeys).
+    destination_keys: Mapping[str, Mapping[str, pulumi.Input[str]]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -59,26 +46,32 @@ class Secrets(pulumi.ComponentResource):
         super().__init__("cdp:infra:Secrets", name, None, opts)
         self._args = args
         self.secrets: dict[str, StoredSecret] = {
-            SOURCES_SECRET: self._secret(SOURCES_SECRET_ID, args.sources_json),
+            SOURCES_SECRET: self._secret(SOURCES_SECRET, args.sources_json),
         }
-        keys: pulumi.Output[Mapping[str, str]] = pulumi.Output.secret(args.destination_keys or {})
-        for destination in args.destinations:
-            value = keys.apply(functools.partial(_key_of, destination=destination))
-            self.secrets[destination] = self._secret(destination_secret_id(destination), value)
+        # Destination → (env var, secret key) of each of its stored credentials.
+        self.destination_keys: dict[str, tuple[tuple[str, str], ...]] = {}
+        for destination, values in args.destination_keys.items():
+            stored = []
+            for field_name, value in sorted(values.items()):
+                key = secret_key(destination, field_name)
+                self.secrets[key] = self._secret(key, value)
+                stored.append((env_name(destination, field_name), key))
+            self.destination_keys[destination] = tuple(stored)
         self.register_outputs({"secret_ids": [s.secret.secret_id for s in self.secrets.values()]})
 
-    def _secret(self, secret_id: str, value: pulumi.Input[str]) -> StoredSecret:
+    def _secret(self, key: str, value: pulumi.Input[str]) -> StoredSecret:
+        name = secret_id(key)
         secret = gcp.secretmanager.Secret(
-            secret_id,
+            name,
             project=self._args.project,
-            secret_id=secret_id,
+            secret_id=name,
             replication=gcp.secretmanager.SecretReplicationArgs(
                 auto=gcp.secretmanager.SecretReplicationAutoArgs()
             ),
             opts=pulumi.ResourceOptions(parent=self),
         )
         version = gcp.secretmanager.SecretVersion(
-            f"{secret_id}-value",
+            f"{name}-value",
             secret=secret.id,
             secret_data=pulumi.Output.secret(value),
             opts=pulumi.ResourceOptions(parent=secret),

@@ -1,14 +1,12 @@
 """Runs the Pulumi program under mocks (no CLI, no cloud) and hands the tests what it declared
 and what it would export: once with every destination of the topology enabled (``deployed``),
-once with none of them (``without_destinations``). These tests run in their own pytest process
-(``make test-infra``) because Pulumi's runtime settings are process-wide."""
+once with none of them (``without_destinations``), once with destinations retrying briefly
+(``retrying_briefly``). These tests run in their own pytest process (``make test-infra``)
+because Pulumi's runtime settings are process-wide."""
 
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -18,6 +16,11 @@ from typing import Any
 import pulumi
 import pytest
 
+from infra.access import ACCESS
+from infra.components.function import account_id
+from infra.components.secrets import secret_id
+from infra.destinations import env_name, secret_key
+from shared.topology import TOPOLOGY
 from tests.infra.mocks import PROJECT, REGION, CloudMocks, Declared, run
 
 SOURCES = [
@@ -30,24 +33,53 @@ SOURCES = [
     }
 ]
 WEBHOOK_URL = "https://hooks.example.com/cdp"
+# Every destination of the topology and the cold path's GA4, each with the keys it needs.
+ENABLED = ["amplitude", "intercom", "meta", "appsflyer", "firebase", "slack", "ga4", "webhook"]
+KEYS = {
+    "amplitude": {"api_key": "not-a-real-key", "secret_key": "not-a-real-secret"},
+    "intercom": {"access_token": "not-a-real-token"},
+    "meta": {"access_token": "not-a-real-token"},
+    "appsflyer": {"dev_key": "not-a-real-key"},
+    "firebase": {"api_secret": "not-a-real-secret"},
+    "slack": {"webhook_url": "https://hooks.slack.example/not-a-real-hook"},
+    "ga4": {"api_secret": "not-a-real-secret"},
+    "webhook": {"secret": "not-a-real-signer"},
+}
+# Destinations' non-secret settings, as cdp:settings keys <name>_<field>.
+DESTINATION_SETTINGS = {
+    "webhook_url": WEBHOOK_URL,
+    "webhook_backfill": True,
+    "meta_pixel_id": "1234567890",
+    "appsflyer_app_id": {"ios": "123456789", "android": "com.example.app"},
+    "firebase_measurement_id": "G-TEST12345",
+    "slack_templates": {"Account Created": "New account: {userId}"},
+    "amplitude_event_types": ["track", "identify"],
+}
 STACK_CONFIG = {
     "gcp:project": PROJECT,
     "gcp:region": REGION,
     "cdp:sources": json.dumps(SOURCES),
-    "cdp:destinations": json.dumps(["slack", "ga4", "webhook"]),
-    "cdp:destinationKeys": json.dumps(
-        {"slack": "not-a-real-key", "ga4": "not-a-real-secret", "webhook": "not-a-real-signer"}
-    ),
-    "cdp:settings": json.dumps(
-        {"cold_archive_expiration_days": 45, "webhook_url": WEBHOOK_URL, "webhook_backfill": True}
-    ),
+    "cdp:destinations": json.dumps(ENABLED),
+    "cdp:destinationKeys": json.dumps(KEYS),
+    "cdp:settings": json.dumps({"cold_archive_expiration_days": 45, **DESTINATION_SETTINGS}),
 }
-# The same stack without the destinations that have a function of their own (GA4, the webhook).
+# The same stack enabling no destination: their keys stay in config and deploy nothing.
 WITHOUT_DESTINATIONS = {
     **STACK_CONFIG,
-    "cdp:destinations": json.dumps(["slack"]),
-    "cdp:destinationKeys": json.dumps({"slack": "not-a-real-key"}),
+    "cdp:destinations": json.dumps([]),
     "cdp:settings": json.dumps({"cold_archive_expiration_days": 45}),
+}
+# The full stack with destinations retrying briefly (as tests and the local stack do).
+SHORT_RETRY = {"attempts": 5, "minimum_backoff_seconds": 1, "maximum_backoff_seconds": 5}
+RETRYING_BRIEFLY = {
+    **STACK_CONFIG,
+    "cdp:settings": json.dumps(
+        {
+            "cold_archive_expiration_days": 45,
+            **DESTINATION_SETTINGS,
+            "destination_retry": SHORT_RETRY,
+        }
+    ),
 }
 SECRET_KEYS = ["cdp:sources", "cdp:destinationKeys"]
 
@@ -61,6 +93,29 @@ class Deployed:
 
     def of_type(self, typ: str) -> list[Declared]:
         return [d for d in self.program if d.typ == typ]
+
+
+def iam_members(deployed: Deployed) -> list[tuple[str, str, str]]:
+    """(resource type, role, member) of every IAM grant the program makes."""
+    return [
+        (d.typ, d["role"], d["member"])
+        for d in deployed.program
+        if d.custom and "role" in d.inputs and "member" in d.inputs
+    ]
+
+
+def function_account(name: str) -> str:
+    return f"serviceAccount:{account_id(TOPOLOGY.function(name))}@{PROJECT}.iam.gserviceaccount.com"
+
+
+def secrets_read(name: str) -> list[tuple[str, str]]:
+    """(env var, Secret Manager id) that function ``name`` reads in the full stack: its own
+    secrets, and one per key cdp:destinationKeys gives its destination."""
+    access = ACCESS[name]
+    own = [(env, secret_id(key)) for env, key in access.secrets]
+    mine = access.destination_keys
+    given = sorted(KEYS.get(mine, {})) if mine else []
+    return own + [(env_name(mine, f), secret_id(secret_key(mine, f))) for f in given]
 
 
 @contextmanager
@@ -102,42 +157,6 @@ def without_destinations(deployed: Deployed, tmp_path_factory: pytest.TempPathFa
     return deploy(deployed.mocks, WITHOUT_DESTINATIONS, tmp_path_factory.mktemp("build"))
 
 
-ELSEWHERE = """
-import json, pathlib, sys
-import pulumi
-from infra import config
-from infra.program import build
-from tests.infra.mocks import CloudMocks, run
-
-pulumi.runtime.set_mocks(CloudMocks(), project="cdp", stack="test", preview=False)
-pulumi.runtime.set_all_config(json.loads(sys.argv[1]), json.loads(sys.argv[2]))
-try:
-    run(lambda: pulumi.Output.from_input(build(config.load(), build_dir=pathlib.Path(sys.argv[3]))))
-except Exception as error:
-    print(f"{type(error).__name__}: {error}")
-"""
-
-
-def deploy_elsewhere(values: dict[str, str], build_dir: Path) -> str:
-    """Run the program on ``values`` in a process of its own and return how it failed
-    ("<exception class>: <message>"), or "" when it did not. A failing run leaves resources
-    it had half declared registering during whatever the mocks run next: not in this process."""
-    repo = Path(__file__).resolve().parents[2]
-    ran = subprocess.run(
-        [
-            sys.executable,
-            "-c",
-            ELSEWHERE,
-            json.dumps(values),
-            json.dumps(SECRET_KEYS),
-            str(build_dir),
-        ],
-        cwd=repo,
-        env={**os.environ, "PYTHONPATH": str(repo)},
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-    assert ran.returncode == 0, ran.stderr
-    return ran.stdout.strip()
+@pytest.fixture(scope="session")
+def retrying_briefly(deployed: Deployed, tmp_path_factory: pytest.TempPathFactory) -> Deployed:
+    return deploy(deployed.mocks, RETRYING_BRIEFLY, tmp_path_factory.mktemp("build"))

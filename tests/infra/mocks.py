@@ -26,6 +26,9 @@ SECRET_VERSION = "gcp:secretmanager/secretVersion:SecretVersion"
 RUN_INVOKER = "gcp:cloudrunv2/serviceIamMember:ServiceIamMember"
 FIRESTORE_FIELD = "gcp:firestore/field:Field"
 TOPIC_GRANT = "gcp:pubsub/topicIAMMember:TopicIAMMember"
+SECRET_GRANT = "gcp:secretmanager/secretIamMember:SecretIamMember"
+DATASET_GRANT = "gcp:bigquery/datasetIamMember:DatasetIamMember"
+PROJECT_GRANT = "gcp:projects/iAMMember:IAMMember"
 
 
 @dataclass(frozen=True)

@@ -35,8 +35,9 @@ def unpack(archive: Archive, into: Path) -> Path:
     return into
 
 
-def clean_env(source: Path) -> dict[str, str]:
-    """Only what a deployed instance would have: its source on the path and CDP_* settings."""
+def clean_env(source: Path, function: Function) -> dict[str, str]:
+    """Only what a deployed instance would have: its source on the path and CDP_* settings
+    (``CDP_FUNCTION`` names the function, as Pulumi sets it: destinations share one source)."""
     return {
         "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
         "HOME": str(source),
@@ -46,6 +47,7 @@ def clean_env(source: Path) -> dict[str, str]:
         "CDP_PROJECT_ID": "cdp-archive-test",
         "CDP_ENVIRONMENT": "archive-test",
         "CDP_SOURCES": "[]",
+        "CDP_FUNCTION": function.name,
         "HTTP_PROXY": DEAD_PROXY,
         "HTTPS_PROXY": DEAD_PROXY,
         "NO_PROXY": "",
@@ -99,7 +101,7 @@ def test_a_changed_source_changes_the_object_name(tmp_path: Path) -> None:
 def served(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple[Function, str]]:
     function: Function = request.param
     source = unpack(build_archive(function.folder, tmp_path / "zip"), tmp_path / "src")
-    env = clean_env(source)
+    env = clean_env(source, function)
     where = subprocess.run(
         [sys.executable, "-c", "import main, shared, sys; print(shared.__file__, main.__file__)"],
         cwd=source,

@@ -3,6 +3,8 @@ privilege. Everything here reads the inputs the program would send to Google.
 
 ``deployed`` enables every destination of the topology, so it deploys all of ``TOPOLOGY``;
 ``without_destinations`` enables none, and deploys ``TOPOLOGY.with_destinations(())``.
+What is particular to destinations (their keys, grants, settings, retry) is in
+``test_destinations.py``.
 """
 
 from __future__ import annotations
@@ -17,25 +19,32 @@ import pulumi
 import pytest
 
 from infra import config, program
-from infra.access import ACCESS, BROAD_ROLES, SECRET_ACCESSOR
+from infra.access import ACCESS, BROAD_ROLES
 from infra.components.datastores import Datastores, DatastoresArgs, TtlPolicy
 from infra.components.function import account_id
-from infra.components.secrets import destination_secret_id
-from infra.config import ConfigError
+from infra.errors import ConfigError
 from shared.settings import Settings
 from shared.topology import (
     BACKFILLS,
     DESTINATION_WEBHOOK,
-    FAILED_EVENTS,
+    DESTINATIONS,
     GA4_FORWARDER,
-    INGEST,
     JOBS,
+    PROFILED_EVENTS,
     TOPOLOGY,
     Topology,
     Trigger,
 )
 from shared.warehouse.tables import COLD_ARCHIVE_TABLE, datasets
-from tests.infra.conftest import STACK_CONFIG, Deployed, deploy_elsewhere, stack_config
+from tests.infra.conftest import (
+    KEYS,
+    STACK_CONFIG,
+    Deployed,
+    function_account,
+    iam_members,
+    secrets_read,
+    stack_config,
+)
 from tests.infra.mocks import (
     ACCOUNT,
     FIRESTORE_FIELD,
@@ -55,21 +64,7 @@ from tests.infra.mocks import (
 
 PUBSUB_AGENT = f"serviceAccount:service-{PROJECT_NUMBER}@gcp-sa-pubsub.iam.gserviceaccount.com"
 DAY_MS = 86_400_000
-SECRET_GRANT = "gcp:secretmanager/secretIamMember:SecretIamMember"
 WITHOUT = TOPOLOGY.with_destinations(())  # what a stack enabling no destination deploys
-
-
-def iam_members(deployed: Deployed) -> list[tuple[str, str, str]]:
-    """(resource type, role, member) of every IAM grant the program makes."""
-    return [
-        (d.typ, d["role"], d["member"])
-        for d in deployed.program
-        if d.custom and "role" in d.inputs and "member" in d.inputs
-    ]
-
-
-def function_account(name: str) -> str:
-    return f"serviceAccount:{account_id(TOPOLOGY.function(name))}@{PROJECT}.iam.gserviceaccount.com"
 
 
 def test_the_full_stack_enables_every_destination_of_the_topology() -> None:
@@ -158,7 +153,8 @@ def test_function_sources_are_named_by_content_hash(deployed: Deployed) -> None:
         source = functions[spec.name]["buildConfig"]["source"]["storageSource"]
         built = list(deployed.build_dir.glob(f"{spec.folder}-*.zip"))
         assert len(built) == 1
-        assert source["object"] == f"functions/{built[0].name}"
+        # One object per function, even where functions share a source folder.
+        assert source["object"] == f"functions/{spec.name}/{built[0].name}"
 
 
 def test_no_identity_gets_a_broad_role(deployed: Deployed) -> None:
@@ -176,7 +172,7 @@ def test_each_function_holds_exactly_the_roles_access_lists(deployed: Deployed) 
             + ["roles/bigquery.dataEditor"] * len(access.writes_layers)
             + ["roles/bigquery.jobUser"] * access.runs_queries
             + ["roles/datastore.user"] * access.uses_firestore
-            + ["roles/secretmanager.secretAccessor"] * len(access.secrets)
+            + ["roles/secretmanager.secretAccessor"] * len(secrets_read(name))
         )
         assert held == expected, name
     assert set(ACCESS) == {f.name for f in TOPOLOGY.functions}
@@ -296,65 +292,8 @@ def test_the_entry_point_pulumi_runs_declares_the_stack(
     run(entry)
     assert len(deployed.mocks.of_type(FUNCTION)) == before + len(TOPOLOGY.functions)
     assert sorted(p.name.split("-")[0] for p in tmp_path.glob("*.zip")) == sorted(
-        f.folder for f in TOPOLOGY.functions
+        {f.folder for f in TOPOLOGY.functions}
     )
-
-
-def test_secrets_reach_only_their_function_pinned_to_a_version(deployed: Deployed) -> None:
-    """Only ingest reads the write keys; only the GA4 forwarder the GA4 API secret; only the
-    webhook its signing secret. None of them is ever a plain environment variable."""
-    functions = {f["name"]: f for f in deployed.of_type(FUNCTION)}
-    expected_by_function = {
-        INGEST: [("CDP_SOURCES", "cdp-sources", "1")],
-        GA4_FORWARDER: [("CDP_GA4_API_SECRET", "cdp-destination-ga4", "1")],
-        DESTINATION_WEBHOOK: [("CDP_WEBHOOK_SECRET", "cdp-destination-webhook", "1")],
-    }
-    secret_vars = {env for access in ACCESS.values() for env, _ in access.secrets}
-    assert secret_vars == {"CDP_SOURCES", "CDP_GA4_API_SECRET", "CDP_WEBHOOK_SECRET"}
-    for spec in TOPOLOGY.functions:
-        service = functions[spec.name]["serviceConfig"]
-        secret_env = service.get("secretEnvironmentVariables", [])
-        assert not secret_vars & set(service["environmentVariables"]), spec.name
-        expected = expected_by_function.get(spec.name, [])
-        assert [(e["key"], e["secret"], e["version"]) for e in secret_env] == expected
-
-
-def secret_path(destination: str) -> str:
-    return f"projects/{PROJECT}/secrets/{destination_secret_id(destination)}"
-
-
-def test_each_function_reads_only_its_own_secrets(deployed: Deployed) -> None:
-    """The grants, not just the environment: no identity may read a secret it is not given."""
-    ids = {"sources": f"projects/{PROJECT}/secrets/cdp-sources"}
-    readers = {d["member"] for d in deployed.of_type(SECRET_GRANT)}
-    assert readers <= {function_account(f.name) for f in TOPOLOGY.functions}
-    for spec in TOPOLOGY.functions:
-        read = sorted(
-            d["secretId"]
-            for d in deployed.of_type(SECRET_GRANT)
-            if d["member"] == function_account(spec.name)
-        )
-        expected = sorted(ids.get(key) or secret_path(key) for _, key in ACCESS[spec.name].secrets)
-        assert read == expected, spec.name
-        assert all(
-            d["role"] == SECRET_ACCESSOR
-            for d in deployed.of_type(SECRET_GRANT)
-            if d["member"] == function_account(spec.name)
-        )
-
-
-def test_the_webhook_reads_only_its_signing_secret_and_publishes_only_failures(
-    deployed: Deployed,
-) -> None:
-    account = function_account(DESTINATION_WEBHOOK)
-    grants = [(typ, role) for typ, role, member in iam_members(deployed) if member == account]
-    assert sorted(grants) == sorted(
-        [(TOPIC_GRANT, "roles/pubsub.publisher"), (SECRET_GRANT, SECRET_ACCESSOR)]
-    )
-    (topic,) = [d["topic"] for d in deployed.of_type(TOPIC_GRANT) if d["member"] == account]
-    assert topic == FAILED_EVENTS
-    (secret,) = [d["secretId"] for d in deployed.of_type(SECRET_GRANT) if d["member"] == account]
-    assert secret == secret_path("webhook")
 
 
 def test_the_promotion_sweep_may_publish_back_fills(
@@ -390,66 +329,65 @@ def test_a_destination_not_enabled_costs_no_function_and_no_subscription(
     stack = without_destinations
     webhook = {s.name for s in TOPOLOGY.subscriptions_of(DESTINATION_WEBHOOK)}
     assert webhook == {"destination-webhook", "destination-webhook-backfills"}
-    assert DESTINATION_WEBHOOK not in {f["name"] for f in stack.of_type(FUNCTION)}
     assert {f["name"] for f in stack.of_type(FUNCTION)} == {f.name for f in WITHOUT.functions}
     subscriptions = {s["name"] for s in stack.of_type(SUBSCRIPTION)}
     assert subscriptions == {s.name for s in WITHOUT.subscriptions} | {
         name for name, _ in WITHOUT.dead_letter_subscriptions()
     }
-    assert not [s for s in subscriptions if s.startswith(DESTINATION_WEBHOOK)]
     accounts = {a["accountId"] for a in stack.of_type(ACCOUNT)}
-    assert account_id(TOPOLOGY.function(DESTINATION_WEBHOOK)) not in accounts
-    assert DESTINATION_WEBHOOK not in {i["name"] for i in stack.of_type(RUN_INVOKER)}
-    assert not [m for _, _, m in iam_members(stack) if m == function_account(DESTINATION_WEBHOOK)]
-    assert destination_secret_id("webhook") not in {s["secretId"] for s in stack.of_type(SECRET)}
+    invoked = {i["name"] for i in stack.of_type(RUN_INVOKER)}
+    members = {m for _, _, m in iam_members(stack)}
+    for name in DESTINATIONS:
+        function = f"destination-{name}"
+        assert function not in {f["name"] for f in stack.of_type(FUNCTION)}
+        assert not [s for s in subscriptions if s.startswith(function)]
+        assert account_id(TOPOLOGY.function(function)) not in accounts
+        assert function not in invoked
+        assert function_account(function) not in members
+    # Their keys stay in config, and no secret holds them.
+    assert [s["secretId"] for s in stack.of_type(SECRET)] == ["cdp-sources"]
     # GA4 too: without it the cold tier is only archived, and no invocation per cold message
     assert GA4_FORWARDER not in {f["name"] for f in stack.of_type(FUNCTION)}
     assert "ga4-cold-events" not in subscriptions and "warehouse-cold-archive" in subscriptions
 
 
 def test_every_declared_topic_exists_without_destinations(without_destinations: Deployed) -> None:
-    """Publishers (the sweep on ``backfills``) never depend on which destinations are enabled;
-    only the dead-letter topics of subscriptions that are not deployed are left out."""
+    """Publishers (the sweep on ``backfills``, identity on ``profiled-events``) never depend on
+    which destinations are enabled; only the dead-letter topics of subscriptions that are not
+    deployed are left out."""
     declared = sorted(t["name"] for t in without_destinations.of_type(TOPIC))
     assert declared == sorted(WITHOUT.all_topic_names())
     assert {t.name for t in TOPOLOGY.topics} <= set(declared)
-    assert BACKFILLS in declared
-    assert not [t for t in declared if t.startswith(DESTINATION_WEBHOOK)]
+    assert BACKFILLS in declared and PROFILED_EVENTS in declared
+    assert not [t for t in declared if t.startswith("destination-")]
 
 
 def test_the_rest_of_the_stack_is_the_same_without_destinations(
     deployed: Deployed, without_destinations: Deployed
 ) -> None:
-    """Only the webhook's resources (and its secret) differ; schedules, tables and the other
-    functions do not depend on the destinations enabled (their environment differs only by
-    the webhook settings, which the full stack sets and this one may not: see test_config)."""
+    """Only the destinations' resources (and their secrets) differ; schedules, tables and the
+    other functions do not depend on the destinations enabled (their environment differs only
+    by CDP_DESTINATIONS and the enabled destinations' settings)."""
     jobs = [(j["name"], j["schedule"]) for j in without_destinations.of_type(JOB)]
     assert jobs == [(j["name"], j["schedule"]) for j in deployed.of_type(JOB)]
     assert len(jobs) == len(TOPOLOGY.schedules)
     tables = sorted((t["datasetId"], t["tableId"]) for t in without_destinations.of_type(TABLE))
     assert tables == sorted((t["datasetId"], t["tableId"]) for t in deployed.of_type(TABLE))
     functions = {f["name"]: f for f in deployed.of_type(FUNCTION)}
+    prefixes = tuple(f"CDP_{name.upper()}_" for name in DESTINATIONS)
     for got in without_destinations.of_type(FUNCTION):
         full = functions[got["name"]]
         assert but_environment(got) == but_environment(full), got["name"]
         env, full_env = (f["serviceConfig"]["environmentVariables"] for f in (got, full))
         changed = {k for k in env.keys() | full_env.keys() if env.get(k) != full_env.get(k)}
-        assert changed == {"CDP_WEBHOOK_URL", "CDP_WEBHOOK_BACKFILL"}, got["name"]
+        assert "CDP_DESTINATIONS" in changed and "CDP_WEBHOOK_URL" in changed
+        assert all(k == "CDP_DESTINATIONS" or k.startswith(prefixes) for k in changed)
+        assert not [k for k in env if k.startswith(prefixes)], got["name"]
 
 
 def but_environment(function: Declared) -> dict[str, object]:
     service = {k: v for k, v in function["serviceConfig"].items() if k != "environmentVariables"}
     return {**function.inputs, "serviceConfig": service}
-
-
-def test_an_enabled_destination_without_a_key_fails_the_deployment(tmp_path: Path) -> None:
-    keys = json.loads(STACK_CONFIG["cdp:destinationKeys"])
-    del keys["webhook"]
-    values = {**STACK_CONFIG, "cdp:destinationKeys": json.dumps(keys)}
-    assert deploy_elsewhere(values, tmp_path) == (
-        "MissingDestinationKey: destination 'webhook' is enabled but cdp:destinationKeys"
-        " has no key for it"
-    )
 
 
 def test_no_two_resources_would_share_a_urn(deployed: Deployed) -> None:
@@ -461,5 +399,6 @@ def test_no_two_resources_would_share_a_urn(deployed: Deployed) -> None:
 def test_the_program_refuses_back_fills_for_a_destination_not_enabled(deployed: Deployed) -> None:
     """Refused while reading the config, before anything is declared."""
     values = {**STACK_CONFIG, "cdp:destinations": json.dumps(["slack", "ga4"])}
+    values["cdp:destinationKeys"] = json.dumps({"slack": KEYS["slack"], "ga4": KEYS["ga4"]})
     with stack_config(values), pytest.raises(ConfigError, match="back-fills"):
         config.load()
