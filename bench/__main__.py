@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import sys
 
-from bench import identity, ingest, tiering, warehouse
+from bench import destinations, identity, ingest, tiering, warehouse
 
 
 def main() -> int:
@@ -19,6 +19,8 @@ def main() -> int:
     print()
     for line in warehouse.run():
         print(line)
+    print()
+    status = max(status, destinations.main())  # 1 when a stand-in refused anything
     return status
 
 
