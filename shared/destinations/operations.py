@@ -1,6 +1,6 @@
 """What operators ask of destinations: how each is doing, and its dead letters.
 
-``status``: per destination, from ``cdp_ops.deliveries`` (the last attempt of each message
+``status``: per destination (the enabled ones, and any that reported), from ``cdp_ops.deliveries`` (the last attempt of each message
 counts: events delivered, with what earlier attempts delivered; filtered; refused) and the
 dead-letter subscriptions (how many messages wait there); retried attempts; the age of the
 oldest event whose message is still being retried.
@@ -27,7 +27,7 @@ from shared.ports.publisher import OutboundMessage, Publisher
 from shared.ports.subscriber import Received, Subscriber
 from shared.ports.warehouse import SqlRunner
 from shared.settings import Settings
-from shared.topology import TOPOLOGY, Topology
+from shared.topology import DESTINATIONS, TOPOLOGY, Topology
 from shared.warehouse.layers import DELIVERIES_TABLE, OPS
 
 REPLAY_FOR = "replay_for"
@@ -66,7 +66,8 @@ def status(
     rows = {r["destination"]: r for r in sql.query(STATUS_SQL.format(deliveries=table),
                                                     {"since": since})}  # fmt: skip
     out = []
-    for name in settings.enabled_destinations():
+    known = set(DESTINATIONS)  # enabled here, or reported by a destination's own function
+    for name in sorted({*settings.enabled_destinations(), *(n for n in rows if n in known)}):
         row = rows.get(name) or {}
         oldest = row.get("oldest_undelivered")
         out.append(
