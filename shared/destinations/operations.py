@@ -1,7 +1,8 @@
 """What operators ask of destinations: how each is doing, and its dead letters.
 
-``status``: per destination (the enabled ones, and any that reported), from ``cdp_ops.deliveries`` (the last attempt of each message
-counts: events delivered, with what earlier attempts delivered; filtered; refused) and the
+``status``: per destination (the enabled ones, and any that reported), from
+``cdp_ops.deliveries`` (the last attempt of each message counts: events delivered, with what
+earlier attempts delivered; filtered; refused) and the
 dead-letter subscriptions (how many messages wait there); retried attempts; the age of the
 oldest event whose message is still being retried.
 
