@@ -58,9 +58,14 @@ class PubSubSubscriber(Subscriber):
 
     def pull(self, subscription: str, max_messages: int) -> list[Received]:
         try:
+            # An empty subscription answers at once (a pull otherwise waits for messages:
+            # ten dead-letter subscriptions would take minutes to list).
             answer = self.client.pull(
-                subscription=self._path(subscription),
-                max_messages=max_messages,
+                request={
+                    "subscription": self._path(subscription),
+                    "max_messages": max_messages,
+                    "return_immediately": True,
+                },
                 timeout=self._timeout,
             )
         except Exception as error:

@@ -116,6 +116,7 @@ def cli(stack: dict[str, Any], *args: str) -> str:
     return out.getvalue()
 
 
+@pytest.mark.timeout(600)  # two minutes of faults, then a dead letter after its retries
 def test_a_broken_provider_delays_no_other_and_recovers_or_dead_letters(
     stack: dict[str, Any],
 ) -> None:
