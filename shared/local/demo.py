@@ -8,6 +8,12 @@ over the last two months, every fourth in the last two days (so GA4, which takes
 of backdating, gets some). Each source (web, ios, android, backend) uses its own write key and
 SDK client, which batches as a production app would. Deterministic for a given seed, so figures
 drawn from it can be reproduced.
+
+Each call carries the context its real SDK would send, so every destination gets what its
+provider needs (``demo_context.py``): the browser's ``userAgent`` and ``page`` on web calls; on
+app calls ``device``, ``os``, ``app`` and the AppsFlyer and Firebase ids; nothing on the
+backend's. Those ids come from a generator of each visitor's own (``Visitor.ids``), so adding
+them did not move the journeys' draws: the same seed gives the same journeys and figures.
 """
 
 from __future__ import annotations
@@ -19,6 +25,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
+
+from shared.local.demo_context import BROWSERS, PHONES, REFERRERS, SITE, phone_context, web_context
 
 PAGES = ("/", "/pricing", "/features/savings", "/blog/budgeting-101", "/security", "/cards")
 FEATURES = ("savings_goals", "round_ups", "budgets", "early_paycheck", "cashback")
@@ -68,6 +76,36 @@ class Visitor:
     anonymous_id: str
     user_id: str | None = None
     session: int = 0
+    page: dict[str, str] = field(default_factory=dict)  # the page the browser is on
+    phone: dict[str, Any] = field(default_factory=dict)  # the app's context, once installed
+
+    def __post_init__(self) -> None:
+        # Device ids and the browser from a generator of the visitor's own: the journeys' draws
+        # (``rng``) stay what they were, whatever the context holds.
+        self.ids = random.Random(f"demo:{self.seed}:{self.n}")
+        self.browser = self.ids.choice(BROWSERS)
+
+    @property
+    def email(self) -> str:
+        return f"demo-{self.seed}-{self.n}@example.com"
+
+    def open_page(self, path: str, search: str = "", referrer: str = "") -> dict[str, str]:
+        """Go to ``path``; the page before is the referrer unless one is given."""
+        page = {"path": path, "url": f"{SITE}{path}{search}", "search": search,
+                "referrer": referrer or self.page.get("url", "")}  # fmt: skip
+        self.page = {k: v for k, v in page.items() if v}
+        return self.page
+
+    def install(self, platform: str) -> dict[str, Any]:
+        """A new phone: the context its app's SDKs send from then on."""
+        self.phone = phone_context(self.ids, platform)
+        return self.phone
+
+    def context(self, source: str) -> dict[str, Any]:
+        """What the source's SDK adds to every call (the backend's: nothing)."""
+        if source == "web":
+            return web_context(self.browser, self.page)
+        return dict(self.phone) if source in PHONES else {}
 
     def later(self, low_minutes: float, high_minutes: float) -> datetime:
         self.when += timedelta(minutes=self.rng.uniform(low_minutes, high_minutes))
@@ -86,25 +124,28 @@ class Journeys:
         self._report = report
         self._now = now
 
-    def send(self, source: str, call: str, **kwargs: Any) -> None:
+    def send(self, source: str, v: Visitor, call: str, **kwargs: Any) -> None:
         if kwargs.get("timestamp") and kwargs["timestamp"] > self._now:
             kwargs["timestamp"] = self._now
-        getattr(self._clients[source], call)(**kwargs)
+        context = v.context(source) | kwargs.pop("context", {})
+        getattr(self._clients[source], call)(**kwargs, **({"context": context} if context else {}))
         self._report.sent[call] += 1
 
     def visit(self, v: Visitor, pages: int) -> dict[str, Any]:
         campaign, utm_source, medium = v.rng.choice(CAMPAIGNS)
         context = {"campaign": {"name": campaign, "source": utm_source, "medium": medium}}
         props = v.new_session("web")
+        v.page = {"url": REFERRERS.get(utm_source, "")}  # where the campaign's link was
         for path in v.rng.sample(PAGES, pages):
-            url = f"https://app.example.com{path}?utm_campaign={campaign}"
+            page = v.open_page(path, f"?utm_campaign={campaign}")
             self.send(
                 "web",
+                v,
                 "page",
                 anonymous_id=v.anonymous_id,
                 name=path,
-                properties={**props, "path": path, "url": url},
-                context={**context, "page": {"path": path, "url": url}},
+                properties={**props, "path": path, "url": page["url"]},
+                context={**context, "page": page},
                 timestamp=v.later(0.2, 3),
             )
         return props
@@ -114,12 +155,17 @@ class Journeys:
         feature = v.rng.choice(FEATURES)
         self.track("web", v, "feature_viewed", {**props, "feature_name": feature})
 
-    def track(self, source: str, v: Visitor, event: str, properties: dict[str, Any]) -> None:
+    def track(
+        self, source: str, v: Visitor, event: str, properties: dict[str, Any], path: str = ""
+    ) -> None:
+        if path:  # the page of the site the action happened on
+            v.open_page(path)
         self.send(
             source,
+            v,
             "track",
             user_id=v.user_id,
-            anonymous_id=v.anonymous_id if v.user_id is None or source == "web" else None,
+            anonymous_id=v.anonymous_id if v.user_id is None or source != "backend" else None,
             event=event,
             properties=properties,
             timestamp=v.later(0.5, 20),
@@ -132,18 +178,22 @@ class Journeys:
             v.later(60 * 24, 60 * 24 * 5)
         props = self.visit(v, v.rng.randint(1, 3))
         v.user_id = f"user-{v.seed}-{v.n}"
-        traits = {"email": f"demo{v.n}@example.com", "first_name": f"Demo{v.n}", "plan": "free"}
-        self.send("web", "alias", previous_id=v.anonymous_id, user_id=v.user_id, timestamp=v.when)
+        traits = {"email": v.email, "first_name": f"Demo{v.n}", "plan": "free"}
+        v.open_page("/signup")
+        self.send(
+            "web", v, "alias", previous_id=v.anonymous_id, user_id=v.user_id, timestamp=v.when
+        )
         self.send(
             "web",
+            v,
             "identify",
             user_id=v.user_id,
             anonymous_id=v.anonymous_id,
             traits=traits,
             timestamp=v.later(0.1, 1),
         )
-        self.track("web", v, "account_created", {**props, "method": "email"})
-        self.track("web", v, "kyc_started", props)
+        self.track("web", v, "account_created", {**props, "method": "email"}, "/signup")
+        self.track("web", v, "kyc_started", props, "/onboarding/identity")
         self.track("web", v, "kyc_document_submitted", {**props, "document": "passport"})
         return props
 
@@ -162,21 +212,24 @@ class Journeys:
     def mobile_login(self, v: Visitor) -> None:
         platform = v.rng.choice(("ios", "android"))
         v.anonymous_id = str(uuid.UUID(int=v.rng.getrandbits(128)))  # a new device
+        v.install(platform)
         props = v.new_session(platform)
         self.send(
             platform,
+            v,
             "identify",
             user_id=v.user_id,
             anonymous_id=v.anonymous_id,
-            traits={"email": f"demo{v.n}@example.com"},
-            context={"device": {"type": platform}, "os": {"name": platform}},
+            traits={"email": v.email},
             timestamp=v.later(60, 600),
         )
         self.track(platform, v, "session_started", props)
         self.send(
             platform,
+            v,
             "screen",
             user_id=v.user_id,
+            anonymous_id=v.anonymous_id,
             name="Dashboard",
             properties=props,
             timestamp=v.later(0.1, 1),
@@ -200,15 +253,15 @@ def _journey(j: Journeys, v: Visitor) -> str:
         return "kyc_rejected"
     j.track("backend", v, "kyc_approved", {"platform": "server"})
     if v.rng.random() < 0.3:
-        j.track("web", v, "bank_account_failed", {**props, "bank": "Demo Bank"})
+        j.track("web", v, "bank_account_failed", {**props, "bank": "Demo Bank"}, "/onboarding/bank")
         return "activated_incomplete"
-    j.track("web", v, "bank_account_linked", {**props, "bank": "Demo Bank"})
+    j.track("web", v, "bank_account_linked", {**props, "bank": "Demo Bank"}, "/onboarding/bank")
     if v.rng.random() < 0.6:
         j.mobile_login(v)
     if v.rng.random() < 0.2:  # a churner: a few transactions, then silence and a cancellation
         j.transact(v, v.rng.randint(1, 2))
-        j.track("web", v, "support_ticket_opened", {"platform": "web", "topic": "fees"})
-        j.track("web", v, "subscription_cancelled", {"platform": "web"})
+        j.track("web", v, "support_ticket_opened", {"platform": "web", "topic": "fees"}, "/help")
+        j.track("web", v, "subscription_cancelled", {"platform": "web"}, "/settings/plan")
         return "churner"
     j.transact(v, v.rng.randint(1, 5))
     if v.rng.random() < 0.3:
@@ -217,10 +270,15 @@ def _journey(j: Journeys, v: Visitor) -> str:
     return "active"
 
 
-def run_demo(stack: dict[str, Any], visitors: int = 40, seed: int = 7) -> DemoReport:
+def run_demo(
+    stack: dict[str, Any],
+    visitors: int = 40,
+    seed: int = 7,
+    client: Callable[[str, str, DemoReport], Any] = _client,  # tests pass a recording fake
+) -> DemoReport:
     rng = random.Random(seed)
     report = DemoReport()
-    clients = {s: _client(stack["write_keys"][s], stack["ingest_url"], report) for s in SOURCES}
+    clients = {s: client(stack["write_keys"][s], stack["ingest_url"], report) for s in SOURCES}
     now = datetime.now(UTC)
     journeys = Journeys(clients, report, now)
     try:
