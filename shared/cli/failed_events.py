@@ -8,6 +8,10 @@ from pathlib import Path
 
 from shared.cli import DEFAULT_STACK, _load_stack
 
+# The newest first, then the limit (reading the first rows stored, then sorting, missed the
+# newest ones once there were more than the limit).
+NEWEST = "SELECT * FROM `{table}` ORDER BY recorded_at DESC, failed_id LIMIT {limit}"
+
 
 def cmd_failed_events(args: argparse.Namespace) -> int:
     from shared.bootstrap import bootstrap
@@ -15,9 +19,8 @@ def cmd_failed_events(args: argparse.Namespace) -> int:
 
     _load_stack(Path(args.stack))
     services = bootstrap()
-    table = f"{services.settings.dataset(OPS)}.{FAILED_EVENTS_TABLE}"
-    rows = services.warehouse.list_rows(table, max_results=args.limit)
-    rows.sort(key=lambda r: str(r.get("recorded_at")), reverse=True)
+    table = services.settings.table(OPS, FAILED_EVENTS_TABLE)
+    rows = services.sql.query(NEWEST.format(table=table, limit=max(0, int(args.limit))))
     if args.json:
         print(json.dumps(rows, default=str, indent=2))
     else:

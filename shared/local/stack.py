@@ -118,6 +118,7 @@ class LocalStack:
     ga4: GA4StandIn | None = None
     webhook: webhook_standin.WebhookStandIn | None = None
     providers: dict[str, StandIn] = field(default_factory=dict)  # stand-ins by destination
+    destinations: str = ""  # CDP_DESTINATIONS as the functions got it
     ready: bool = False  # started completely: a stop drains first (and exports, keeping data)
 
     def function_url(self, function: Function) -> str:
@@ -164,6 +165,7 @@ class LocalStack:
         started = [(f, self._start_function(f, function_env)) for f in cfg.topology.functions]
         for function, process in started:
             wait_http(urls[function.name], process)
+        self.destinations = function_env["CDP_DESTINATIONS"]
         retry = DestinationRetry.model_validate_json(function_env["CDP_DESTINATION_RETRY"])
         topology = cfg.topology.with_destination_retry(retry.attempts, retry.policy())
         with patched_environ(env):
@@ -217,7 +219,11 @@ class LocalStack:
                     "grpc_port": emulators.bigquery_grpc,
                 },
             },
-            "environment": emulators.environment(cfg.project_id),
+            # What operators' commands need besides the emulators (`cdp destinations status`).
+            "environment": {
+                **emulators.environment(cfg.project_id),
+                "CDP_DESTINATIONS": self.destinations,
+            },
             "topics": cfg.topology.all_topic_names(),
             "subscriptions": {
                 s.name: {

@@ -15,6 +15,8 @@ from google.cloud import pubsub_v1
 from shared.adapters.bigquery import BigQueryWarehouse
 from shared.adapters.firestore import FirestoreDocumentStore
 from shared.identity.profiles import ProfileRepository
+from shared.local.stack import LOCAL_SETTINGS
+from shared.settings import DestinationRetry
 from shared.topology import TOPOLOGY
 from tests.e2e.conftest import eventually, post
 
@@ -31,7 +33,9 @@ def test_the_running_stack_is_exactly_the_declared_topology(stack_env: dict[str,
         s.name.rsplit("/", 1)[1]: s
         for s in subscriber.list_subscriptions(project=f"projects/{project}")
     }
-    for declared in TOPOLOGY.subscriptions:
+    # Destinations retry for minutes locally (LOCAL_SETTINGS), hours in the cloud.
+    retry = DestinationRetry.model_validate_json(LOCAL_SETTINGS["CDP_DESTINATION_RETRY"])
+    for declared in TOPOLOGY.with_destination_retry(retry.attempts, retry.policy()).subscriptions:
         actual = running.pop(declared.name)
         assert actual.topic.endswith(f"/topics/{declared.topic}")
         assert actual.push_config.push_endpoint == stack_env["functions"][declared.function]["url"]
