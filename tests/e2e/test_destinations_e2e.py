@@ -192,7 +192,7 @@ def test_a_refusal_on_the_phone_holds_on_every_device_and_in_back_fills(
                             "anonymousId": f"{user}-phone", "messageId": f"{user}-phone",
                             "properties": {"platform": "ios"}, "context": phone})  # fmt: skip
         send(stack, "web", {**web_track(f"{user}-laptop", user),
-                            "type": "identify", "traits": {}})  # fmt: skip
+                            "type": "identify", "traits": {"plan": "free"}})  # fmt: skip
         send(stack, "web", web_track(f"{user}-web", user))
         send(stack, "backend", {"type": "track", "event": "transaction_completed", "userId": user,
                                 "messageId": f"{user}-server",
@@ -212,7 +212,13 @@ def test_a_refusal_on_the_phone_holds_on_every_device_and_in_back_fills(
 
     eventually(backfilled, timeout=120, every=3.0)
     # analytics: both people, every device and source, the back-fill
-    eventually(lambda: every <= set(keys(stack, "amplitude")), timeout=60)
+    try:
+        eventually(lambda: every <= set(keys(stack, "amplitude")), timeout=60)
+    except AssertionError:
+        missing = sorted(every - set(keys(stack, "amplitude")))
+        raise AssertionError(  # noqa: B904 - the names matter, not the timeout's trace
+            f"not at Amplitude: {missing}; {standin(stack, 'amplitude')['refused']}"
+        )
     for advertising in ("meta", "appsflyer"):
         assert not sent["refuser"] & set(keys(stack, advertising)), advertising
     eventually(lambda: f"control-{run}-web" in keys(stack, "meta"), timeout=30)
