@@ -123,28 +123,25 @@ class ProfileRepository:
 
     def record_all(self, events: Sequence[Mapping[str, Any]]) -> list[Outcome]:
         """The events of one message. Those of people this instance knows, that bring no new
-        identifier, share one transaction: one read of their profiles and at most one write
-        per person. The others go one by one (after them: they change the graph, these do
-        not)."""
-        groups: dict[str, list[Known]] = {}
-        one_by_one: list[Mapping[str, Any]] = []
-        for event in events:
-            identifiers = identifiers_of(dict(event), self.config)
-            cached = {self._cache.get(i.key) for i in identifiers}
-            if len(cached) == 1 and None not in cached and event.get("type") != "alias":
-                groups.setdefault(str(cached.pop()), []).append((event, identifiers))
-            elif identifiers:
-                one_by_one.append(event)
+        identifier, share one transaction at the end: one read of their profiles and at most
+        one write per person. The others go one by one, in order; once one has made its person
+        known (a sign-up), that person's next events join the shared transaction."""
         with self._one_message:
             outcomes: list[Outcome] = []
-            if groups:
-                done, left = self.store.run_transaction(functools.partial(self._known_all, groups))
-                outcomes += done
-                one_by_one += [event for event, _ in left]
-            for event in one_by_one:
-                outcome = self.record(event)
-                if outcome is not None:
+            known: dict[str, list[Known]] = {}
+            for event in events:
+                identifiers = identifiers_of(dict(event), self.config)
+                cached = {self._cache.get(i.key) for i in identifiers}
+                if len(cached) == 1 and None not in cached and event.get("type") != "alias":
+                    known.setdefault(str(cached.pop()), []).append((event, identifiers))
+                elif identifiers and (outcome := self.record(event)) is not None:
                     outcomes.append(outcome)
+            if known:
+                done, left = self.store.run_transaction(functools.partial(self._known_all, known))
+                outcomes += done
+                for event, _ in left:  # the profile moved on (a merge): resolve them again
+                    if (outcome := self.record(event)) is not None:
+                        outcomes.append(outcome)
             return outcomes
 
     def _known_all(

@@ -195,7 +195,7 @@ def test_a_message_shares_one_transaction_per_known_person_and_links_the_rest() 
     ]
     writes = store.writes
     outcomes = repo.record_all(message)
-    assert [o.identifiers[-1].value for o in outcomes] == ["u1", "a1", "a2"]  # known ones first
+    assert [o.identifiers[-1].value for o in outcomes] == ["a2", "u1", "a1"]  # known ones last
     assert store.writes - writes == 3  # profile once for m2+m4; profile and a2 for m3
     profile = repo.find(("anonymous_id", "a2"))
     assert profile is not None and profile["traits"]["plan"]["value"] == "max"
