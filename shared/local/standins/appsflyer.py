@@ -16,10 +16,8 @@ delivered event's key is the Segment messageId the sender puts in ``X-CDP-Messag
 
 from __future__ import annotations
 
-import argparse
 import json
 import re
-import threading
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -136,17 +134,3 @@ def function_environment(url: str) -> dict[str, str]:
         "CDP_APPSFLYER_DEV_KEY": DEV_KEY,
         "CDP_APPSFLYER_APP_ID": json.dumps(APP_IDS),
     }
-
-
-def main() -> None:
-    parser = argparse.ArgumentParser(description="AppsFlyer S2S in-app events stand-in")
-    parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--port", type=int, default=8602)
-    args = parser.parse_args()
-    standin = AppsFlyerStandIn(args.host, args.port)
-    print(f"appsflyer stand-in at {standin.start()}", flush=True)
-    threading.Event().wait()
-
-
-if __name__ == "__main__":
-    main()

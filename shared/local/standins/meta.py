@@ -13,10 +13,8 @@ is code 190, an unknown pixel code 100 with subcode 33. Accepted requests answer
 
 from __future__ import annotations
 
-import argparse
 import json
 import re
-import threading
 import time
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -186,17 +184,3 @@ def function_environment(url: str) -> dict[str, str]:
         "CDP_META_PIXEL_ID": PIXEL_ID,
         "CDP_META_ACCESS_TOKEN": ACCESS_TOKEN,
     }
-
-
-def main() -> None:
-    parser = argparse.ArgumentParser(description="Meta Conversions API stand-in")
-    parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--port", type=int, default=8601)
-    args = parser.parse_args()
-    standin = MetaStandIn(args.host, args.port)
-    print(f"meta stand-in at {standin.start()}", flush=True)
-    threading.Event().wait()
-
-
-if __name__ == "__main__":
-    main()
