@@ -34,7 +34,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import pulumi
-from pydantic import TypeAdapter
+from pydantic import TypeAdapter, ValidationError
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource
 
 from infra.destinations import (
@@ -47,7 +47,7 @@ from infra.destinations import (
 )
 from infra.errors import ConfigError
 from shared.destinations.framework import DestinationSettings
-from shared.settings import DestinationRetry, Settings, Source
+from shared.settings import Settings, Source
 
 DEFAULT_REGION = "europe-west1"
 # Secrets: from Secret Manager only (the sources' key hashes: cdp:sources; the GA4 API secret:
@@ -62,7 +62,6 @@ NO_KEY = (
     "destination {name!r} is enabled but cdp:destinationKeys has no {keys}, without which it"
     " cannot send (pulumi config set --secret --path 'cdp:destinationKeys.{name}.<field>' ...)"
 )
-MIN_ATTEMPTS, MAX_ATTEMPTS, MAX_BACKOFF = 5, 100, 600  # what Pub/Sub accepts
 VARIABLE = re.compile(r"CDP_([A-Z0-9]+)_([A-Z0-9_]+)")
 
 
@@ -147,26 +146,17 @@ def cloud_settings(
             f"cdp:settings may not set {refused}: the program sets them (secrets come from"
             " cdp:sources and cdp:destinationKeys, the destinations from cdp:destinations)"
         )
-    settings = CloudSettings(
-        project_id=project,
-        region=region,
-        environment=stack,
-        destinations=list(destinations),
-        **overrides,
-    )
-    _check_retry(settings.destination_retry)
-    return settings
-
-
-def _check_retry(retry: DestinationRetry) -> None:
-    """Refused now rather than by Pub/Sub halfway through an update."""
-    attempts_ok = MIN_ATTEMPTS <= retry.attempts <= MAX_ATTEMPTS
-    backoff = (retry.minimum_backoff_seconds, retry.maximum_backoff_seconds)
-    if not attempts_ok or not 0 <= backoff[0] <= backoff[1] <= MAX_BACKOFF:
-        raise ConfigError(
-            f"cdp:settings.destination_retry {retry.model_dump()}: Pub/Sub takes {MIN_ATTEMPTS}"
-            f" to {MAX_ATTEMPTS} attempts and backoffs of 0 to {MAX_BACKOFF} s, minimum first"
+    try:  # Settings refuses what the functions could not run with (a retry Pub/Sub refuses)
+        return CloudSettings(
+            project_id=project,
+            region=region,
+            environment=stack,
+            destinations=list(destinations),
+            **overrides,
         )
+    except ValidationError as error:
+        fields = ", ".join(".".join(map(str, e["loc"])) for e in error.errors())
+        raise ConfigError(f"cdp:settings is invalid at {fields}: {error}") from None
 
 
 def check_destinations(

@@ -48,7 +48,7 @@ def test_settings_overrides_are_validated_by_the_settings_model() -> None:
         cloud_settings("p", "r", "s", {"project_id": "other"})
     with pytest.raises(ConfigError, match="may not set"):
         cloud_settings("p", "r", "s", {"bigquery_endpoint": "http://localhost:9050"})
-    with pytest.raises(ValueError):
+    with pytest.raises(ConfigError, match="cold_archive_expiration_days"):
         cloud_settings("p", "r", "s", {"cold_archive_expiration_days": "soon"})
 
 
