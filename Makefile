@@ -55,7 +55,8 @@ fmt: $(VENV)/.stamp ## format and fix what ruff can
 	$(BIN)/ruff check --fix .
 
 test: setup $(SDK_DIR)/node_modules/.stamp check ## every test: unit, integration, end-to-end (emulators), infra
-	$(PYTEST) tests/unit tests/integration tests/e2e
+	$(PYTEST) tests/unit tests/integration
+	$(PYTEST) tests/e2e  # its own session: the integration emulators are stopped by then
 	$(MAKE) --no-print-directory test-infra
 
 test-unit: $(VENV)/.stamp ## pure tests with fakes (seconds)
