@@ -41,12 +41,6 @@ class EventFilter:
         category = consent_category.strip().lower()
         return cls(frozenset(types), frozenset(events), category, category in set(opt_in))
 
-    def takes(self, event: Mapping[str, Any]) -> bool:
-        """The event's type and name, and its own consent."""
-        return self._shape(event) and self.allows(
-            consent_of(event).get(self.consent_category), None
-        )
-
     def _shape(self, event: Mapping[str, Any]) -> bool:
         kind = event.get("type")
         if self.types and kind not in self.types:
@@ -60,11 +54,6 @@ class EventFilter:
         properties = event.get("properties")
         key = properties.get("audience_key") if isinstance(properties, dict) else None
         return name in AUDIENCE_EVENTS and key in self.events
-
-    def takes_person(self, consent: Mapping[str, Any]) -> bool:
-        """Whether a person's consent (category → granted), as their profile holds it, lets
-        their events through."""
-        return self.allows(None, consent.get(self.consent_category))
 
     def admits(self, event: Mapping[str, Any], person: Person) -> bool:
         """The whole decision for one event of a person."""

@@ -7,6 +7,7 @@ from typing import Any
 import pytest
 
 from shared.destinations.filters import EventFilter
+from shared.destinations.framework import NOBODY, Person
 
 
 def track(name: str, **consent: bool) -> dict[str, Any]:
@@ -44,7 +45,7 @@ CASES = [
 
 @pytest.mark.parametrize(("rule", "event", "taken"), CASES)
 def test_filter(rule: EventFilter, event: dict[str, Any], taken: bool) -> None:
-    assert rule.takes(event) is taken
+    assert rule.admits(event, NOBODY) is taken
 
 
 @pytest.mark.parametrize(
@@ -54,4 +55,5 @@ def test_filter(rule: EventFilter, event: dict[str, Any], taken: bool) -> None:
      ("marketing", {"analytics": False}, True), ("marketing", {"marketing": "no"}, True)],
 )  # fmt: skip
 def test_a_persons_consent(category: str, consent: dict[str, Any], taken: bool) -> None:
-    assert EventFilter.of(consent_category=category).takes_person(consent) is taken
+    rule = EventFilter.of(consent_category=category)
+    assert rule.admits(track("x"), Person(consent=consent)) is taken
