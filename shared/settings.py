@@ -119,6 +119,10 @@ class Settings(BaseSettings):
     # How destinations retry (JSON): the cloud keeps hours; tests and the local stack shorten it.
     destination_retry: DestinationRetry = Field(default_factory=lambda: DestinationRetry())
 
+    # Governance: the secret of every keyed hash (HMAC-SHA256): the PII policy ``hash`` and the
+    # suppression list of privacy requests. From Secret Manager via the env (CDP_PII_HASH_KEY).
+    pii_hash_key: str = Field(default="", repr=False)
+
     # MTU report: the list price one Monthly Tracked User costs on a per-MTU CDP.
     mtu_list_price_usd: float = 0.01
 
