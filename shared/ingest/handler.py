@@ -1,8 +1,11 @@
 """The ingest use case: one HTTP request in, its events published, one answer out.
 
 Order matters for cost and safety: the body is bounded before it is parsed, the source is known
-before any event is looked at, the rate limit is spent before the events are checked, and
-messageIds are remembered only after Pub/Sub accepted the message that holds them.
+before any event is looked at, the rate limit is spent before the events are checked, every
+accepted event passes governance (suppression, PII guard, tracking plan) before it is written
+once as JSON, and messageIds are remembered only after Pub/Sub accepted the message that holds
+them. ``reenter`` is the same path from governance on, for events ingest accepted before (a
+replay of blocked events keeps their messageId, receivedAt and source).
 """
 
 from __future__ import annotations
@@ -10,6 +13,7 @@ from __future__ import annotations
 import json
 import re
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -18,6 +22,7 @@ from pydantic import TypeAdapter, ValidationError
 
 from shared.envelope import dumps, encode, encode_serialized
 from shared.errors import BadRequest, MethodNotAllowed, NotFound
+from shared.governance.gate import BLOCKED, SUPPRESSED, Found, Gate, findings_meta
 from shared.ingest.body import decompress, parse_body
 from shared.ingest.config import IngestSettings
 from shared.ingest.dedup import Key, RecentIds
@@ -58,6 +63,19 @@ class IngestResult:
     failed: int = 0
     duplicates: int = 0
     published: list[str] = field(default_factory=list)
+    suppressed: int = 0  # a privacy request's person: dropped, stored nowhere
+    flagged: int = 0  # accepted with tracking-plan findings (in the message's metadata)
+
+
+@dataclass
+class _Admitted:
+    """What one request's events became at the governance stop."""
+
+    good: list[Event] = field(default_factory=list)
+    texts: list[bytes] = field(default_factory=list)  # good[i] as JSON, written once
+    findings: dict[str, tuple[Found, ...]] = field(default_factory=dict)  # by messageId
+    bad: list[dict[str, Any]] = field(default_factory=list)
+    suppressed: int = 0
 
 
 @dataclass(frozen=True)
@@ -93,8 +111,10 @@ class IngestHandler:
         clock: Clock,
         ingest: IngestSettings | None = None,
         tiers: TierRouter | None = None,
+        gate: Gate | None = None,
     ) -> None:
         self._settings = settings
+        self._gate = gate or Gate()
         self._config = ingest or IngestSettings()
         self._publisher = publisher
         self._clock = clock
@@ -108,6 +128,7 @@ class IngestHandler:
             future=timedelta(seconds=self._config.max_future_seconds),
             past=timedelta(days=self._config.max_past_days),
         )
+        self._limits = Limits(self._settings.max_event_bytes, self._config.max_depth)
 
     def handle(self, request: IngestRequest) -> IngestResult:
         if request.method != "POST":  # on every path: the method is refused before the route
@@ -121,27 +142,47 @@ class IngestHandler:
         source = self._sources.resolve(write_key_of(request.headers, request.query, body))
         events = self._events_of(route, body)
         self._limiter.take(source.id, len(events))
-        limits = Limits(self._settings.max_event_bytes, self._config.max_depth)
         if raw.find(b"\\") >= 0 and _NEEDS_SCRUB.search(raw):  # no backslash: no escape
             events = scrub(events)
         arrival = Arrival.of(source, self._clock.now(), _sent_at(body), self._bounds)
         checked = check_all(events) if route.kind != "webhook" else [_check(e) for e in events]
-        good: list[Event] = []
-        texts: list[bytes] = []
-        bad: list[dict[str, Any]] = []
+        admitted = _Admitted()
         for event, call in zip(events, checked, strict=True):
-            if isinstance(call, str):
-                bad.append(_failure(event, call, source, arrival.received_iso))
+            if isinstance(call, str):  # kept as sent, but never with a card number in it
+                failure = _failure(event, call, source, arrival.received_iso, self._gate.scrub)
+                admitted.bad.append(failure)
                 continue
-            enriched = enrich(event, call, arrival)
-            text = dumps(enriched)  # written once: measured here, published as is
-            problem = check_stored(enriched, limits, text)
-            if problem:
-                bad.append(_failure(event, problem, source, arrival.received_iso))
-            else:
-                good.append(enriched)
-                texts.append(text)
-        return self._publish(source, good, texts, bad)
+            self._admit(enrich(event, call, arrival), source, admitted)
+        return self._publish(source, admitted)
+
+    def reenter(self, source: Source, events: list[Event]) -> IngestResult:
+        """Events ingest accepted before (e.g. blocked ones, replayed after a plan fix) through
+        governance with the current plan, tiering and publishing; messageId, receivedAt and the
+        source stay as they were."""
+        admitted = _Admitted()
+        for event in events:
+            self._admit(event, source, admitted)
+        return self._publish(source, admitted)
+
+    def _admit(self, event: Event, source: Source, admitted: _Admitted) -> None:
+        text = dumps(event)  # written once: measured here, published as is
+        verdict = self._gate.admit(event, text, source.id, source.kind)
+        if verdict.outcome == SUPPRESSED:
+            admitted.suppressed += 1
+            return
+        received = str(event.get("receivedAt") or "")
+        if verdict.outcome == BLOCKED:
+            found = verdict.blocking + verdict.flagged
+            admitted.bad.append(_blocked(verdict.event, found, source, self._gate.plan_version))
+            return
+        problem = check_stored(verdict.event, self._limits, verdict.text)
+        if problem:
+            admitted.bad.append(_failure(verdict.event, problem, source, received))
+            return
+        admitted.good.append(verdict.event)
+        admitted.texts.append(verdict.text)
+        if verdict.flagged:
+            admitted.findings[str(verdict.event["messageId"])] = verdict.flagged
 
     def _events_of(self, route: Route, body: dict[str, Any]) -> list[Any]:
         if route.kind == "webhook":
@@ -157,10 +198,8 @@ class IngestHandler:
             batch = [_merge_batch_level(event, shared) for event in batch]
         return [_forwarded(event) for event in batch]
 
-    def _publish(
-        self, source: Source, good: list[Event], texts: list[bytes], bad: list[dict[str, Any]]
-    ) -> IngestResult:
-        """``good[i]`` is an accepted event and ``texts[i]`` its JSON, written once."""
+    def _publish(self, source: Source, admitted: _Admitted) -> IngestResult:
+        good, texts, bad = admitted.good, admitted.texts, admitted.bad
         keys: list[Key] = [(source.id, str(e["messageId"])) for e in good]
         fresh = self._recent.claim(keys)
         new, new_texts, claimed = good, texts, keys  # the usual case: every key fresh, once
@@ -175,13 +214,14 @@ class IngestHandler:
         cold = [False] * len(new)
         if new and self._tiers is not None:  # engaged → events, cold → cold-events
             cold = self._tiers.decide(new, source).cold
-        engaged_texts = [t for t, c in zip(new_texts, cold, strict=True) if not c]
-        cold_texts = [t for t, c in zip(new_texts, cold, strict=True) if c]
+        engaged = [i for i, c in enumerate(cold) if not c]
+        chilled = [i for i, c in enumerate(cold) if c]
         messages: list[OutboundMessage] = []
-        if engaged_texts:
-            messages.append(encode_serialized(EVENTS, "events", engaged_texts, source_id=source.id))
-        if cold_texts:
-            messages.append(encode_serialized(COLD_EVENTS, "cold", cold_texts, source_id=source.id))
+        for topic, kind, picked in ((EVENTS, "events", engaged), (COLD_EVENTS, "cold", chilled)):
+            if picked:
+                meta = self._meta(admitted, [new[i] for i in picked])
+                texts_ = [new_texts[i] for i in picked]
+                messages.append(encode_serialized(topic, kind, texts_, meta, source_id=source.id))
         if bad:
             messages.append(encode(FAILED_EVENTS, "failed", bad, source_id=source.id))
         try:
@@ -190,7 +230,18 @@ class IngestHandler:
             self._recent.release(claimed)
             raise
         self._recent.commit(claimed)
-        return IngestResult(len(new), len(bad), len(good) - len(new), published)
+        flagged = sum(1 for e in new if str(e["messageId"]) in admitted.findings)
+        duplicates = len(good) - len(new)
+        return IngestResult(len(new), len(bad), duplicates, published, admitted.suppressed, flagged)
+
+    def _meta(self, admitted: _Admitted, events: list[Event]) -> dict[str, Any] | None:
+        """The flagged findings of these events, as message metadata (None: nothing flagged)."""
+        if not admitted.findings:
+            return None
+        found = [
+            (str(e["messageId"]), admitted.findings.get(str(e["messageId"]), ())) for e in events
+        ]
+        return findings_meta(found, self._gate.plan_version) or None
 
 
 @dataclass(frozen=True)
@@ -206,8 +257,16 @@ def _check(event: Any) -> Call | str:
     return event.reason if isinstance(event, _Rejected) else check(event)
 
 
-def _failure(event: Any, reason: str, source: Source, received_at: str) -> dict[str, Any]:
+def _failure(
+    event: Any,
+    reason: str,
+    source: Source,
+    received_at: str,
+    scrub: Callable[[Any], Any] | None = None,
+) -> dict[str, Any]:
     payload = event.payload if isinstance(event, _Rejected) else event
+    if scrub is not None:
+        payload = scrub(payload)
     return {
         "failedId": str(uuid.uuid4()),
         "stage": "ingest",
@@ -216,6 +275,25 @@ def _failure(event: Any, reason: str, source: Source, received_at: str) -> dict[
         "receivedAt": received_at,
         "messageId": payload.get("messageId") if isinstance(payload, dict) else None,
         "payload": json.dumps(payload, default=str),
+    }
+
+
+def _blocked(
+    event: Event, found: tuple[Found, ...], source: Source, plan_version: int
+) -> dict[str, Any]:
+    """A failed event blocked by governance: the event as accepted (PII already handled), so a
+    replay after a plan fix re-enters it unchanged, and every finding named."""
+    named = "; ".join(f"{f.kind} {f.event}{'.' + f.property if f.property else ''}" for f in found)
+    return {
+        "failedId": str(uuid.uuid4()),
+        "stage": "ingest",
+        "reason": f"blocked by governance: {named}",
+        "sourceId": source.id,
+        "receivedAt": event.get("receivedAt"),
+        "messageId": event.get("messageId"),
+        "payload": dumps(event).decode(),
+        "findings": [f.as_dict() for f in found],
+        "planVersion": plan_version,
     }
 
 

@@ -2,6 +2,8 @@
 
 Engaged events land twice: as received in the raw layer, and in their Segment-style processed
 table. Identity changes land as assignments (the identity map's rows); failures in ``ops``.
+Tracking-plan findings (in an events message's metadata, or on a blocked failed event) land as
+violation rows beside them.
 Idempotent: each row's insertId is its key (messageId, assignment id, failedId), and the
 scheduled dedup job removes what a late redelivery slips past that window. Rows BigQuery refuses
 become failed events with the reason, never silently dropped; an outage raises
@@ -31,14 +33,26 @@ from shared.warehouse.layers import (
     OPS,
     PROCESSED,
     RAW,
+    VIOLATION_EVENTS_TABLE,
 )
-from shared.warehouse.rows import assignment_rows, event_row, failed_row, processed_row, to_json
+from shared.warehouse.rows import (
+    assignment_rows,
+    event_row,
+    failed_row,
+    processed_row,
+    to_json,
+    violation_rows,
+)
 
 STAGE = "warehouse"
 INVALID_CHANGE = "invalid identity change: {error}"
 
 # Which column is each table's row key (its insertId, and what the dedup job groups by).
-ROW_KEY = {FAILED_EVENTS_TABLE: "failed_id", IDENTITY_ASSIGNMENTS_TABLE: "assignment_id"}
+ROW_KEY = {
+    FAILED_EVENTS_TABLE: "failed_id",
+    IDENTITY_ASSIGNMENTS_TABLE: "assignment_id",
+    VIOLATION_EVENTS_TABLE: "violation_id",
+}
 
 
 def row_key(table: str, row: Row) -> str:
@@ -56,6 +70,36 @@ def refusal(table: str, row: Row, reason: str) -> dict[str, Any]:
         "receivedAt": row.get("received_at"),
         "payload": row.get("payload") or to_json(row),
     }
+
+
+def _flagged_violations(envelope: Envelope, now: str) -> list[Row]:
+    """Rows for the flagged findings an events message carries in its metadata."""
+    found = envelope.meta.get("findings")
+    if not isinstance(found, dict) or not found:
+        return []
+    version = envelope.meta.get("plan_version")
+    rows: list[Row] = []
+    for event in envelope.events:
+        mid = str(event.get("messageId"))
+        if isinstance(found.get(mid), list):
+            received = str(event.get("receivedAt") or now)
+            source = event.get("sourceId") or envelope.attributes.get("source_id")
+            rows += violation_rows(mid, source, received, found[mid], version, "flag", now)
+    return rows
+
+
+def _blocked_violations(failures: Sequence[Any], now: str) -> list[Row]:
+    """Rows for the findings of events governance blocked (kept in failed_events)."""
+    rows: list[Row] = []
+    for failure in failures:
+        if isinstance(failure, dict) and isinstance(failure.get("findings"), list):
+            mid = str(failure.get("messageId") or failure.get("failedId"))
+            received = str(failure.get("receivedAt") or now)
+            version = failure.get("planVersion")
+            rows += violation_rows(
+                mid, failure.get("sourceId"), received, failure["findings"], version, "block", now
+            )
+    return rows
 
 
 def _digest(payload: Any) -> str:
@@ -77,7 +121,9 @@ class WarehouseLoader:
         assignments). Outages raise (BackendUnavailable)."""
         now = self._clock.now().isoformat()
         if envelope.kind == "failed":
-            return self._load_failures([failed_row(f, now) for f in envelope.events])
+            stored = self._load_failures([failed_row(f, now) for f in envelope.events])
+            self._load_violations(_blocked_violations(envelope.events, now))
+            return stored
         if envelope.kind == IDENTITY_KIND:
             return self._load_identity(envelope.events, now)
         raw = COLD_ARCHIVE_TABLE if envelope.kind == "cold" else EVENTS_TABLE
@@ -92,7 +138,16 @@ class WarehouseLoader:
         refused: list[dict[str, Any]] = []
         stored = {table: self._insert(table, rows, refused) for table, rows in batches.items()}
         self._publish_refusals(refused)
+        self._load_violations(_flagged_violations(envelope, now))
         return next(iter(stored.values()))
+
+    def _load_violations(self, rows: list[Row]) -> None:
+        if not rows:
+            return
+        table = self._table(OPS, VIOLATION_EVENTS_TABLE)
+        errors = self._warehouse.insert_rows(table, rows, [r["violation_id"] for r in rows])
+        if errors:  # derived rows: redelivering the message redoes them (insertIds dedup)
+            raise BackendUnavailable(f"violation_events refused rows: {errors[:3]}")
 
     def _load_identity(self, payloads: Sequence[Any], now: str) -> int:
         refused: list[dict[str, Any]] = []

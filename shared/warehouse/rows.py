@@ -110,7 +110,46 @@ def failed_row(failure: dict[str, Any], recorded_at: str) -> Row:
         "received_at": failure.get("receivedAt"),
         "recorded_at": recorded_at,
         "payload": failure.get("payload"),
+        "findings": to_json(failure["findings"]) if failure.get("findings") else None,
     }
+
+
+def violation_rows(
+    message_id: str,
+    source_id: str | None,
+    received_at: str,
+    findings: list[Any],
+    plan_version: Any,
+    mode: str,
+    recorded_at: str,
+) -> list[Row]:
+    """One row per finding of one event: ``findings`` as messages carry them (``[kind, event,
+    property]``) or as failed events do (``{"kind", "event", "property", ...}``)."""
+    rows: list[Row] = []
+    for found in findings:
+        if isinstance(found, dict):
+            kind, name, prop = found.get("kind"), found.get("event"), found.get("property")
+            row_mode = str(found.get("mode") or mode)
+        elif isinstance(found, list | tuple) and len(found) >= 3:
+            kind, name, prop = found[0], found[1], found[2]
+            row_mode = mode
+        else:
+            continue
+        rows.append(
+            {
+                "violation_id": f"{message_id}:{kind}:{name}:{prop or ''}",
+                "message_id": message_id,
+                "source_id": source_id,
+                "event": _str_or_none(name),
+                "kind": str(kind),
+                "property": _str_or_none(prop) or None,
+                "plan_version": plan_version if isinstance(plan_version, int) else None,
+                "mode": row_mode,
+                "received_at": received_at,
+                "recorded_at": recorded_at,
+            }
+        )
+    return rows
 
 
 def assignment_rows(change: IdentityChange, recorded_at: str) -> list[Row]:

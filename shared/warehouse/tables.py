@@ -5,7 +5,7 @@ Layers are datasets named ``<prefix>_<layer>`` (see ``shared.warehouse.layers``)
 
 from __future__ import annotations
 
-from shared.ports.warehouse import Column, Dataset, Table
+from shared.ports.warehouse import Column, Dataset, Table, View
 from shared.settings import Settings
 from shared.warehouse.layers import (
     COLD_ARCHIVE_TABLE,
@@ -17,6 +17,8 @@ from shared.warehouse.layers import (
     OPS,
     PROCESSED,
     RAW,
+    VIOLATION_EVENTS_TABLE,
+    VIOLATIONS_VIEW,
 )
 from shared.warehouse.processed import processed_tables
 from shared.warehouse.tracking_plan import TrackingPlan, load_plan
@@ -73,7 +75,35 @@ FAILED_EVENT_COLUMNS = (
     Column("received_at", "TIMESTAMP"),
     Column("recorded_at", "TIMESTAMP", "REQUIRED"),
     Column("payload", "STRING", description="The original, possibly invalid."),
+    Column(
+        "findings",
+        "STRING",
+        description="Governance's findings (JSON list of kind, event, property, detail) when "
+        "the tracking plan or the PII guard blocked it: what a replay selects on.",
+    ),
 )
+
+VIOLATION_COLUMNS = (
+    Column("violation_id", "STRING", "REQUIRED", "messageId:kind:event:property (its insertId)."),
+    Column("message_id", "STRING", "REQUIRED"),
+    Column("source_id", "STRING"),
+    Column("event", "STRING", description="Track event name, else the call type."),
+    Column("kind", "STRING", "REQUIRED", "unplanned_event, missing_property, wrong_type, ..."),
+    Column("property", "STRING"),
+    Column("plan_version", "INT64"),
+    Column("mode", "STRING", description="flag (it flowed on) or block (in failed_events)."),
+    Column("received_at", "TIMESTAMP", "REQUIRED"),
+    Column("recorded_at", "TIMESTAMP", "REQUIRED"),
+)
+
+# Counted by distinct messageId, so a redelivered message or a replay never counts twice.
+VIOLATIONS_SQL = """
+SELECT
+  TIMESTAMP_TRUNC(received_at, HOUR) AS hour, source_id, event, kind,
+  COALESCE(property, '') AS property, plan_version, COUNT(DISTINCT message_id) AS count
+FROM `{table}`
+GROUP BY hour, source_id, event, kind, property, plan_version
+"""
 
 
 def datasets(settings: Settings, plan: TrackingPlan | None = None) -> tuple[Dataset, ...]:
@@ -132,7 +162,23 @@ def datasets(settings: Settings, plan: TrackingPlan | None = None) -> tuple[Data
                     clustering=("destination",),
                     description="One row per destination per delivery attempt of a message.",
                 ),
+                Table(
+                    VIOLATION_EVENTS_TABLE,
+                    VIOLATION_COLUMNS,
+                    partition_field="received_at",
+                    clustering=("source_id", "kind"),
+                    description="Tracking-plan findings, one row per event and finding.",
+                ),
             ),
-            "Operations: failed events and checks.",
+            "Operations: failed events, deliveries, violations and checks.",
+            views=(
+                View(
+                    VIOLATIONS_VIEW,
+                    VIOLATIONS_SQL.format(
+                        table=settings.table(OPS, VIOLATION_EVENTS_TABLE)
+                    ).strip(),
+                    "Violations per hour, source, event, kind and property, each counted once.",
+                ),
+            ),
         ),
     )
