@@ -121,9 +121,9 @@ class WarehouseLoader:
         assignments). Outages raise (BackendUnavailable)."""
         now = self._clock.now().isoformat()
         if envelope.kind == "failed":
-            stored = self._load_failures([failed_row(f, now) for f in envelope.events])
+            kept = self._load_failures([failed_row(f, now) for f in envelope.events])
             self._load_violations(_blocked_violations(envelope.events, now))
-            return stored
+            return kept
         if envelope.kind == IDENTITY_KIND:
             return self._load_identity(envelope.events, now)
         raw = COLD_ARCHIVE_TABLE if envelope.kind == "cold" else EVENTS_TABLE
