@@ -119,6 +119,7 @@ class LocalStack:
     webhook: webhook_standin.WebhookStandIn | None = None
     providers: dict[str, StandIn] = field(default_factory=dict)  # stand-ins by destination
     destinations: str = ""  # CDP_DESTINATIONS as the functions got it
+    pii_hash_key: str = ""  # CDP_PII_HASH_KEY: functions and operators' commands share it
     ready: bool = False  # started completely: a stop drains first (and exports, keeping data)
 
     def function_url(self, function: Function) -> str:
@@ -155,6 +156,7 @@ class LocalStack:
         function_env = {
             **LOCAL_SETTINGS,
             "CDP_DESTINATIONS": ",".join(["ga4", *DESTINATIONS]),
+            "CDP_PII_HASH_KEY": self._pii_hash_key(),
             **pointed,  # settings already in the environment win
             **os.environ,
             **env,
@@ -166,6 +168,7 @@ class LocalStack:
         for function, process in started:
             wait_http(urls[function.name], process)
         self.destinations = function_env["CDP_DESTINATIONS"]
+        self.pii_hash_key = function_env["CDP_PII_HASH_KEY"]
         retry = DestinationRetry.model_validate_json(function_env["CDP_DESTINATION_RETRY"])
         topology = cfg.topology.with_destination_retry(retry.attempts, retry.policy())
         with patched_environ(env):
@@ -223,6 +226,7 @@ class LocalStack:
             "environment": {
                 **emulators.environment(cfg.project_id),
                 "CDP_DESTINATIONS": self.destinations,
+                "CDP_PII_HASH_KEY": self.pii_hash_key,
             },
             "topics": cfg.topology.all_topic_names(),
             "subscriptions": {
@@ -251,6 +255,16 @@ class LocalStack:
             },
             "state_dir": str(cfg.state_dir),
         }
+
+    def _pii_hash_key(self) -> str:
+        """The stack's key for keyed hashes, made once per state directory and kept with its
+        data: the suppression list of a kept Firestore is only readable with the same key."""
+        path = self.config.state_dir / "pii_hash_key"
+        if not path.exists():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(secrets.token_hex(32))
+            path.chmod(0o600)
+        return path.read_text().strip()
 
     def _ga4_environment(self) -> dict[str, str]:
         """Unless GA4 is configured, the cold path sends to a local stand-in that validates like
