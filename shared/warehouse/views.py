@@ -8,6 +8,7 @@ unmerge is just more rows and every event (cold ones too) joins to whoever its i
 
 from __future__ import annotations
 
+from shared.governance.plan import Property, TrackingPlan
 from shared.ports.warehouse import View
 from shared.settings import Settings
 from shared.warehouse.layers import (
@@ -23,7 +24,6 @@ from shared.warehouse.layers import (
     USERS_VIEW,
 )
 from shared.warehouse.processed import USERS_COLUMNS
-from shared.warehouse.tracking_plan import Property, TrackingPlan
 
 IDENTITY_MAP_SQL = """
 SELECT

@@ -6,11 +6,11 @@ from __future__ import annotations
 import pydantic
 import pytest
 
+from shared.governance.plan import load_plan, parse_plan
 from shared.ports.warehouse import InMemoryWarehouse
 from shared.settings import Settings
 from shared.warehouse.processed import BASE_COLUMNS
 from shared.warehouse.tables import datasets
-from shared.warehouse.tracking_plan import load_plan, parse_plan
 from shared.warehouse.views import EVENT_BASE, event_view_sql, users_view_sql
 
 SETTINGS = Settings(project_id="p")

@@ -1,0 +1,1 @@
+"""Governance: the tracking plan as the contract at ingest, the PII guard, privacy requests."""
