@@ -9,6 +9,10 @@ of backdating, gets some). Each source (web, ios, android, backend) uses its own
 SDK client, which batches as a production app would. Deterministic for a given seed, so figures
 drawn from it can be reproduced.
 
+Every track call passes the shipped tracking plan with no finding: the browser's and the apps'
+events carry ``platform`` and their ``session_id``; the backend's carry ``platform: server`` and
+no session (it has none, and the plan asks a session only of the sources people hold).
+
 Each call carries the context its real SDK would send, so every destination gets what its
 provider needs (``demo_context.py``): the browser's ``userAgent`` and ``page`` on web calls; on
 app calls ``device``, ``os``, ``app`` and the AppsFlyer and Firebase ids; nothing on the
@@ -194,7 +198,7 @@ class Journeys:
         )
         self.track("web", v, "account_created", {**props, "method": "email"}, "/signup")
         self.track("web", v, "kyc_started", props, "/onboarding/identity")
-        self.track("web", v, "kyc_document_submitted", {**props, "document": "passport"})
+        self.track("web", v, "kyc_document_submitted", {**props, "document_type": "passport"})
         return props
 
     def transact(self, v: Visitor, count: int) -> None:
@@ -260,8 +264,9 @@ def _journey(j: Journeys, v: Visitor) -> str:
         j.mobile_login(v)
     if v.rng.random() < 0.2:  # a churner: a few transactions, then silence and a cancellation
         j.transact(v, v.rng.randint(1, 2))
-        j.track("web", v, "support_ticket_opened", {"platform": "web", "topic": "fees"}, "/help")
-        j.track("web", v, "subscription_cancelled", {"platform": "web"}, "/settings/plan")
+        visit = v.new_session("web")  # back on the site, days later: a session of its own
+        j.track("web", v, "support_ticket_opened", {**visit, "topic": "fees"}, "/help")
+        j.track("web", v, "subscription_cancelled", visit, "/settings/plan")
         return "churner"
     j.transact(v, v.rng.randint(1, 5))
     if v.rng.random() < 0.3:
