@@ -244,7 +244,7 @@ class Replay:
         for page in self._pages(reason, params):
             try:
                 self._replay_page(page, reason, report, tick)
-            except Exception as error:
+            except RetryableError as error:  # an outage; a bug propagates as it is
                 raise ReplayStopped(report, error) from error
         return report
 
@@ -343,10 +343,4 @@ def _json(value: Any) -> Any:
 
 def _unique(page: list[Candidate]) -> list[Candidate]:
     """A failed row stored twice (a redelivery the dedup job has not removed yet) is one."""
-    seen: set[str] = set()
-    out = []
-    for c in page:
-        if c.failed_id not in seen:
-            seen.add(c.failed_id)
-            out.append(c)
-    return out
+    return list({c.failed_id: c for c in page}.values())

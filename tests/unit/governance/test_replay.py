@@ -380,3 +380,40 @@ def test_blocked_again_by_the_current_plan_goes_back_to_failed_events() -> None:
     [back] = _published(publisher, FAILED_EVENTS)
     assert back["messageId"] == "web-1" and json.loads(back["payload"]) == event("web-1")
     assert [f["kind"] for f in back["findings"]] == ["missing_property"]
+
+
+def test_the_command_prints_json_and_progress(
+    capsys: pytest.CaptureFixture[str], tmp_path: Any
+) -> None:
+    from shared.bootstrap import bootstrap
+    from shared.cli import main
+    from tests.fakes import installed
+
+    rows = [failed(n) for n in range(1, 601)] + [failed(700, kinds=("pii_card",))]
+    publisher = InMemoryPublisher()
+    built = bootstrap(
+        unit_settings(),
+        clock=FakeClock(T0 + timedelta(days=1)),
+        publisher=publisher,
+        documents=InMemoryDocumentStore(),
+        sql=FailedRows(rows),
+    )
+    stack = str(tmp_path / "none.json")
+    with installed(built):
+        assert main(["failed-events", "replay", "--dry-run", "--stack", stack]) == 0
+        dry = capsys.readouterr()
+        assert publisher.messages == []
+        assert main(["failed-events", "replay", "--json", "--stack", stack]) == 0
+        out = capsys.readouterr()
+    assert "601 selected: 600 would replay, 0 blocked again, 1 skipped" in dry.out
+    assert "would replay 500/601" in dry.err
+    assert "replayed 500/601 (0 blocked again, 0 skipped, 0 already replayed)" in out.err
+    report = json.loads(out.out)
+    assert {k: report[k] for k in ("selected", "replayed", "skipped", "already_replayed")} == {
+        "selected": 601,
+        "replayed": 600,
+        "skipped": 1,
+        "already_replayed": 0,
+    }
+    assert report["by_source"]["web"]["replayed"] == 600
+    assert len(publisher.on(EVENTS)) == 6  # 100 events a message
