@@ -86,16 +86,22 @@ def _summary(report: ReplayReport, as_json: bool, verb: str) -> None:
         return
     t = report.total
     print(f"{t.selected:,} selected: {t.replayed:,} {verb}, {_counts(report)}")
+    if report.by_source:
+        print("by source:")
     for source, tally in sorted(report.by_source.items()):
         print(
             f"  {source:<12} {tally.selected:>7,} selected {tally.replayed:>7,} {verb}"
             f" {tally.blocked_again:>5,} blocked again {tally.skipped:>5,} skipped"
             f" {tally.already_replayed:>5,} already replayed"
         )
+    if report.by_kind:
+        print(f"{verb}, by finding kind (an event counts once for each of its kinds):")
     for kind, n in sorted(report.by_kind.items()):
-        print(f"  {kind:<20} {n:>7,} {verb}")
+        print(f"  {kind:<20} {n:>7,}")
+    if report.skipped_why:
+        print("skipped:")
     for why, n in sorted(report.skipped_why.items()):
-        print(f"  skipped: {why}: {n:,}")
+        print(f"  {why}: {n:,}")
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -109,9 +115,13 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     replay = failed_sub.add_parser(
         "replay", help="re-enter events the tracking plan blocked, after a plan fix"
     )
-    replay.add_argument("--reason", type=_kind, help="only events with a finding of this kind")
-    replay.add_argument("--since", type=_since, help="recorded at or after (ISO date or time, UTC)")
+    replay.add_argument(
+        "--reason", type=_kind, metavar="KIND", help="only events with a finding of this kind"
+    )
+    replay.add_argument(
+        "--since", type=_since, metavar="T", help="recorded at or after (ISO date or time, UTC)"
+    )
     replay.add_argument("--dry-run", action="store_true", help="publish nothing, write no ledger")
-    replay.add_argument("--json", action="store_true")
-    replay.add_argument("--stack", default=str(DEFAULT_STACK))
+    replay.add_argument("--json", action="store_true", help="the counts as one JSON object")
+    replay.add_argument("--stack", default=str(DEFAULT_STACK), metavar="FILE")
     replay.set_defaults(run=cmd_replay)
