@@ -48,7 +48,7 @@ class Finding:
     detail: str = ""
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class Subject:
     """One event's values (a track's properties, an identify's traits) and its plan entry."""
 
@@ -176,7 +176,7 @@ def subject(plan: TrackingPlan, event: Mapping[str, Any], source_kind: str) -> S
         values = event.get("properties")
         planned = plan.planned(name)
     elif call == "identify":
-        name, values, planned = TRAITS, event.get("traits"), plan.planned_traits()
+        name, values, planned = TRAITS, event.get("traits"), plan.traits_index
     else:
         return None
     values = values if isinstance(values, dict) else {}

@@ -25,7 +25,7 @@ from types import MappingProxyType
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from shared.governance.formats import FORMATS
 
@@ -189,10 +189,6 @@ class TrackingPlan(BaseModel):
     enforcement: Enforcement = Field(default_factory=Enforcement)
     pii: dict[str, Any] = Field(default_factory=dict)  # shared.governance.pii.PiiConfig's
 
-    _index: dict[str, Planned] | None = PrivateAttr(default=None)
-    _traits: Planned | None = PrivateAttr(default=None)
-    _modes: dict[str, Mapping[str, str]] = PrivateAttr(default_factory=dict)
-
     @model_validator(mode="after")
     def _names_follow_the_convention(self) -> TrackingPlan:
         rule = NAMING[self.naming]
@@ -221,35 +217,53 @@ class TrackingPlan(BaseModel):
         """A planned event wins over a platform event of the same name (lint refuses both)."""
         return self.events.get(event) or self.platform_events.get(event)
 
+    # Indexes built on first use and kept in the instance's own dict (cached properties): a
+    # pydantic private attribute is read through ``__getattr__``, which cost more than the
+    # checks themselves.
+    @cached_property
+    def index(self) -> dict[str, Planned]:
+        """Event name → what the checks read of it, for every planned and platform event."""
+        return {
+            name: _planned(name, spec, self.typed_properties(name))
+            for name in [*self.platform_events, *self.events]
+            if (spec := self.spec(name)) is not None
+        }
+
+    @cached_property
+    def traits_index(self) -> Planned:
+        return _planned(TRAITS, None, dict(self.traits))
+
+    @cached_property
+    def mode_cache(self) -> dict[str, Mapping[str, str]]:
+        return {}
+
     def planned(self, event: str) -> Planned | None:
         """What the checks read of ``event``; None when the plan does not have it."""
-        if self._index is None:
-            self._index = {
-                name: _planned(name, spec, self.typed_properties(name))
-                for name in [*self.platform_events, *self.events]
-                if (spec := self.spec(name)) is not None
-            }
-        return self._index.get(event)
-
-    def planned_traits(self) -> Planned:
-        if self._traits is None:
-            self._traits = _planned(TRAITS, None, dict(self.traits))
-        return self._traits
+        return self.index.get(event)
 
     def modes_for(self, source_id: str) -> Mapping[str, str]:
         """Finding kind → mode for this source: its overrides, then the plan's defaults, then
         ``flag``."""
-        modes = self._modes.get(source_id)
+        modes = self.mode_cache.get(source_id)
         if modes is None:
             merged = {kind: DEFAULT_MODE for kind in KINDS}
             merged.update(self.enforcement.default)
             merged.update(self.enforcement.sources.get(source_id, {}))
-            modes = self._modes[source_id] = MappingProxyType(merged)
+            modes = self.mode_cache[source_id] = MappingProxyType(merged)
         return modes
 
 
+def plan_data(text: str) -> dict[str, Any]:
+    """The YAML's mapping, without the top-level ``x-`` keys: those hold declarations that the
+    plan reuses through YAML anchors (``amount: *amount``), and are no part of the plan."""
+    data = yaml.safe_load(text) or {}
+    if not isinstance(data, dict):
+        raise ValueError("a tracking plan is a YAML mapping")
+    return {k: v for k, v in data.items() if not (isinstance(k, str) and k.startswith("x-"))}
+
+
 def parse_plan(text: str) -> TrackingPlan:
-    return TrackingPlan.model_validate(yaml.safe_load(text) or {})
+    return TrackingPlan.model_validate(plan_data(text))
 
 
 @lru_cache(maxsize=4)
