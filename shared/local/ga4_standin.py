@@ -6,6 +6,15 @@ mistakes) and answers like GA4: ``/mp/collect`` always 204, ``/debug/mp/collect`
 ``{"validationMessages": [...]}``. It keeps what it accepted and what it would have refused, for
 tests (``accepted``/``rejected``) and over HTTP (``GET /_standin/received``).
 
+It also answers the User Deletion API (``POST /analytics/v3/userDeletion/
+userDeletionRequests:upsert``, ``user_deletion``), checked as its reference documents it: a
+bearer token (401 ``UNAUTHENTICATED``), a JSON ``userDeletionRequest`` with ``kind``
+``analytics#userDeletionRequest`` when given, ``id.type`` ``CLIENT_ID``, ``USER_ID`` or
+``APP_INSTANCE_ID`` and ``id.userId``, exactly one of ``propertyId``, ``webPropertyId`` and
+``firebaseProjectId`` fitting the id type (400 ``INVALID_ARGUMENT``), and the stand-in's own
+property (403 ``PERMISSION_DENIED``). Accepted: 200 with the request and its
+``deletionRequestTime``; the calls are listed as ``deletions`` by ``GET``.
+
     python -m shared.local.ga4_standin --port 8599
 """
 
@@ -35,6 +44,14 @@ RESERVED_EVENTS = {
 }
 BACKDATE_SECONDS = 72 * 3600
 Message = dict[str, str]
+KIND = "analytics#userDeletionRequest"
+DELETION_PATH = "/analytics/v3/userDeletion/userDeletionRequests:upsert"
+LOCAL_TOKEN = "local-google-token"
+PROPERTY_ID = "320000002"  # the cold path's GA4 property, locally
+WEB_IDS = ("webPropertyId", "propertyId")
+ID_TYPES = {"CLIENT_ID": WEB_IDS, "USER_ID": WEB_IDS,
+            "APP_INSTANCE_ID": ("firebaseProjectId", "propertyId")}  # fmt: skip
+TARGETS = ("webPropertyId", "propertyId", "firebaseProjectId")
 
 
 def _msg(path: str, code: str, description: str) -> Message:
@@ -108,12 +125,48 @@ def _event(path: str, event: Any, now: float) -> list[Message]:
     return found
 
 
+def user_deletion(
+    headers: dict[str, str], body: bytes, property_id: str, token: str, now: float
+) -> tuple[int, dict[str, Any]]:
+    """The User Deletion API's status and answer to one upsert (headers in lower case)."""
+    if headers.get("authorization") != f"Bearer {token}":
+        return _google_error(
+            401, "UNAUTHENTICATED", "Request had invalid authentication credentials."
+        )
+    try:
+        request = json.loads(body)
+    except ValueError:
+        request = None
+    if not isinstance(request, dict) or request.get("kind", KIND) != KIND:
+        return _google_error(400, "INVALID_ARGUMENT", "Invalid JSON payload received.")
+    given = request.get("id")
+    ident: dict[str, Any] = given if isinstance(given, dict) else {}
+    kind = ident.get("type")
+    if kind not in ID_TYPES or not isinstance(ident.get("userId"), str) or not ident["userId"]:
+        return _google_error(400, "INVALID_ARGUMENT", "id.type and id.userId are required.")
+    targets = [t for t in TARGETS if request.get(t)]
+    if len(targets) != 1 or targets[0] not in ID_TYPES[kind]:
+        return _google_error(400, "INVALID_ARGUMENT", f"{kind} needs one of {ID_TYPES[kind]}.")
+    if request.get("propertyId") != property_id:
+        return _google_error(403, "PERMISSION_DENIED", "User does not have sufficient "
+                             "permissions for this property.")  # fmt: skip
+    when = time.strftime("%Y-%m-%dT%H:%M:%S.000Z", time.gmtime(now))
+    return 200, {**request, "kind": KIND, "deletionRequestTime": when}
+
+
+def _google_error(code: int, status: str, message: str) -> tuple[int, dict[str, Any]]:
+    return code, {"error": {"code": code, "message": message, "status": status}}
+
+
 @dataclass
 class GA4StandIn:
     host: str = "127.0.0.1"
     port: int = 0
     accepted: list[dict[str, Any]] = field(default_factory=list)  # valid request bodies
     rejected: list[dict[str, Any]] = field(default_factory=list)  # {"body", "messages"}
+    deletions: list[dict[str, Any]] = field(default_factory=list)  # accepted deletion upserts
+    property_id: str = PROPERTY_ID
+    token: str = LOCAL_TOKEN
     _server: ThreadingHTTPServer | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -132,12 +185,18 @@ class GA4StandIn:
 
             def do_GET(self) -> None:
                 with standin._lock:
-                    data = {"accepted": standin.accepted, "rejected": standin.rejected}
+                    data = {"accepted": standin.accepted, "rejected": standin.rejected,
+                            "deletions": standin.deletions}  # fmt: skip
                 self._answer(200, json.dumps(data).encode())
 
             def do_POST(self) -> None:
                 parts = urlsplit(self.path)
                 body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                if parts.path == DELETION_PATH:
+                    headers = {k.lower(): v for k, v in self.headers.items()}
+                    status, answer = standin.delete(headers, body)
+                    self._answer(status, json.dumps(answer).encode())
+                    return
                 if parts.path not in ("/mp/collect", "/debug/mp/collect"):
                     self._answer(404, b"")
                     return
@@ -168,6 +227,14 @@ class GA4StandIn:
             self._server.shutdown()
             self._server.server_close()
 
+    def delete(self, headers: dict[str, str], body: bytes) -> tuple[int, dict[str, Any]]:
+        """A User Deletion API upsert: checked, answered, and kept when accepted."""
+        status, answer = user_deletion(headers, body, self.property_id, self.token, time.time())
+        if status == 200:
+            with self._lock:
+                self.deletions.append(answer)
+        return status, answer
+
     def events(self) -> list[dict[str, Any]]:
         """Every accepted event, with its request's client_id."""
         with self._lock:
@@ -185,6 +252,8 @@ def function_environment(url: str) -> dict[str, str]:
         "CDP_GA4_ENDPOINT": url,
         "CDP_GA4_MEASUREMENT_ID": "G-LOCAL",
         "CDP_GA4_API_SECRET": "local-secret",
+        "CDP_DELETION_GOOGLE_ACCESS_TOKEN": LOCAL_TOKEN,
+        "CDP_DELETION_GA4_PROPERTY_ID": PROPERTY_ID,
     }
 
 

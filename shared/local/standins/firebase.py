@@ -15,6 +15,10 @@ GA4's ``validationMessages`` instead, so a contract violation shows as a refused
 than vanishing. ``/debug/mp/collect`` answers 200 with the messages, like GA4's validation
 server. GA4 has no dedup key: each delivered event's ``key`` is its Segment messageId, read from
 the ``X-CDP-Message-Ids`` header (a JSON list, in event order) when the sender gives it.
+
+The GA4 property's User Deletion API (``ga4_standin.user_deletion``: bearer token, the
+``userDeletionRequest`` and this stand-in's ``property_id``) is answered here too; accepted
+deletions are listed as ``deletions`` by ``GET /_standin``.
 """
 
 from __future__ import annotations
@@ -27,12 +31,21 @@ from collections.abc import Mapping
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from shared.local.ga4_standin import Message, _event, _msg
+from shared.local.ga4_standin import (
+    DELETION_PATH,
+    LOCAL_TOKEN,
+    Message,
+    _event,
+    _msg,
+    user_deletion,
+)
+from shared.local.standins import deletions
 from shared.local.standins.base import Reply, StandIn
 
 COLLECT, DEBUG = "/mp/collect", "/debug/mp/collect"
 IDS_HEADER = "x-cdp-message-ids"
 API_SECRET, MEASUREMENT_ID = "local-secret", "G-LOCAL"
+PROPERTY_ID = "310000001"  # the GA4 property of the streams above, locally
 APP_IDS = {"ios": "1:100000000001:ios:0a1b2c3d4e5f6a7b", "android": "1:100000000001:android:0f1e"}
 
 NOT_FOUND = "no such endpoint"
@@ -84,9 +97,18 @@ class FirebaseStandIn(StandIn):
         super().__init__(host, port)
         self.api_secret, self.measurement_id = api_secret, measurement_id
         self.app_ids = dict(app_ids)
+        self.property_id, self.token = PROPERTY_ID, LOCAL_TOKEN
+        self.deletions: list[dict[str, Any]] = []  # accepted User Deletion API upserts
 
     def check(self, method: str, path: str, headers: Mapping[str, str], body: bytes) -> Reply:
         parts = urlsplit(path)
+        if method == "POST" and parts.path == DELETION_PATH:
+            found = user_deletion(dict(headers), body, self.property_id, self.token, time.time())
+            status, answer = found
+            if status != 200:
+                return Reply(status, answer, reason=answer["error"]["message"])
+            key = f"deletion:{answer['id']['type']}:{answer['id']['userId']}"
+            return Reply(200, answer, delivered=(deletions.deletion(key, **answer),))
         if parts.path not in (COLLECT, DEBUG):
             return Reply(404, "", reason=NOT_FOUND)
         if method != "POST":
@@ -138,6 +160,26 @@ class FirebaseStandIn(StandIn):
         if app and (not APP_ID.match(app) or app not in self.app_ids.values()):
             found.append(_msg("firebase_app_id", "VALUE_INVALID", BAD_APP_ID))
         return found
+
+    def receive(
+        self, method: str, path: str, headers: Mapping[str, str], body: bytes
+    ) -> tuple[Reply, float]:
+        answered = super().receive(method, path, headers, body)
+        if urlsplit(path).path == DELETION_PATH:
+            with self._lock:
+                self.delivered, moved = deletions.split(self.delivered)
+                self.deletions += moved
+        return answered
+
+    def listing(self) -> dict[str, Any]:
+        with self._lock:
+            kept = list(self.deletions)
+        return super().listing() | {"deletions": kept}
+
+    def clear(self) -> None:
+        super().clear()
+        with self._lock:
+            self.deletions.clear()
 
 
 def _device_id(payload: dict[str, Any], app: bool) -> list[Message]:
@@ -227,4 +269,6 @@ def function_environment(url: str) -> dict[str, str]:
         "CDP_FIREBASE_API_SECRET": API_SECRET,
         "CDP_FIREBASE_MEASUREMENT_ID": MEASUREMENT_ID,
         "CDP_FIREBASE_APP_ID": json.dumps(APP_IDS),
+        "CDP_DELETION_GOOGLE_ACCESS_TOKEN": LOCAL_TOKEN,
+        "CDP_DELETION_FIREBASE_PROPERTY_ID": PROPERTY_ID,
     }

@@ -14,7 +14,12 @@ attachments, so answers depend on what came before, as Intercom's do:
   ``$`` and the other forbidden characters, strings ≤ 255; 202 with no body;
 - ``POST /companies`` (``company_id`` required): create or update; ``POST
   /contacts/{id}/companies`` (``id`` of a known company); ``POST /contacts/merge`` (``from`` a
-  lead, ``into`` a user).
+  lead, ``into`` a user);
+- ``POST /contacts/search``: ``query`` a filter ``{field, operator, value}`` or a group
+  ``{operator: AND|OR, value: [...]}`` (at most 15 filters a group, 2 levels), ``pagination``
+  ``per_page`` ≤ 150; answers ``{"type": "list", "data", "total_count", "pages"}``;
+- ``DELETE /contacts/{id}``: 404 for an unknown id, else ``{"id", "external_id", "type":
+  "contact", "deleted": true}`` (listed in ``deletions``, not among delivered events).
 
 A 409 "already exists" is Intercom's normal answer to a contact that exists, which the sender
 relies on: it is answered, and not listed among refusals. Delivered: data events (``key`` =
@@ -30,7 +35,15 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
+from shared.local.standins import deletions
 from shared.local.standins.base import Reply, StandIn
+from shared.local.standins.intercom_search import (
+    BAD_PAGE,
+    BAD_QUERY,
+    MAX_PER_PAGE,
+    matches,
+    query_problem,
+)
 
 LOCAL_ACCESS_TOKEN = "local-intercom-token"
 VERSIONS = frozenset({*(f"1.{n}" for n in range(5)), *(f"2.{n}" for n in range(17)), "Unstable"})
@@ -91,6 +104,7 @@ class IntercomStandIn(StandIn):
         self.contacts: dict[str, dict[str, Any]] = {}  # Intercom id → contact
         self.companies: dict[str, dict[str, Any]] = {}  # company_id → company
         self._ids = itertools.count(1)
+        self.deletions: list[dict[str, Any]] = []  # the contacts deleted
 
     def receive(
         self, method: str, path: str, headers: Mapping[str, str], body: bytes
@@ -99,7 +113,21 @@ class IntercomStandIn(StandIn):
         if reply.status == 409 and reply.reason.startswith(EXISTS[:20]):
             with self._lock:  # an answer the sender relies on, not a refusal
                 self.refused = [r for r in self.refused if r["reason"] != reply.reason]
+        if method == "DELETE":
+            with self._lock:
+                self.delivered, moved = deletions.split(self.delivered)
+                self.deletions += moved
         return reply, wait
+
+    def listing(self) -> dict[str, Any]:
+        with self._lock:
+            kept = list(self.deletions)
+        return super().listing() | {"deletions": kept}
+
+    def clear(self) -> None:
+        super().clear()
+        with self._lock:
+            self.deletions.clear()
 
     def check(self, method: str, path: str, headers: Mapping[str, str], body: bytes) -> Reply:
         if headers.get("authorization") != f"Bearer {self.access_token}":
@@ -122,6 +150,10 @@ class IntercomStandIn(StandIn):
                 return self._create(payload)
             case "POST", ["contacts", "merge"]:
                 return self._merge(payload)
+            case "POST", ["contacts", "search"]:
+                return self._search(payload)
+            case "DELETE", ["contacts", contact_id]:
+                return self._delete(contact_id)
             case "PUT", ["contacts", contact_id]:
                 return self._update(contact_id, payload)
             case "POST", ["contacts", contact_id, "companies"]:
@@ -218,6 +250,32 @@ class IntercomStandIn(StandIn):
             return _error(400, "parameter_invalid", BAD_MERGE)
         del self.contacts[lead["id"]]
         return Reply(200, user, delivered=({"key": f"merge:{lead['id']}:{user['id']}"},))
+
+    def _search(self, payload: dict[str, Any]) -> Reply:
+        query, page = payload.get("query"), payload.get("pagination") or {}
+        per_page = page.get("per_page", 50) if isinstance(page, dict) else None
+        if not isinstance(per_page, int) or not 0 < per_page <= MAX_PER_PAGE:
+            return _error(400, "parameter_invalid", BAD_PAGE)
+        problem = query_problem(query, 1)
+        if problem or not isinstance(query, dict):
+            return _error(400, "parameter_invalid", problem or BAD_QUERY)
+        found = [c for c in self.contacts.values() if matches(c, query)]
+        pages = {"type": "pages", "page": 1, "per_page": per_page,
+                 "total_pages": max(1, -(-len(found) // per_page))}  # fmt: skip
+        answer = {"type": "list", "data": found[:per_page], "total_count": len(found),
+                  "pages": pages}  # fmt: skip
+        return Reply(200, answer)
+
+    def _delete(self, contact_id: str) -> Reply:
+        contact = self.contacts.pop(contact_id, None)
+        if contact is None:
+            return _error(404, "not_found", NO_CONTACT)
+        answer = {"id": contact_id, "external_id": contact.get("external_id"),
+                  "type": "contact", "deleted": True}  # fmt: skip
+        call = deletions.deletion(f"deletion:{contact_id}", contact=contact_id,
+                                  external_id=contact.get("external_id"),
+                                  email=contact.get("email"))  # fmt: skip
+        return Reply(200, answer, delivered=(call,))
 
 
 def function_environment(url: str) -> dict[str, str]:
