@@ -148,6 +148,7 @@ INGEST = "ingest"
 IDENTITY = "identity"
 WAREHOUSE_LOADER = "warehouse-loader"
 JOBS = "jobs"
+PRIVACY = "privacy"
 GA4_FORWARDER = "ga4-forwarder"
 DESTINATION_WEBHOOK = "destination-webhook"
 # Each a module of shared.destinations, a function "destination-<name>" served from
@@ -219,6 +220,14 @@ TOPOLOGY = Topology(
             description="Scheduled jobs.",
         ),
         Function(
+            PRIVACY,
+            "regulations",
+            Trigger.HTTP,
+            timeout_seconds=540,
+            max_instances=2,
+            description="Privacy requests: Segment-style regulations, their status, resumes.",
+        ),
+        Function(
             GA4_FORWARDER,
             "forward",
             Trigger.PUBSUB,
@@ -257,6 +266,12 @@ TOPOLOGY = Topology(
             "*/10 * * * *",
             JOBS,
             description="Promote by threshold; first touch; back-fill opted-in destinations.",
+        ),
+        Schedule(
+            "privacy-requests",
+            "*/10 * * * *",
+            PRIVACY,
+            description="Resume privacy requests with pending steps (BigQuery's streaming buffer).",
         ),
     ),
 )
