@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 from shared.destinations.backfill import run_backfill
 from shared.errors import NotFound
+from shared.governance.quality_run import run_quality_checks
 from shared.tiering.sweep import advance, entered_since, run_sweep, sweep_window
 from shared.warehouse.dedup import dedup_all
 from shared.warehouse.users import refresh_users
@@ -39,6 +40,7 @@ JOBS: dict[str, Callable[[Services], dict[str, Any]]] = {
     "warehouse-dedup": _dedup,
     "warehouse-users": lambda s: {"users": refresh_users(s.settings, s.sql)},
     "tier-promotion-sweep": _promotion_sweep,
+    "quality-checks": lambda s: run_quality_checks(s.settings, s.sql, s.http, s.clock),
 }
 
 
