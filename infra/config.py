@@ -17,6 +17,8 @@ Keys (namespace ``cdp`` unless stated; ``pulumi config set <key> <value>``):
   (``{"amplitude": {"api_key": ...}, "ga4": {"api_secret": ...}}``); each becomes one Secret
   Manager secret that only the destination's function reads, as ``CDP_<NAME>_<FIELD>``.
 - ``cdp:protectData`` (default true): datasets, tables and Firestore survive ``pulumi destroy``.
+- ``cdp:analysts``: who reads the analysts' dataset (``<prefix>_analytics``) and nothing else of
+  the warehouse: one IAM member (``group:analysts@example.com``) or a JSON list of them.
 
 Every function gets the same plain environment: the settings, ``CDP_DESTINATIONS`` (identity
 publishes profiled events only when a destination is enabled; the sweep back-fills the opted-in
@@ -94,6 +96,7 @@ class StackConfig:
     # Enabled destination → secret field → its value (each a Pulumi secret).
     destination_keys: Mapping[str, Mapping[str, pulumi.Output[str]]] = field(default_factory=dict)
     protect_data: bool = True
+    analysts: tuple[str, ...] = ()  # IAM members reading the analysts' dataset
 
     @property
     def destinations(self) -> tuple[str, ...]:
@@ -212,6 +215,22 @@ def _validated_sources(raw: str) -> str:
     return json.dumps([s.model_dump() for s in sources], separators=(",", ":"))
 
 
+def analyst_members(raw: str | None) -> tuple[str, ...]:
+    """``cdp:analysts``: one member or a JSON list; each must be one BigQuery can grant."""
+    from infra.components.access import member_entry
+
+    text = (raw or "").strip()
+    members = json.loads(text) if text.startswith("[") else [text] if text else []
+    if not isinstance(members, list) or not all(isinstance(m, str) for m in members):
+        raise ConfigError("cdp:analysts must be an IAM member or a JSON list of them")
+    for member in members:
+        try:
+            member_entry(member)
+        except ValueError as error:
+            raise ConfigError(str(error)) from None
+    return tuple(members)
+
+
 def load() -> StackConfig:
     gcp = pulumi.Config("gcp")
     cdp = pulumi.Config("cdp")
@@ -246,4 +265,5 @@ def load() -> StackConfig:
         destination_settings=configured,
         destination_keys=keys,
         protect_data=cdp.get_bool("protectData") is not False,
+        analysts=analyst_members(cdp.get("analysts")),
     )

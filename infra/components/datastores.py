@@ -3,6 +3,12 @@
 Datasets and tables come from ``shared.warehouse.tables``, the declaration the local stack also
 creates on the emulator, so columns, day partitions, clustering and the cold archive's expiring
 partitions are the same in both places.
+
+A ``restricted`` dataset starts with one access entry, the project's owners, instead of
+BigQuery's defaults (which let every project Viewer read it and every Editor write it); who
+else may read it is granted entry by entry (``gcp.bigquery.DatasetAccess``: the functions'
+accounts, authorised views, analysts), so the dataset ignores later changes to its own list
+rather than fight those entries.
 """
 
 from __future__ import annotations
@@ -17,6 +23,7 @@ import pulumi_gcp as gcp
 from shared.ports.warehouse import Dataset, Table
 
 DAY_MS = 24 * 60 * 60 * 1000
+OWNERS_ONLY = [gcp.bigquery.DatasetAccessArgs(role="OWNER", special_group="projectOwners")]
 
 
 @dataclass(frozen=True)
@@ -36,6 +43,7 @@ class DatastoresArgs:
     bigquery_location: str
     ttl_policies: Sequence[TtlPolicy] = ()
     protect_data: bool = True  # keep data (and refuse to delete it) on destroy
+    restricted: frozenset[str] = frozenset()  # datasets readable only by explicit grants
 
 
 def table_schema(table: Table) -> str:
@@ -126,6 +134,7 @@ class Datastores(pulumi.ComponentResource):
     def _dataset(
         self, declared: Dataset, args: DatastoresArgs, child: pulumi.ResourceOptions
     ) -> None:
+        restricted = declared.name in args.restricted
         dataset = gcp.bigquery.Dataset(
             declared.name,
             project=args.project,
@@ -133,7 +142,10 @@ class Datastores(pulumi.ComponentResource):
             location=args.bigquery_location,
             description=declared.description,
             delete_contents_on_destroy=not args.protect_data,
-            opts=child,
+            accesses=OWNERS_ONLY if restricted else None,
+            opts=pulumi.ResourceOptions.merge(
+                child, pulumi.ResourceOptions(ignore_changes=["accesses"] if restricted else None)
+            ),
         )
         self.datasets[declared.name] = dataset
         for table in declared.tables:
