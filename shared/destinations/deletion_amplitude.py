@@ -12,7 +12,9 @@ users in the same staging job: safe to retry.
 Amplitude deletes by user id or by its own Amplitude id. A person only ever seen anonymously is
 known to Amplitude by device id (our ``anonymousId``, else ``context.device.id``), so those are
 first looked up with the User Search API (``GET {host}/api/2/usersearch?user=<id>``, same
-auth), whose ``matches`` name the Amplitude ids to delete.
+auth), whose ``matches`` name the Amplitude ids to delete. That search also matches user id
+prefixes, so only an answer of type ``match_user_or_device_id`` (or a match whose user id is
+the searched value) counts: a deletion must never reach someone whose id merely starts alike.
 
 Hosts: ``https://amplitude.com`` (``analytics.eu.amplitude.com`` for EU residency), not the
 event API's ``api2``; a stand-in or proxy at ``CDP_AMPLITUDE_ENDPOINT`` serves both.
@@ -49,6 +51,7 @@ HOSTS = {"https://api2.amplitude.com": HOST, "https://api.amplitude.com": HOST,
 DELETIONS_PATH = "/api/2/deletions/users"
 SEARCH_PATH = "/api/2/usersearch"
 MAX_USERS = 100
+EXACT = "match_user_or_device_id"  # the user search's answer type for an exact id match
 USER_TYPES = ("user_id",)
 DEVICE_TYPES = ("anonymous_id", "device_id")
 
@@ -95,9 +98,8 @@ class AmplitudeDeleter:
             answer = call(http, request, self.name, identifiers, _message)
             if isinstance(answer, DeletionOutcome):
                 return answer
-            for match in _json(answer.body).get("matches") or []:
-                if isinstance(match, dict) and isinstance(match.get("amplitude_id"), int):
-                    found.setdefault(match["amplitude_id"], None)
+            for amplitude_id in exact_matches(_json(answer.body), device):
+                found.setdefault(amplitude_id, None)
         return list(found)
 
     def _request(
@@ -120,6 +122,17 @@ class AmplitudeDeleter:
             f" in the job of {', '.join(days)}" if days else ""
         )
         return DeletionOutcome(self.name, REQUESTED, detail, ",".join(days))
+
+
+def exact_matches(answer: Mapping[str, Any], device: str) -> list[int]:
+    """The Amplitude ids a user search found for exactly ``device``. The search also matches
+    user id prefixes: unless the answer says it matched a user or device id, only a match whose
+    user id is the searched value counts (never someone whose id merely starts with it)."""
+    exact = answer.get("type") == EXACT
+    return [m["amplitude_id"] for m in answer.get("matches") or []
+            if isinstance(m, dict) and isinstance(m.get("amplitude_id"), int)
+            and not isinstance(m["amplitude_id"], bool)
+            and (exact or m.get("user_id") == device)]  # fmt: skip
 
 
 def _batches(ids: Sequence[tuple[str, Any]]) -> list[list[tuple[str, Any]]]:

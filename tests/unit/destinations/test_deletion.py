@@ -27,7 +27,7 @@ from shared.destinations.deletion import (
     status_of,
     without_deletion,
 )
-from shared.destinations.deletion_amplitude import AmplitudeDeleter
+from shared.destinations.deletion_amplitude import AmplitudeDeleter, exact_matches
 from shared.destinations.deletion_appsflyer import AppsFlyerDeleter, apps_by_platform, identities
 from shared.destinations.deletion_google import GoogleDeleter, ga4_ids
 from shared.destinations.deletion_intercom import IntercomDeleter
@@ -163,6 +163,26 @@ def test_which_ids_ga4_and_appsflyer_are_asked_about() -> None:
         ("android_advertising_id", PERSON["advertising_id"][0]),
     ]
     assert [t for t, _ in identities(ids, "ios")] == ["appsflyer_id", "ios_advertising_id", "idfv"]
+
+
+@pytest.mark.parametrize(
+    ("answer", "expected"),
+    [
+        (
+            {"type": "match_user_or_device_id", "matches": [{"amplitude_id": 7, "user_id": "u"}]},
+            [7],
+        ),
+        ({"type": "match_user_prefix", "matches": [{"amplitude_id": 8, "user_id": "dev-10"}]}, []),
+        ({"type": "match_user_prefix", "matches": [{"amplitude_id": 9, "user_id": "dev-1"}]}, [9]),
+        ({"type": "nomatch", "matches": []}, []),
+        ({"matches": [{"amplitude_id": "7", "user_id": "dev-1"}]}, []),
+        ({}, []),
+    ],
+)
+def test_only_exact_user_search_matches_are_deleted(
+    answer: dict[str, object], expected: list[int]
+) -> None:
+    assert exact_matches(answer, "dev-1") == expected
 
 
 # Outcomes by the providers' answers (the deleters' first call answered as given).
