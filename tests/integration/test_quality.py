@@ -52,7 +52,10 @@ def test_the_checks_run_on_the_emulator_and_a_rerun_replaces_the_hour(
         Dataset(d.name, (*d.tables, *ours), d.description, d.views) if d.name == ops else d
         for d in datasets(settings)
     )
-    bigquery.ensure((*declared, analytics_dataset(settings, load_plan())))
+    analytics = analytics_dataset(settings, load_plan())
+    bigquery.ensure(
+        [*declared, *([analytics] if analytics.name not in {d.name for d in declared} else [])]
+    )
     day, minute = timedelta(days=1), timedelta(minutes=1)
     rows = [
         event("a1", "web", HOUR - day + 5 * minute, {"x": 1}),
