@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 from urllib.parse import urlencode
@@ -54,6 +55,7 @@ MAX_USERS = 100
 EXACT = "match_user_or_device_id"  # the user search's answer type for an exact id match
 USER_TYPES = ("user_id",)
 DEVICE_TYPES = ("anonymous_id", "device_id")
+UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
 
 NO_SECRET = "CDP_AMPLITUDE_API_KEY and CDP_AMPLITUDE_SECRET_KEY are needed for deletion"
 NOTHING_KNOWN = "Amplitude knows none of the person's ids"
@@ -72,7 +74,7 @@ class AmplitudeDeleter:
         if not (self.settings.api_key and self.settings.secret_key):
             return DeletionOutcome(self.name, UNSUPPORTED, NO_SECRET)
         users = values(identifiers, *USER_TYPES)
-        found = self._amplitude_ids(values(identifiers, *DEVICE_TYPES), identifiers, http)
+        found = self._amplitude_ids(device_ids(identifiers), identifiers, http)
         if isinstance(found, DeletionOutcome):
             return found
         ids: list[tuple[str, Any]] = [("user_ids", u) for u in users]
@@ -122,6 +124,17 @@ class AmplitudeDeleter:
             f" in the job of {', '.join(days)}" if days else ""
         )
         return DeletionOutcome(self.name, REQUESTED, detail, ",".join(days))
+
+
+def device_ids(identifiers: Mapping[str, Sequence[str]]) -> list[str]:
+    """The device ids to search: identity keeps a device id in lower case, Amplitude as it was
+    sent (an iOS vendor id upper case), so a UUID is searched in both forms."""
+    found: dict[str, None] = {}
+    for value in values(identifiers, *DEVICE_TYPES):
+        found.setdefault(value, None)
+        if UUID.match(value):
+            found.setdefault(value.upper(), None)
+    return list(found)
 
 
 def exact_matches(answer: Mapping[str, Any], device: str) -> list[int]:

@@ -16,6 +16,8 @@ their ids goes to every configured app (``CDP_APPSFLYER_APP_ID``), one identity 
 ``android_advertising_id`` to the Android one (AppsFlyer refuses an identity type that does not
 match the app's platform, ``e319``), the iOS vendor id (our ``device_id`` on iOS) as ``idfv``.
 All-zero advertising ids (limit ad tracking) are left out: AppsFlyer refuses them (``e321``).
+Identity keeps device and advertising ids in lower case; they go out in their platforms' own
+forms (IDFA and IDFV upper case, Google's advertising id lower case).
 """
 
 from __future__ import annotations
@@ -122,11 +124,13 @@ def apps_by_platform(setting: str) -> list[tuple[str, str]]:
 
 def identities(identifiers: Mapping[str, Sequence[str]], platform: str) -> list[tuple[str, str]]:
     """The OpenDSR identities an app of ``platform`` may hold of the person."""
+    canonical = str.upper if platform == "ios" else str.lower  # Apple's and Google's forms
     found = [("appsflyer_id", v) for v in values(identifiers, "appsflyer_id")]
-    found += [(ADVERTISING_TYPE[platform], v) for v in values(identifiers, "advertising_id")
+    found += [(ADVERTISING_TYPE[platform], canonical(v))
+              for v in values(identifiers, "advertising_id")
               if UUID.match(v) and set(v) - {"0", "-"}]  # fmt: skip
     if platform == "ios":
-        found += [("idfv", v) for v in values(identifiers, "device_id") if UUID.match(v)]
+        found += [("idfv", v.upper()) for v in values(identifiers, "device_id") if UUID.match(v)]
     return found
 
 

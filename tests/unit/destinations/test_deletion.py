@@ -27,7 +27,7 @@ from shared.destinations.deletion import (
     status_of,
     without_deletion,
 )
-from shared.destinations.deletion_amplitude import AmplitudeDeleter, exact_matches
+from shared.destinations.deletion_amplitude import AmplitudeDeleter, device_ids, exact_matches
 from shared.destinations.deletion_appsflyer import AppsFlyerDeleter, apps_by_platform, identities
 from shared.destinations.deletion_google import GoogleDeleter, ga4_ids
 from shared.destinations.deletion_intercom import IntercomDeleter
@@ -160,9 +160,14 @@ def test_which_ids_ga4_and_appsflyer_are_asked_about() -> None:
     }
     assert identities(ids, "android") == [
         ("appsflyer_id", "a1"),
-        ("android_advertising_id", PERSON["advertising_id"][0]),
+        ("android_advertising_id", PERSON["advertising_id"][0].lower()),
     ]
     assert [t for t, _ in identities(ids, "ios")] == ["appsflyer_id", "ios_advertising_id", "idfv"]
+    lower = {"advertising_id": [PERSON["advertising_id"][0].lower()]}
+    assert identities(lower, "ios") == [("ios_advertising_id", PERSON["advertising_id"][0])]
+    assert device_ids(
+        {"device_id": ["6d92078a-8246-4ba4-ae5b-76104861e7dd"], "anonymous_id": ["a"]}
+    ) == ["a", "6d92078a-8246-4ba4-ae5b-76104861e7dd", "6D92078A-8246-4BA4-AE5B-76104861E7DD"]
 
 
 @pytest.mark.parametrize(
