@@ -10,7 +10,7 @@ BIN := $(VENV)/bin
 PYTEST := $(BIN)/pytest
 SDK_DIR := tests/e2e/sdk
 
-.PHONY: help setup dev test test-unit test-integration test-e2e test-infra check lint typecheck fmt bench bench-burst clean
+.PHONY: help setup dev test test-unit test-integration test-e2e test-infra check lint typecheck plan-lint fmt bench bench-burst clean
 
 help: ## list the targets
 	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-17s %s\n", $$1, $$2}'
@@ -41,7 +41,10 @@ setup: $(VENV)/.stamp $(BQVENV)/.stamp ## create both venvs (cached; redone when
 dev: setup ## run the whole platform on emulators with demo traffic (Ctrl-C stops all)
 	$(BIN)/cdp dev $(ARGS)
 
-check: lint typecheck ## ruff and mypy strict
+check: lint typecheck plan-lint ## ruff, mypy strict, the shipped tracking plan
+
+plan-lint: $(VENV)/.stamp ## cdp plan lint on the shipped tracking plan
+	$(BIN)/cdp plan lint
 
 lint: $(VENV)/.stamp
 	$(BIN)/ruff check .

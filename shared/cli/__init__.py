@@ -3,6 +3,13 @@
     cdp dev [--no-demo] [--port-base N | --free-ports] [--state-dir DIR] [--keep-data]
     cdp demo [--stack FILE] [--visitors N] [--seed N]
     cdp failed-events list [--json] [--limit N] [--stack FILE]
+    cdp failed-events replay [--reason KIND] [--since T] [--dry-run] [--json] [--stack FILE]
+    cdp plan lint [--plan FILE] [--json]
+    cdp plan diff OLD NEW [--json]
+    cdp plan violations [--since T] [--json] [--stack FILE]
+    cdp privacy delete|suppress|unsuppress (--user-id X | TYPE:VALUE) [--no-suppress] [--json]
+    cdp privacy status|verify REQUEST_ID [--json]
+    cdp privacy resume [--json]
     cdp jobs run NAME [--stack FILE]
     cdp profile get|explain TYPE:VALUE [--json] [--stack FILE]
     cdp profile unmerge TYPE:VALUE --evidence ID [--stack FILE]
@@ -63,6 +70,8 @@ def parser() -> argparse.ArgumentParser:
         identity,
         jobs,
         mtu,
+        plan,
+        privacy,
         profile,
         topology,
     )
@@ -71,6 +80,8 @@ def parser() -> argparse.ArgumentParser:
     for register in (
         dev.register,
         failed_events.register,
+        plan.register,
+        privacy.register,
         profile.register,
         identity.register,
         destinations.register,

@@ -16,11 +16,11 @@ from __future__ import annotations
 
 import re
 
+from shared.governance.plan import TrackingPlan
 from shared.ports.warehouse import Dataset, View
 from shared.settings import Settings
 from shared.warehouse.layers import CURATED, EVENT_PROFILES_VIEW, IDENTITY_MAP_VIEW, USERS_VIEW
 from shared.warehouse.processed import USERS_COLUMNS
-from shared.warehouse.tracking_plan import TrackingPlan
 
 ANALYTICS = "analytics"
 

@@ -5,8 +5,11 @@ Layers are datasets named ``<prefix>_<layer>`` (see ``shared.warehouse.layers``)
 
 from __future__ import annotations
 
+from shared.governance.plan import TrackingPlan, load_plan
+from shared.governance.quality import QUALITY_CHECKS, QUALITY_PROPERTIES
 from shared.ports.warehouse import Column, Dataset, Table, View
 from shared.settings import Settings
+from shared.warehouse.access import analytics_dataset
 from shared.warehouse.layers import (
     COLD_ARCHIVE_TABLE,
     CURATED,
@@ -21,7 +24,6 @@ from shared.warehouse.layers import (
     VIOLATIONS_VIEW,
 )
 from shared.warehouse.processed import processed_tables
-from shared.warehouse.tracking_plan import TrackingPlan, load_plan
 from shared.warehouse.views import curated_views, event_views
 
 __all__ = [
@@ -169,6 +171,8 @@ def datasets(settings: Settings, plan: TrackingPlan | None = None) -> tuple[Data
                     clustering=("source_id", "kind"),
                     description="Tracking-plan findings, one row per event and finding.",
                 ),
+                QUALITY_CHECKS,
+                QUALITY_PROPERTIES,
             ),
             "Operations: failed events, deliveries, violations and checks.",
             views=(
@@ -181,4 +185,5 @@ def datasets(settings: Settings, plan: TrackingPlan | None = None) -> tuple[Data
                 ),
             ),
         ),
+        analytics_dataset(settings, plan),
     )

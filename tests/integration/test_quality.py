@@ -8,6 +8,7 @@ from typing import Any
 
 from shared.adapters.bigquery import BigQueryWarehouse
 from shared.destinations.slack import SlackSettings
+from shared.governance.plan import load_plan
 from shared.governance.quality import QUALITY_CHECKS, QUALITY_PROPERTIES, QualitySettings
 from shared.governance.quality_run import run_quality_checks
 from shared.ports.clock import FakeClock
@@ -16,7 +17,6 @@ from shared.ports.warehouse import Dataset
 from shared.settings import Settings
 from shared.warehouse.access import analytics_dataset
 from shared.warehouse.tables import datasets
-from shared.warehouse.tracking_plan import load_plan
 from tests.conftest import PROJECT
 
 HOUR = datetime(2026, 3, 10, 10, tzinfo=UTC)
