@@ -120,8 +120,8 @@ class AmplitudeDeleter:
         if isinstance(answer, DeletionOutcome):
             return answer
         days = list(dict.fromkeys(str(j["day"]) for j in _jobs(answer.body) if j.get("day")))
-        detail = f"{len(batch)} users scheduled for deletion" + (
-            f" in the job of {', '.join(days)}" if days else ""
+        detail = f"deletion of {len(batch)} ids requested" + (
+            f" (the job of {', '.join(days)})" if days else ""
         )
         return DeletionOutcome(self.name, REQUESTED, detail, ",".join(days))
 

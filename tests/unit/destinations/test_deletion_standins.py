@@ -277,3 +277,21 @@ def test_the_cold_paths_ga4_standin_lists_its_deletions_over_http(cold_ga4: GA4S
     assert found.status == REQUESTED, found
     listed = httpx.get(f"{cold_ga4.url}/_standin/received").json()
     assert [d["id"] for d in listed["deletions"]] == [{"type": "CLIENT_ID", "userId": "anon-1"}]
+
+
+def test_a_providers_deletions_are_listed_by_its_control_api_over_http() -> None:
+    from shared.adapters.http import HttpxSender
+
+    standin = AppsFlyerStandIn()
+    url = standin.start()
+    try:
+        settings = AppsFlyerSettings(endpoint=url, app_id="com.example.cdp")
+        deleter = AppsFlyerDeleter(settings, deletion(), FakeClock(NOW))
+        assert deleter.delete({"appsflyer_id": ["af-1"]}, HttpxSender()).status == REQUESTED
+        listed = httpx.get(f"{url}/_standin").json()
+        assert [d["subject_identities"] for d in listed["deletions"]] == [
+            [{"identity_type": "appsflyer_id", "identity_value": "af-1", "identity_format": "raw"}]
+        ]
+        assert listed["delivered"] == []
+    finally:
+        standin.stop()
