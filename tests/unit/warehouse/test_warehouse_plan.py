@@ -70,7 +70,17 @@ def test_users_view_types_the_planned_traits() -> None:
 
 def test_every_layer_is_declared_with_partitions_clustering_and_views() -> None:
     declared = {d.name: d for d in datasets(SETTINGS)}
-    assert set(declared) == {"cdp_raw", "cdp_processed", "cdp_curated", "cdp_events", "cdp_ops"}
+    assert set(declared) == {
+        "cdp_raw",
+        "cdp_processed",
+        "cdp_curated",
+        "cdp_events",
+        "cdp_ops",
+        "cdp_analytics",
+    }
+    ops = {t.name for t in declared["cdp_ops"].tables}
+    assert {"failed_events", "deliveries", "violation_events", "quality_checks"} <= ops
+    assert [v.name for v in declared["cdp_ops"].views] == ["violations"]
     processed = {t.name: t for t in declared["cdp_processed"].tables}
     for name in ("tracks", "identifies", "pages", "screens", "groups", "aliases"):
         assert processed[name].partition_field == "timestamp"
