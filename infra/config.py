@@ -19,6 +19,8 @@ Keys (namespace ``cdp`` unless stated; ``pulumi config set <key> <value>``):
 - ``cdp:protectData`` (default true): datasets, tables and Firestore survive ``pulumi destroy``.
 - ``cdp:analysts``: who reads the analysts' dataset (``<prefix>_analytics``) and nothing else of
   the warehouse: one IAM member (``group:analysts@example.com``) or a JSON list of them.
+- ``cdp:piiHashKey`` (secret, required), ``cdp:deletionKeys`` (secret) and the ``quality_*`` and
+  ``deletion_*`` keys of ``cdp:settings``: governance's, see ``infra/governance.py``.
 
 Every function gets the same plain environment: the settings, ``CDP_DESTINATIONS`` (identity
 publishes profiled events only when a destination is enabled; the sweep back-fills the opted-in
@@ -39,6 +41,7 @@ import pulumi
 from pydantic import TypeAdapter, ValidationError
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource
 
+from infra import governance
 from infra.destinations import (
     NAMES,
     destination_keys,
@@ -53,8 +56,8 @@ from shared.settings import Settings, Source
 
 DEFAULT_REGION = "europe-west1"
 # Secrets: from Secret Manager only (the sources' key hashes: cdp:sources; the GA4 API secret:
-# cdp:destinationKeys.ga4.api_secret), never through cdp:settings.
-SECRET_SETTINGS = frozenset({"sources", "ga4_api_secret"})
+# cdp:destinationKeys.ga4.api_secret; the hash key: cdp:piiHashKey), never through cdp:settings.
+SECRET_SETTINGS = frozenset({"sources", "ga4_api_secret", "pii_hash_key"})
 # Set by the program itself: from cdp:destinations, and per function (CDP_FUNCTION).
 PROGRAM_SETTINGS = frozenset({"project_id", "region", "environment", "destinations", "function"})
 RESERVED_SETTINGS = PROGRAM_SETTINGS | SECRET_SETTINGS
@@ -97,17 +100,23 @@ class StackConfig:
     destination_keys: Mapping[str, Mapping[str, pulumi.Output[str]]] = field(default_factory=dict)
     protect_data: bool = True
     analysts: tuple[str, ...] = ()  # IAM members reading the analysts' dataset
+    pii_hash_key: pulumi.Output[str] | None = None  # secret: CDP_PII_HASH_KEY
+    # What cdp:settings sets of the quality checks and the deletion APIs (quality_*, deletion_*).
+    governance: Mapping[str, BaseSettings] = field(default_factory=dict)
+    deletion_keys: Mapping[str, pulumi.Output[str]] = field(default_factory=dict)  # secrets
 
     @property
     def destinations(self) -> tuple[str, ...]:
         return tuple(self.settings.destinations)
 
     def function_environment(self) -> dict[str, str]:
-        return function_environment(self.settings, self.destination_settings)
+        return function_environment(self.settings, self.destination_settings, self.governance)
 
 
 def function_environment(
-    settings: Settings, destinations: Mapping[str, DestinationSettings] | None = None
+    settings: Settings,
+    destinations: Mapping[str, DestinationSettings] | None = None,
+    groups: Mapping[str, BaseSettings] | None = None,
 ) -> dict[str, str]:
     """``CDP_*`` variables for the functions: every setting but the secret and local ones, and
     what the stack sets of each enabled destination. Settings are written out in full, so what
@@ -120,6 +129,8 @@ def function_environment(
         if destinations and name in destinations:
             variables = environment(destinations[name], name)
             found.update({key: _env_value(value) for key, value in variables.items()})
+    variables = governance.environment(groups or {})
+    found.update({key: _env_value(value) for key, value in variables.items()})
     return found
 
 
@@ -242,8 +253,13 @@ def load() -> StackConfig:
     if sources is None:
         pulumi.log.warn("cdp:sources is not set: ingest will answer 401 to every write key")
         sources = pulumi.Output.secret("[]")
-    general, per = split(cdp.get_object("settings") or {})
+    rest, groups = governance.split(cdp.get_object("settings") or {})
+    general, per = split(rest)
     settings = cloud_settings(project, region, stack, general, destinations)
+    hash_key = cdp.get_secret("piiHashKey")
+    if hash_key is None:
+        raise ConfigError(governance.NO_HASH_KEY)
+    deletion = governance.deletion_keys(cdp.get_object("deletionKeys"))
     configured = destination_settings(per)
     # The shape (which secrets are given) decides which secrets are declared, so it is read
     # now; each value is wrapped as a Pulumi secret at once and goes nowhere but Secret Manager.
@@ -266,4 +282,7 @@ def load() -> StackConfig:
         destination_keys=keys,
         protect_data=cdp.get_bool("protectData") is not False,
         analysts=analyst_members(cdp.get("analysts")),
+        pii_hash_key=hash_key.apply(governance.checked_hash_key),
+        governance=governance.group_settings(groups),
+        deletion_keys={f: pulumi.Output.secret(v) for f, v in deletion.items()},
     )

@@ -4,6 +4,10 @@
 tests call it under Pulumi's mocks. The order is the data path's: APIs, stores and topics first,
 then the functions (each granted what ``infra/access.py`` lists), then what calls them.
 
+The PII-bearing layers and the analysts' dataset are restricted (the project's owners only);
+``WarehouseAccess`` authorises the curated and analytics views where they read, and gives
+``cdp:analysts`` the analytics dataset alone (``infra/components/access.py``).
+
 What is deployed is the topology with only the enabled destinations (``cdp:destinations``): a
 destination nobody enabled has no function, no subscription and no dead-letter topic, while
 every declared topic (``backfills`` included) exists, so publishers never depend on which
@@ -20,8 +24,15 @@ from typing import Any
 import pulumi
 import pulumi_gcp as gcp
 
-from infra.access import ACCESS, Access, access_of
+from infra import governance
+from infra.access import ACCESS, PII_HASH_KEY_SECRET, Access, access_of
 from infra.archives import REPO, build_archive
+from infra.components.access import (
+    WarehouseAccess,
+    WarehouseAccessArgs,
+    authorised_datasets,
+    restricted_datasets,
+)
 from infra.components.apis import EnabledApis, EnabledApisArgs
 from infra.components.builds import Builds, BuildsArgs
 from infra.components.datastores import Datastores, DatastoresArgs, TtlPolicy
@@ -37,6 +48,7 @@ from infra.components.secrets import Secrets, SecretsArgs
 from infra.config import StackConfig
 from shared.settings import DestinationRetry, Settings
 from shared.topology import INGEST, TOPOLOGY, Topology
+from shared.warehouse.access import ANALYTICS
 from shared.warehouse.tables import datasets
 
 BUILD_DIR = REPO / "infra" / ".build"
@@ -81,12 +93,26 @@ def build(
             bigquery_location=settings.bigquery_location,
             ttl_policies=TTL_POLICIES,
             protect_data=config.protect_data,
+            restricted=restricted_datasets(settings),
+        ),
+        after_apis,
+    )
+    analytics = settings.dataset(ANALYTICS)
+    WarehouseAccess(
+        "warehouse-access",
+        WarehouseAccessArgs(
+            project=project,
+            declared=declared,
+            datasets=stores.datasets,
+            views=stores.views,
+            authorised=authorised_datasets(settings),
+            readers={analytics: config.analysts} if config.analysts else {},
         ),
         after_apis,
     )
     secrets = Secrets(
         "secrets",
-        SecretsArgs(project, config.sources_json, config.destination_keys),
+        SecretsArgs(project, config.sources_json, config.destination_keys, stored_secrets(config)),
         after_apis,
     )
     topics = Topics("messaging", TopicsArgs(project, topology, agent), after_apis)
@@ -94,7 +120,7 @@ def build(
     layers = {
         layer: stores.datasets[settings.dataset(layer)]
         for access in ACCESS.values()
-        for layer in access.writes_layers
+        for layer in (*access.writes_layers, *access.reads_layers)
     }
     functions = {
         f.name: CloudFunction(
@@ -111,6 +137,7 @@ def build(
                 topics=topics.topics,
                 datasets=layers,
                 secrets=secrets.secrets,
+                dead_letters=topics.dead_letter_subscriptions,
             ),
             pulumi.ResourceOptions(depends_on=[apis, builds]),
         )
@@ -145,9 +172,22 @@ def deployed_topology(topology: Topology, settings: Settings) -> Topology:
     return enabled.with_destination_retry(retry.attempts, retry.policy())
 
 
+def stored_secrets(config: StackConfig) -> dict[str, pulumi.Input[str]]:
+    """The secrets besides the sources and the destinations' keys: the hash key, and the
+    deletion APIs' credentials cdp:deletionKeys gives."""
+    stored: dict[str, pulumi.Input[str]] = {
+        governance.secret_key(f): value for f, value in config.deletion_keys.items()
+    }
+    if config.pii_hash_key is not None:
+        stored[PII_HASH_KEY_SECRET] = config.pii_hash_key
+    return stored
+
+
 def configured(access: Access, secrets: Secrets) -> Access:
-    """The access a function gets: its secrets that this stack stores, and its destination's
-    stored keys (a destination's exist only when it is enabled, and only those given)."""
+    """The access a function gets: its secrets that this stack stores, its destination's stored
+    keys and those of the destinations it calls (a destination's exist only when it is
+    enabled, and only those given)."""
     own = tuple((env, key) for env, key in access.secrets if key in secrets.secrets)
-    keys = secrets.destination_keys.get(access.destination_keys, ())
+    names = (access.destination_keys, *access.reads_keys_of)
+    keys = tuple(k for name in names for k in secrets.destination_keys.get(name, ()))
     return replace(access, secrets=own + keys)

@@ -6,23 +6,29 @@ carrying its content hash: a changed source is a new object, which redeploys the
 unchanged one is left alone. Nobody may invoke a private function until a caller is granted
 ``run.invoker`` on it through ``Endpoint.grant_invoker`` (Pub/Sub and Cloud Scheduler do that for
 themselves); the public one (the tracking endpoint) is open to ``allUsers``.
+
+Its datasets are granted as ``gcp.bigquery.DatasetAccess`` entries: the dataset IAM resources
+(``DatasetIamMember``) rewrite a dataset's access list without its authorised views, which the
+restricted layers depend on (``infra/components/access.py``).
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import pulumi
 import pulumi_gcp as gcp
 
 from infra.access import (
-    DATA_EDITOR,
+    DATASET_READER,
+    DATASET_WRITER,
     FIRESTORE_USER,
     INVOKER,
     JOB_USER,
     PUBLISHER,
     SECRET_ACCESSOR,
+    SUBSCRIBER,
     Access,
 )
 from infra.archives import Archive
@@ -77,6 +83,7 @@ class CloudFunctionArgs:
     topics: Mapping[str, gcp.pubsub.Topic]
     datasets: Mapping[str, gcp.bigquery.Dataset]  # by warehouse layer
     secrets: Mapping[str, StoredSecret]
+    dead_letters: Mapping[str, gcp.pubsub.Subscription] = field(default_factory=dict)
 
 
 class CloudFunction(pulumi.ComponentResource):
@@ -187,16 +194,30 @@ class CloudFunction(pulumi.ComponentResource):
             )
             for topic in access.publishes
         ]
+        layers = [(layer, "writes", DATASET_WRITER) for layer in access.writes_layers]
+        layers += [(layer, "reads", DATASET_READER) for layer in access.reads_layers]
         grants += [
-            gcp.bigquery.DatasetIamMember(
-                f"{name}-writes-{layer}",
+            gcp.bigquery.DatasetAccess(
+                f"{name}-{verb}-{layer}",
                 project=args.project,
                 dataset_id=args.datasets[layer].dataset_id,
-                role=DATA_EDITOR,
+                role=role,
+                user_by_email=self.account.email,
+                opts=child,
+            )
+            for layer, verb, role in layers
+        ]
+        dead_letters = sorted(args.dead_letters) if access.pulls_dead_letters else []
+        grants += [
+            gcp.pubsub.SubscriptionIAMMember(
+                f"{name}-pulls-{subscription}",
+                project=args.project,
+                subscription=args.dead_letters[subscription].name,
+                role=SUBSCRIBER,
                 member=member,
                 opts=child,
             )
-            for layer in access.writes_layers
+            for subscription in dead_letters
         ]
         project_roles = [JOB_USER] * access.runs_queries + [FIRESTORE_USER] * access.uses_firestore
         grants += [

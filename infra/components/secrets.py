@@ -1,6 +1,7 @@
-"""Secret Manager: the sources' write-key material (``CDP_SOURCES``) and one secret per enabled
-destination's credential (``cdp-<name>-<field>``: ``cdp-amplitude-api-key``,
-``cdp-ga4-api-secret``).
+"""Secret Manager: the sources' write-key material (``CDP_SOURCES``), the key of every keyed
+hash (``cdp-pii-hash-key``: ``CDP_PII_HASH_KEY``), the deletion APIs' own credentials
+(``cdp-deletion-<field>``) and one secret per enabled destination's credential
+(``cdp-<name>-<field>``: ``cdp-amplitude-api-key``, ``cdp-ga4-api-secret``).
 
 Values come from Pulumi secret config, so they are encrypted in the stack's state and never in
 code; which credentials an enabled destination cannot do without is checked while the config is
@@ -31,6 +32,8 @@ class SecretsArgs:
     sources_json: pulumi.Input[str]
     # Enabled destination → secret field → its value (from cdp:destinationKeys).
     destination_keys: Mapping[str, Mapping[str, pulumi.Input[str]]] = field(default_factory=dict)
+    # Any other secret: its key (``pii-hash-key``) → its value.
+    stored: Mapping[str, pulumi.Input[str]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -48,6 +51,8 @@ class Secrets(pulumi.ComponentResource):
         self.secrets: dict[str, StoredSecret] = {
             SOURCES_SECRET: self._secret(SOURCES_SECRET, args.sources_json),
         }
+        for key, value in sorted(args.stored.items()):
+            self.secrets[key] = self._secret(key, value)
         # Destination → (env var, secret key) of each of its stored credentials.
         self.destination_keys: dict[str, tuple[tuple[str, str], ...]] = {}
         for destination, values in args.destination_keys.items():

@@ -16,12 +16,13 @@ from typing import Any
 import pulumi
 import pytest
 
-from infra.access import ACCESS
+from infra import governance
+from infra.access import ACCESS, PII_HASH_KEY_SECRET, SOURCES_SECRET
 from infra.components.function import account_id
 from infra.components.secrets import secret_id
 from infra.destinations import env_name, secret_key
 from shared.topology import TOPOLOGY
-from tests.infra.mocks import PROJECT, REGION, CloudMocks, Declared, run
+from tests.infra.mocks import DATASET_ACCESS, PROJECT, REGION, CloudMocks, Declared, run
 
 SOURCES = [
     {
@@ -55,8 +56,12 @@ DESTINATION_SETTINGS = {
     "slack_templates": {"Account Created": "New account: {userId}"},
     "amplitude_event_types": ["track", "identify"],
 }
+HASH_KEY = "0123456789abcdef" * 4  # not a real key
+DELETION_KEYS = {"appsflyer_api_token": "not-a-real-token"}  # AppsFlyer's OpenDSR token
 STACK_CONFIG = {
     "gcp:project": PROJECT,
+    "cdp:piiHashKey": HASH_KEY,
+    "cdp:deletionKeys": json.dumps(DELETION_KEYS),
     "gcp:region": REGION,
     "cdp:sources": json.dumps(SOURCES),
     "cdp:destinations": json.dumps(ENABLED),
@@ -81,7 +86,7 @@ RETRYING_BRIEFLY = {
         }
     ),
 }
-SECRET_KEYS = ["cdp:sources", "cdp:destinationKeys"]
+SECRET_KEYS = ["cdp:sources", "cdp:destinationKeys", "cdp:piiHashKey", "cdp:deletionKeys"]
 
 
 @dataclass(frozen=True)
@@ -104,18 +109,38 @@ def iam_members(deployed: Deployed) -> list[tuple[str, str, str]]:
     ]
 
 
+def dataset_entries(deployed: Deployed) -> list[tuple[str, str, str]]:
+    """(dataset, basic role, member) of every dataset access entry granted to an identity
+    (authorised views, which name no identity, left out)."""
+    fields = {"userByEmail": "serviceAccount", "groupByEmail": "group", "domain": "domain"}
+    found = []
+    for d in deployed.of_type(DATASET_ACCESS):
+        for field, kind in fields.items():
+            if field in d:
+                who = d[field]
+                if kind == "serviceAccount" and not who.endswith(".gserviceaccount.com"):
+                    kind = "user"
+                found.append((d["datasetId"], d["role"], f"{kind}:{who}"))
+    return found
+
+
 def function_account(name: str) -> str:
     return f"serviceAccount:{account_id(TOPOLOGY.function(name))}@{PROJECT}.iam.gserviceaccount.com"
 
 
 def secrets_read(name: str) -> list[tuple[str, str]]:
     """(env var, Secret Manager id) that function ``name`` reads in the full stack: its own
-    secrets, and one per key cdp:destinationKeys gives its destination."""
+    secrets that the stack stores, and one per key cdp:destinationKeys gives its destination
+    and each destination it calls."""
     access = ACCESS[name]
-    own = [(env, secret_id(key)) for env, key in access.secrets]
-    mine = access.destination_keys
-    given = sorted(KEYS.get(mine, {})) if mine else []
-    return own + [(env_name(mine, f), secret_id(secret_key(mine, f))) for f in given]
+    stored = {SOURCES_SECRET, PII_HASH_KEY_SECRET, *map(governance.secret_key, DELETION_KEYS)}
+    own = [(env, secret_id(key)) for env, key in access.secrets if key in stored]
+    names = [n for n in (access.destination_keys, *access.reads_keys_of) if n]
+    return own + [
+        (env_name(n, f), secret_id(secret_key(n, f)))
+        for n in names
+        for f in sorted(KEYS.get(n, {}))
+    ]
 
 
 @contextmanager

@@ -27,7 +27,9 @@ RUN_INVOKER = "gcp:cloudrunv2/serviceIamMember:ServiceIamMember"
 FIRESTORE_FIELD = "gcp:firestore/field:Field"
 TOPIC_GRANT = "gcp:pubsub/topicIAMMember:TopicIAMMember"
 SECRET_GRANT = "gcp:secretmanager/secretIamMember:SecretIamMember"
-DATASET_GRANT = "gcp:bigquery/datasetIamMember:DatasetIamMember"
+DATASET_GRANT = "gcp:bigquery/datasetIamMember:DatasetIamMember"  # never used: see access.py
+DATASET_ACCESS = "gcp:bigquery/datasetAccess:DatasetAccess"
+SUBSCRIPTION_GRANT = "gcp:pubsub/subscriptionIAMMember:SubscriptionIAMMember"
 PROJECT_GRANT = "gcp:projects/iAMMember:IAMMember"
 
 

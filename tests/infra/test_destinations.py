@@ -23,24 +23,29 @@ from shared.topology import (
     GA4_FORWARDER,
     IDENTITY,
     INGEST,
+    JOBS,
+    PRIVACY,
     PROFILED_EVENTS,
     TOPOLOGY,
+    WAREHOUSE_LOADER,
     RetryPolicy,
 )
 from shared.warehouse.tables import OPS
 from tests.infra.conftest import (
+    DELETION_KEYS,
+    HASH_KEY,
     KEYS,
     SHORT_RETRY,
     STACK_CONFIG,
     WEBHOOK_URL,
     Deployed,
+    dataset_entries,
     function_account,
     iam_members,
     secrets_read,
     stack_config,
 )
 from tests.infra.mocks import (
-    DATASET_GRANT,
     FUNCTION,
     PROJECT,
     PROJECT_GRANT,
@@ -52,11 +57,26 @@ from tests.infra.mocks import (
 
 
 def test_secrets_reach_only_their_function_pinned_to_a_version(deployed: Deployed) -> None:
-    """Only ingest reads the write keys; only the GA4 forwarder the GA4 API secret; each
-    destination only its own keys. None of them is ever a plain environment variable."""
+    """Only ingest reads the write keys; ingest and privacy the hash key; each destination only
+    its own keys, and besides them only the jobs (Slack's webhook, for the quality alerts) and
+    privacy (the keys of the deletion APIs). None is ever a plain environment variable."""
     functions = {f["name"]: f for f in deployed.of_type(FUNCTION)}
     by_function = {spec.name: secrets_read(spec.name) for spec in TOPOLOGY.functions}
-    assert by_function[INGEST] == [("CDP_SOURCES", "cdp-sources")]
+    assert by_function[INGEST] == [
+        ("CDP_SOURCES", "cdp-sources"),
+        ("CDP_PII_HASH_KEY", "cdp-pii-hash-key"),
+    ]
+    assert by_function[JOBS] == [("CDP_SLACK_WEBHOOK_URL", "cdp-slack-webhook-url")]
+    assert by_function[PRIVACY] == [
+        ("CDP_PII_HASH_KEY", "cdp-pii-hash-key"),
+        ("CDP_DELETION_APPSFLYER_API_TOKEN", "cdp-deletion-appsflyer-api-token"),
+        ("CDP_AMPLITUDE_API_KEY", "cdp-amplitude-api-key"),
+        ("CDP_AMPLITUDE_SECRET_KEY", "cdp-amplitude-secret-key"),
+        ("CDP_INTERCOM_ACCESS_TOKEN", "cdp-intercom-access-token"),
+        ("CDP_GA4_API_SECRET", "cdp-ga4-api-secret"),
+    ]
+    for name in (IDENTITY, WAREHOUSE_LOADER):
+        assert by_function[name] == [], name
     assert by_function[GA4_FORWARDER] == [("CDP_GA4_API_SECRET", "cdp-ga4-api-secret")]
     assert by_function[DESTINATION_WEBHOOK] == [("CDP_WEBHOOK_SECRET", "cdp-webhook-secret")]
     assert by_function["destination-amplitude"] == [
@@ -66,7 +86,8 @@ def test_secrets_reach_only_their_function_pinned_to_a_version(deployed: Deploye
     assert by_function["destination-slack"] == [("CDP_SLACK_WEBHOOK_URL", "cdp-slack-webhook-url")]
     secret_vars = {env for found in by_function.values() for env, _ in found}
     expected_vars = {env_name(n, f) for n, fields in KEYS.items() for f in fields}
-    assert secret_vars == {"CDP_SOURCES"} | expected_vars
+    governance = {"CDP_SOURCES", "CDP_PII_HASH_KEY", "CDP_DELETION_APPSFLYER_API_TOKEN"}
+    assert secret_vars == governance | expected_vars
     for spec in TOPOLOGY.functions:
         service = functions[spec.name]["serviceConfig"]
         secret_env = service.get("secretEnvironmentVariables", [])
@@ -77,6 +98,7 @@ def test_secrets_reach_only_their_function_pinned_to_a_version(deployed: Deploye
 
 def test_no_secret_value_is_in_a_plain_environment(deployed: Deployed) -> None:
     values = {v for fields in KEYS.values() for v in fields.values()}
+    values |= {HASH_KEY, *DELETION_KEYS.values()}
     for function in deployed.of_type(FUNCTION):
         plain = function["serviceConfig"]["environmentVariables"].values()
         assert not values & set(plain), function["name"]
@@ -85,7 +107,8 @@ def test_no_secret_value_is_in_a_plain_environment(deployed: Deployed) -> None:
 def test_one_secret_per_destination_key(deployed: Deployed) -> None:
     stored = sorted(s["secretId"] for s in deployed.of_type(SECRET))
     expected = [secret_id(secret_key(n, f)) for n, fields in KEYS.items() for f in fields]
-    assert stored == sorted(["cdp-sources", *expected])
+    governance = ["cdp-sources", "cdp-pii-hash-key", "cdp-deletion-appsflyer-api-token"]
+    assert stored == sorted([*governance, *expected])
 
 
 def test_each_function_reads_only_its_own_secrets(deployed: Deployed) -> None:
@@ -111,15 +134,14 @@ def test_a_destination_may_report_keep_its_ledger_and_publish_only_failures(
     assert sorted(grants) == sorted(
         [
             (TOPIC_GRANT, "roles/pubsub.publisher"),
-            (DATASET_GRANT, "roles/bigquery.dataEditor"),
             (PROJECT_GRANT, "roles/datastore.user"),
         ]
         + [(SECRET_GRANT, SECRET_ACCESSOR)] * len(KEYS[name])
     )
     (topic,) = [d["topic"] for d in deployed.of_type(TOPIC_GRANT) if d["member"] == account]
     assert topic == FAILED_EVENTS
-    (dataset,) = [d["datasetId"] for d in deployed.of_type(DATASET_GRANT) if d["member"] == account]
-    assert dataset == Settings().dataset(OPS)
+    entries = [(d, role) for d, role, member in dataset_entries(deployed) if member == account]
+    assert entries == [(Settings().dataset(OPS), "WRITER")]
 
 
 def test_identity_publishes_profiled_events_for_the_destinations(deployed: Deployed) -> None:

@@ -40,6 +40,7 @@ from tests.infra.conftest import (
     KEYS,
     STACK_CONFIG,
     Deployed,
+    dataset_entries,
     function_account,
     iam_members,
     secrets_read,
@@ -165,17 +166,31 @@ def test_no_identity_gets_a_broad_role(deployed: Deployed) -> None:
 
 def test_each_function_holds_exactly_the_roles_access_lists(deployed: Deployed) -> None:
     grants = iam_members(deployed)
+    entries = dataset_entries(deployed)
+    dead_letters = len(TOPOLOGY.dead_letter_subscriptions())
     for name, access in ACCESS.items():
         held = sorted(role for _, role, member in grants if member == function_account(name))
         expected = sorted(
             ["roles/pubsub.publisher"] * len(access.publishes)
-            + ["roles/bigquery.dataEditor"] * len(access.writes_layers)
+            + ["roles/pubsub.subscriber"] * (dead_letters * access.pulls_dead_letters)
             + ["roles/bigquery.jobUser"] * access.runs_queries
             + ["roles/datastore.user"] * access.uses_firestore
             + ["roles/secretmanager.secretAccessor"] * len(secrets_read(name))
         )
         assert held == expected, name
+        datasets_held = sorted((d, r) for d, r, m in entries if m == function_account(name))
+        assert datasets_held == sorted(
+            [(Settings().dataset(layer), "WRITER") for layer in access.writes_layers]
+            + [(Settings().dataset(layer), "READER") for layer in access.reads_layers]
+        ), name
     assert set(ACCESS) == {f.name for f in TOPOLOGY.functions}
+
+
+def test_no_dataset_iam_resource_drops_the_authorised_views(deployed: Deployed) -> None:
+    """Every dataset grant is an access entry: the dataset IAM resources would rewrite the
+    access list without the authorised views."""
+    assert not [d for d in deployed.program if d.typ.startswith("gcp:bigquery/datasetIam")]
+    assert dataset_entries(deployed)
 
 
 def test_only_the_tracking_endpoint_is_public(deployed: Deployed) -> None:
@@ -345,7 +360,11 @@ def test_a_destination_not_enabled_costs_no_function_and_no_subscription(
         assert function not in invoked
         assert function_account(function) not in members
     # Their keys stay in config, and no secret holds them.
-    assert [s["secretId"] for s in stack.of_type(SECRET)] == ["cdp-sources"]
+    assert sorted(s["secretId"] for s in stack.of_type(SECRET)) == [
+        "cdp-deletion-appsflyer-api-token",
+        "cdp-pii-hash-key",
+        "cdp-sources",
+    ]
     # GA4 too: without it the cold tier is only archived, and no invocation per cold message
     assert GA4_FORWARDER not in {f["name"] for f in stack.of_type(FUNCTION)}
     assert "ga4-cold-events" not in subscriptions and "warehouse-cold-archive" in subscriptions
@@ -367,7 +386,8 @@ def test_the_rest_of_the_stack_is_the_same_without_destinations(
 ) -> None:
     """Only the destinations' resources (and their secrets) differ; schedules, tables and the
     other functions do not depend on the destinations enabled (their environment differs only
-    by CDP_DESTINATIONS and the enabled destinations' settings)."""
+    by CDP_DESTINATIONS and the enabled destinations' settings, and for those calling
+    destinations' APIs, the jobs and privacy, by the enabled destinations' keys)."""
     jobs = [(j["name"], j["schedule"]) for j in without_destinations.of_type(JOB)]
     assert jobs == [(j["name"], j["schedule"]) for j in deployed.of_type(JOB)]
     assert len(jobs) == len(TOPOLOGY.schedules)
@@ -383,10 +403,22 @@ def test_the_rest_of_the_stack_is_the_same_without_destinations(
         assert "CDP_DESTINATIONS" in changed and "CDP_WEBHOOK_URL" in changed
         assert all(k == "CDP_DESTINATIONS" or k.startswith(prefixes) for k in changed)
         assert not [k for k in env if k.startswith(prefixes)], got["name"]
+        secret, full_secret = (secret_names(f) for f in (got, full))
+        assert secret <= full_secret and not [k for k in secret if k.startswith(prefixes)]
+        assert all(k.startswith((*prefixes, "CDP_GA4_")) for k in full_secret - secret)
+        if full_secret != secret:
+            assert ACCESS[got["name"]].reads_keys_of, got["name"]
+
+
+ENVIRONMENTS = ("environmentVariables", "secretEnvironmentVariables")
+
+
+def secret_names(function: Declared) -> set[str]:
+    return {e["key"] for e in function["serviceConfig"].get("secretEnvironmentVariables", [])}
 
 
 def but_environment(function: Declared) -> dict[str, object]:
-    service = {k: v for k, v in function["serviceConfig"].items() if k != "environmentVariables"}
+    service = {k: v for k, v in function["serviceConfig"].items() if k not in ENVIRONMENTS}
     return {**function.inputs, "serviceConfig": service}
 
 
