@@ -5,6 +5,10 @@ cdp privacy suppress|unsuppress (--user-id X | TYPE:VALUE) [--json]
 cdp privacy status REQUEST_ID [--json]
 cdp privacy verify REQUEST_ID [--json]      exits 1 if anything of the person remains
 cdp privacy resume [--json]                 what the privacy-requests schedule runs
+
+On a local stack, requests and resumes go to its ``privacy`` function (which holds the
+destinations' keys and endpoints, as in the cloud); without one, they run here on the ``CDP_*``
+settings. Status and verification read the stores directly.
 """
 
 from __future__ import annotations
@@ -30,7 +34,7 @@ def _service() -> Any:
 def cmd_request(args: argparse.Namespace) -> int:
     from shared.identity.identifiers import Identifier
 
-    _load_stack(Path(args.stack))
+    stack = _load_stack(Path(args.stack))
     if args.action == "delete":
         kind = "DELETE_ONLY" if args.no_suppress else "SUPPRESS_WITH_DELETE"
     else:
@@ -46,13 +50,36 @@ def cmd_request(args: argparse.Namespace) -> int:
     except ValueError as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
-    request = service.submit(kind, [subject])
+    function = ((stack or {}).get("functions") or {}).get("privacy")
+    if function:  # the stack's function holds the destinations' keys and endpoints
+        code, answer = _post(function["url"].rstrip("/") + "/v1/regulations", {
+            "regulationType": kind, "subjectType": subject.type.upper(),
+            "subjectIds": [subject.value]})  # fmt: skip
+        if code != 200:
+            print(f"error: {answer.get('message', answer)}", file=sys.stderr)
+            return 1
+        request = service.status(answer["data"]["regulateId"])
+    else:
+        request = service.submit(kind, [subject])
     if args.json:
         print(json.dumps({"request_id": request.request_id, "status": request.status}))
     else:
         print(request.request_id)
         print(f"{kind}: {request.status}", file=sys.stderr)
     return 0
+
+
+def _post(url: str, body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+    import urllib.error
+    import urllib.request
+
+    data = json.dumps(body).encode()
+    request = urllib.request.Request(url, data, {"Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(request, timeout=600) as answer:
+            return answer.status, json.loads(answer.read() or b"{}")
+    except urllib.error.HTTPError as error:
+        return error.code, json.loads(error.read() or b"{}")
 
 
 def _render(doc: dict[str, Any]) -> list[str]:
@@ -103,8 +130,16 @@ def cmd_verify(args: argparse.Namespace) -> int:
 
 
 def cmd_resume(args: argparse.Namespace) -> int:
-    _load_stack(Path(args.stack))
-    print(json.dumps(_service().resume(), indent=None if args.json else 2))
+    stack = _load_stack(Path(args.stack))
+    function = ((stack or {}).get("functions") or {}).get("privacy")
+    if function:
+        code, result = _post(function["url"], {"job": "privacy-requests"})
+        if code != 200:
+            print(f"error: {result.get('message', result)}", file=sys.stderr)
+            return 1
+    else:
+        result = _service().resume()
+    print(json.dumps(result, indent=None if args.json else 2))
     return 0
 
 
