@@ -268,6 +268,13 @@ TOPOLOGY = Topology(
             description="Promote by threshold; first touch; back-fill opted-in destinations.",
         ),
         Schedule(
+            "quality-checks",
+            "23 * * * *",
+            JOBS,
+            description="Freshness, volume, schema drift, duplicate and failed-event rates; "
+            "alerts to Slack.",
+        ),
+        Schedule(
             "privacy-requests",
             "*/10 * * * *",
             PRIVACY,

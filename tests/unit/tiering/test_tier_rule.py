@@ -193,8 +193,11 @@ def test_tier_settings_come_from_the_environment(monkeypatch: pytest.MonkeyPatch
 
 
 def test_every_schedule_names_a_known_job() -> None:
+    from shared.governance.privacy.regulations import RESUME_JOB
     from shared.jobs import JOBS
-    from shared.topology import TOPOLOGY
+    from shared.topology import JOBS as JOBS_FUNCTION
+    from shared.topology import PRIVACY, TOPOLOGY
 
-    assert {s.name for s in TOPOLOGY.schedules} <= set(JOBS)
-    assert "tier-promotion-sweep" in JOBS
+    known = {JOBS_FUNCTION: set(JOBS), PRIVACY: {RESUME_JOB}}
+    assert all(s.name in known[s.function] for s in TOPOLOGY.schedules)
+    assert {"tier-promotion-sweep", "quality-checks"} <= set(JOBS)
