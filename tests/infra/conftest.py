@@ -57,10 +57,12 @@ DESTINATION_SETTINGS = {
     "amplitude_event_types": ["track", "identify"],
 }
 HASH_KEY = "0123456789abcdef" * 4  # not a real key
+ANALYSTS = "group:analysts@example.com"
 DELETION_KEYS = {"appsflyer_api_token": "not-a-real-token"}  # AppsFlyer's OpenDSR token
 STACK_CONFIG = {
     "gcp:project": PROJECT,
     "cdp:piiHashKey": HASH_KEY,
+    "cdp:analysts": ANALYSTS,
     "cdp:deletionKeys": json.dumps(DELETION_KEYS),
     "gcp:region": REGION,
     "cdp:sources": json.dumps(SOURCES),

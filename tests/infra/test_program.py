@@ -388,8 +388,8 @@ def test_the_rest_of_the_stack_is_the_same_without_destinations(
     other functions do not depend on the destinations enabled (their environment differs only
     by CDP_DESTINATIONS and the enabled destinations' settings, and for those calling
     destinations' APIs, the jobs and privacy, by the enabled destinations' keys)."""
-    jobs = [(j["name"], j["schedule"]) for j in without_destinations.of_type(JOB)]
-    assert jobs == [(j["name"], j["schedule"]) for j in deployed.of_type(JOB)]
+    jobs = sorted((j["name"], j["schedule"]) for j in without_destinations.of_type(JOB))
+    assert jobs == sorted((j["name"], j["schedule"]) for j in deployed.of_type(JOB))
     assert len(jobs) == len(TOPOLOGY.schedules)
     tables = sorted((t["datasetId"], t["tableId"]) for t in without_destinations.of_type(TABLE))
     assert tables == sorted((t["datasetId"], t["tableId"]) for t in deployed.of_type(TABLE))
