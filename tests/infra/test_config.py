@@ -176,6 +176,7 @@ def test_access_names_only_declared_topics_and_functions() -> None:
         assert set(access.publishes) <= topics, name
         function = TOPOLOGY.function(name)
         assert access.destination_keys == function.destination, name
+        assert set(access.reads_keys_of) <= set(NAMES) - {function.destination}, name
 
 
 @pytest.mark.parametrize("name", sorted(SECRET_SETTINGS | {"destinations", "function"}))
