@@ -4,6 +4,7 @@ APIs (``infra/governance.py``)."""
 
 from __future__ import annotations
 
+import base64
 import json
 from pathlib import Path
 from typing import Any
@@ -215,3 +216,13 @@ def test_deletion_keys_become_privacy_secrets() -> None:
     assert governance.deletion_secrets() == (
         ("CDP_DELETION_APPSFLYER_API_TOKEN", "deletion-appsflyer-api-token"),
     )
+
+
+def test_the_quality_checks_run_hourly_on_the_jobs_function(deployed: Deployed) -> None:
+    jobs = {j["name"]: j for j in deployed.of_type(JOB)}
+    quality = jobs["quality-checks"]
+    minute, hour, *rest = quality["schedule"].split()
+    assert minute.isdigit() and hour == "*" and rest == ["*", "*", "*"]
+    assert quality["httpTarget"]["uri"].startswith(f"https://{JOBS}-")
+    body = json.loads(base64.b64decode(quality["httpTarget"]["body"]))
+    assert body == {"job": "quality-checks"}
