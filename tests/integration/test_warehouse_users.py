@@ -1,5 +1,9 @@
 """The users job on the BigQuery emulator: traits merged key by key over all of a user's
-identifies, the latest value of each key winning, and a second run changing nothing."""
+identifies, the latest value of each key winning, and a second run changing nothing.
+
+The tests share one set of datasets (creating one costs the emulator many seconds): each test
+has its own user ids and message ids and looks only at its own users, and counts what the job
+added to the table rather than what the table holds."""
 
 from __future__ import annotations
 
@@ -7,16 +11,31 @@ import random
 from datetime import datetime, timedelta
 from typing import Any
 
+import pytest
+
 from shared.adapters.bigquery import BigQueryWarehouse
 from shared.bootstrap import Services
 from shared.envelope import Envelope
 from shared.jobs import run_job
+from shared.local.emulators import EmulatorPorts
 from shared.ports.clock import SystemClock
+from shared.warehouse.layers import CURATED, PROCESSED, RAW, USERS_VIEW
 from shared.warehouse.users import DEFAULT_DAYS, Identify, merge_traits
-from tests.integration.test_warehouse_loader import services_on
+from tests.integration.test_warehouse_loader import services_for, shared_prefix
 
 NOW = SystemClock().now()
 SIGNUP = {"email": "ann@example.com", "first_name": "Ann", "plan": "free"}
+
+
+@pytest.fixture(scope="module")
+def prefix(emulators: EmulatorPorts) -> str:
+    """What the loader writes for an identify, the users table and its typed view."""
+    return shared_prefix(emulators, RAW, PROCESSED, f"{CURATED}.{USERS_VIEW}")
+
+
+@pytest.fixture
+def services(bigquery: BigQueryWarehouse, prefix: str) -> Services:
+    return services_for(bigquery, prefix)
 
 
 def identify(
@@ -27,11 +46,13 @@ def identify(
     received: datetime = NOW,
     anonymous_id: str | None = None,
 ) -> dict[str, Any]:
+    """An identify whose messageId is ``<user>/<message_id>``: no two tests share one (it is
+    the insertId), and one user's ids sort as their ``message_id``s do."""
     return {
         "type": "identify",
         "userId": user,
         "anonymousId": anonymous_id,
-        "messageId": message_id,
+        "messageId": f"{user}/{message_id}",
         "timestamp": at,
         "receivedAt": received.isoformat(),
         "traits": traits,
@@ -42,31 +63,44 @@ def load(services: Services, *events: dict[str, Any]) -> None:
     services.loader.handle(Envelope("events", list(events), {}))
 
 
-def users(bigquery: BigQueryWarehouse, prefix: str) -> dict[str, dict[str, Any]]:
-    rows = bigquery.query(f"SELECT * FROM `it_{prefix}_processed.users`")
+def users(bigquery: BigQueryWarehouse, prefix: str, mine: str) -> dict[str, dict[str, Any]]:
+    """The rows of the users whose id starts ``mine``-, by user id."""
+    rows = bigquery.query(
+        f"SELECT * FROM `it_{prefix}_processed.users` WHERE STARTS_WITH(user_id, @mine)",
+        {"mine": f"{mine}-"},
+    )
     return {row["user_id"]: row for row in rows}
 
 
+def added_users(services: Services, bigquery: BigQueryWarehouse, prefix: str) -> int:
+    """Run the users job; how many rows it added to the table (its count is of all rows)."""
+    [before] = bigquery.query(f"SELECT COUNT(*) AS n FROM `it_{prefix}_processed.users`")
+    return int(run_job("warehouse-users", services)["users"]) - int(before["n"])
+
+
 def test_a_partial_identify_keeps_the_keys_it_left_out(
-    bigquery: BigQueryWarehouse, unique: str
+    services: Services, bigquery: BigQueryWarehouse, prefix: str, unique: str
 ) -> None:
-    services, user = services_on(bigquery, unique), f"{unique}-ann"
+    user = f"{unique}-ann"
     load(services, identify(user, "signup", "2026-11-20T10:00:00Z", SIGNUP, anonymous_id="web"))
     load(services, identify(user, "login", "2026-11-21T10:00:00Z", {"email": "ann@new.io"}))
-    assert run_job("warehouse-users", services)["users"] == 1
-    row = users(bigquery, unique)[user]
+    assert added_users(services, bigquery, prefix) == 1
+    row = users(bigquery, prefix, unique)[user]
     assert row["traits"] == {"email": "ann@new.io", "first_name": "Ann", "plan": "free"}
-    assert (row["message_id"], row["anonymous_id"]) == ("login", None)  # the latest identify's
+    assert (row["message_id"], row["anonymous_id"]) == (f"{user}/login", None)  # the latest's
     assert row["first_seen_at"].isoformat().startswith("2026-11-20T10:00")
     assert row["updated_at"].isoformat().startswith("2026-11-21T10:00")
-    [typed] = bigquery.query(f"SELECT plan, email FROM `it_{unique}_curated.users`")
+    [typed] = bigquery.query(
+        f"SELECT plan, email FROM `it_{prefix}_curated.users` WHERE user_id = @user",
+        {"user": user},
+    )
     assert typed == {"plan": "free", "email": "ann@new.io"}
 
 
 def test_each_key_takes_its_value_from_the_latest_identify_that_sent_it(
-    bigquery: BigQueryWarehouse, unique: str
+    services: Services, bigquery: BigQueryWarehouse, prefix: str, unique: str
 ) -> None:
-    services, user = services_on(bigquery, unique), f"{unique}-u"
+    user = f"{unique}-u"
     early, late = NOW - timedelta(minutes=5), NOW - timedelta(minutes=1)
     tie = "2026-11-21T10:00:00Z"
     load(  # loaded newest first: the order of arrival in the table decides nothing
@@ -78,35 +112,35 @@ def test_each_key_takes_its_value_from_the_latest_identify_that_sent_it(
         identify(user, "m1", "2026-11-20T10:00:00Z", {**SIGNUP, "team": "first"}),
     )
     run_job("warehouse-users", services)
-    row = users(bigquery, unique)[user]
+    row = users(bigquery, prefix, unique)[user]
     # Same event time: received_at decides (m2-a over m2-b), then the message id (m2-c over m2-a).
     assert row["traits"] == {
         "email": "a@x.io", "first_name": "Ann", "plan": "pro", "team": "a", "seat": "c"
     }  # fmt: skip
-    assert row["message_id"] == "m3"
+    assert row["message_id"] == f"{user}/m3"
 
 
 def test_a_late_older_identify_adds_only_keys_nobody_sent_since(
-    bigquery: BigQueryWarehouse, unique: str
+    services: Services, bigquery: BigQueryWarehouse, prefix: str, unique: str
 ) -> None:
-    services, user = services_on(bigquery, unique), f"{unique}-u"
+    user = f"{unique}-u"
     load(services, identify(user, "m1", "2026-11-20T10:00:00Z", SIGNUP))
     load(services, identify(user, "m2", "2026-11-21T10:00:00Z", {"plan": "pro"}))
-    assert run_job("warehouse-users", services)["users"] == 1
+    assert added_users(services, bigquery, prefix) == 1
     late_and_older = {"plan": "trial", "email": "old@x.io", "company": "Acme"}
     load(services, identify(user, "m0", "2026-11-19T10:00:00Z", late_and_older))
-    assert run_job("warehouse-users", services)["users"] == 1
-    row = users(bigquery, unique)[user]
+    assert added_users(services, bigquery, prefix) == 0  # the same user's row, updated
+    row = users(bigquery, prefix, unique)[user]
     assert row["traits"] == {**SIGNUP, "plan": "pro", "company": "Acme"}
     assert row["first_seen_at"].isoformat().startswith("2026-11-19")
     assert row["updated_at"].isoformat().startswith("2026-11-21")
-    assert row["message_id"] == "m2"
+    assert row["message_id"] == f"{user}/m2"
 
 
 def test_keys_with_dots_spaces_or_nesting_are_top_level_keys(
-    bigquery: BigQueryWarehouse, unique: str
+    services: Services, bigquery: BigQueryWarehouse, prefix: str, unique: str
 ) -> None:
-    services, user = services_on(bigquery, unique), f"{unique}-u"
+    user = f"{unique}-u"
     first = {
         "utm.source": "news",
         "first name": "Ann",
@@ -119,13 +153,15 @@ def test_keys_with_dots_spaces_or_nesting_are_top_level_keys(
     load(services, identify(user, "m2", "2026-11-21T10:00:00Z", {"address": {"zip": "75001"}}))
     run_job("warehouse-users", services)
     # A nested object is one value: the latest address replaces the whole object.
-    assert users(bigquery, unique)[user]["traits"] == {**first, "address": {"zip": "75001"}}
+    assert users(bigquery, prefix, unique)[user]["traits"] == {
+        **first, "address": {"zip": "75001"}
+    }  # fmt: skip
 
 
 def test_values_of_every_json_kind_survive_and_an_explicit_null_clears(
-    bigquery: BigQueryWarehouse, unique: str
+    services: Services, bigquery: BigQueryWarehouse, prefix: str, unique: str
 ) -> None:
-    services, user = services_on(bigquery, unique), f"{unique}-u"
+    user = f"{unique}-u"
     kinds = {
         "ratio": 0.1, "huge": 1e300, "id": 9007199254740993, "neg": -5, "flag": False,
         "text": 'é😀 line\nbreak\ttab "quoted" \\ \u0001', "empty": "", "list": [1, "a", None],
@@ -134,13 +170,13 @@ def test_values_of_every_json_kind_survive_and_an_explicit_null_clears(
     load(services, identify(user, "m1", "2026-11-20T10:00:00Z", kinds))
     load(services, identify(user, "m2", "2026-11-21T10:00:00Z", {"phone": None}))
     run_job("warehouse-users", services)
-    assert users(bigquery, unique)[user]["traits"] == {**kinds, "phone": None}
+    assert users(bigquery, prefix, unique)[user]["traits"] == {**kinds, "phone": None}
 
 
 def test_older_identifies_count_even_when_received_before_the_window(
-    bigquery: BigQueryWarehouse, unique: str
+    services: Services, bigquery: BigQueryWarehouse, prefix: str, unique: str
 ) -> None:
-    services, user, idle = services_on(bigquery, unique), f"{unique}-u", f"{unique}-idle"
+    user, idle = f"{unique}-u", f"{unique}-idle"
     long_ago = NOW - timedelta(days=DEFAULT_DAYS + 8)
     load(
         services,
@@ -148,16 +184,16 @@ def test_older_identifies_count_even_when_received_before_the_window(
         identify(idle, "i1", "2026-11-01T10:00:00Z", SIGNUP, received=long_ago),
         identify(user, "m2", "2026-11-21T10:00:00Z", {"email": "ann@new.io"}),
     )
-    assert run_job("warehouse-users", services)["users"] == 1  # idle: nothing recent
-    row = users(bigquery, unique)[user]
-    assert row["traits"] == {**SIGNUP, "email": "ann@new.io"}
-    assert row["first_seen_at"].isoformat().startswith("2026-11-01")
+    assert added_users(services, bigquery, prefix) == 1
+    mine = users(bigquery, prefix, unique)
+    assert set(mine) == {user}  # idle: nothing recent
+    assert mine[user]["traits"] == {**SIGNUP, "email": "ann@new.io"}
+    assert mine[user]["first_seen_at"].isoformat().startswith("2026-11-01")
 
 
 def test_a_second_run_changes_nothing_and_a_new_identify_changes_one_row(
-    bigquery: BigQueryWarehouse, unique: str
+    services: Services, bigquery: BigQueryWarehouse, prefix: str, unique: str
 ) -> None:
-    services = services_on(bigquery, unique)
     ann, bob = f"{unique}-ann", f"{unique}-bob"
     load(
         services,
@@ -166,22 +202,25 @@ def test_a_second_run_changes_nothing_and_a_new_identify_changes_one_row(
         identify(bob, "b1", "2026-11-20T10:00:00Z", None),
     )
     run_job("warehouse-users", services)
-    first = users(bigquery, unique)
+    first = users(bigquery, prefix, unique)
+    assert set(first) == {ann, bob}
     assert first[bob]["traits"] == {}
     run_job("warehouse-users", services)
-    assert users(bigquery, unique) == first  # refreshed_at included: no row was rewritten
+    assert users(bigquery, prefix, unique) == first  # refreshed_at included: no row rewritten
     load(services, identify(bob, "b2", "2026-11-21T10:00:00Z", {"plan": "free"}))
     run_job("warehouse-users", services)
-    after = users(bigquery, unique)
+    after = users(bigquery, prefix, unique)
     assert after[ann] == first[ann]
     assert after[bob]["traits"] == {"plan": "free"}
     assert after[bob]["refreshed_at"] > first[bob]["refreshed_at"]
 
 
-def test_random_histories_match_the_merge_rule(bigquery: BigQueryWarehouse, unique: str) -> None:
+def test_random_histories_match_the_merge_rule(
+    services: Services, bigquery: BigQueryWarehouse, prefix: str, unique: str
+) -> None:
     """Many users, partial identifies over a few keys, many ties: the SQL agrees with
     ``merge_traits`` on every user."""
-    services, rng = services_on(bigquery, unique), random.Random(7)
+    rng = random.Random(7)
     days = ["2026-11-18", "2026-11-19", "2026-11-20"]
     received = [NOW - timedelta(minutes=m) for m in (1, 2, 3)]
     events, expected = [], {}
@@ -192,10 +231,11 @@ def test_random_histories_match_the_merge_rule(bigquery: BigQueryWarehouse, uniq
             traits = {k: f"{k}-{u}-{n}" for k in keys}
             at, got = f"{rng.choice(days)}T10:00:00+00:00", rng.choice(received)
             message_id = f"{rng.randint(0, 99):02d}-{u}-{n}"
-            history.append(Identify(message_id, datetime.fromisoformat(at), got, traits))
-            events.append(identify(user, message_id, at, traits, received=got))
+            event = identify(user, message_id, at, traits, received=got)
+            history.append(Identify(event["messageId"], datetime.fromisoformat(at), got, traits))
+            events.append(event)
         expected[user] = merge_traits(history)
     rng.shuffle(events)
     load(services, *events)
-    assert run_job("warehouse-users", services)["users"] == len(expected)
-    assert {u: row["traits"] for u, row in users(bigquery, unique).items()} == expected
+    assert added_users(services, bigquery, prefix) == len(expected)
+    assert {u: row["traits"] for u, row in users(bigquery, prefix, unique).items()} == expected
