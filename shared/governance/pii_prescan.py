@@ -1,0 +1,149 @@
+"""The pre-scan: whether an event's JSON text can hold anything the walk would detect.
+
+The guard runs on every event at ingest, where a regex over every byte (or one search per
+keyword) would cost more than ingest's own work. So the common clean event costs one
+``translate`` of the JSON text into a shape view (digits → ``0``, capitals → ``A``, small
+letters → ``a``, space → ``-``) and five literal searches in it, all at C speed:
+
+- ``000000``   six digits in a row: cards, unbroken national ids and account numbers;
+- ``000-000``, ``00-0000``  grouped numbers (cards, Aadhaar, SSN, grouped account numbers);
+- ``AA00``     an IBAN's start, or the inside of an Indian PAN;
+- ``.000.000.`` an NPWP in its dotted form.
+
+Every shape a detector accepts contains one of them (the gated number rule in
+``pii_numbers`` is written so that this holds). Microsecond fractions of timestamps, the one
+hit every server SDK's event carries, are blanked first. Each hit is then validated in a small
+window: the stdnum checks of the ungated detectors, and for a number a keyword could gate, the
+keyword context the walk would use — the field holding it (memoised per name), the free text
+before it, and where that context lies further away (a ``number`` under ``bank_account``, an
+array under ``accounts``, an ``id`` next to a ``type``), the enclosing field or simply: walk.
+The rule is that this answers True whenever the walk would find something; it may answer True
+when the walk finds nothing.
+"""
+
+from __future__ import annotations
+
+import re
+
+from shared.governance import pii_cards, pii_numbers
+from shared.governance.pii_keywords import CONTEXTLESS, json_window_pattern
+from shared.governance.pii_scan import Scanner
+
+_SHAPE = bytes.maketrans(
+    b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz ",
+    b"0" * 10 + b"A" * 26 + b"a" * 26 + b"-",
+)
+# (literal, bytes to skip after a hit): a hit's window covers every detection holding a hit
+# that close to it (digit detections span at most 30 bytes, an IBAN 42).
+_LITERALS = ((b"000000", 18), (b"000-000", 18), (b"00-0000", 18), (b"AA00", 6), (b".000.000.", 18))
+_FRACTION = (b"0.000000", b"0.######")
+_COVER = 18  # a digit hit's window also answers for hits this close (skipped)
+_SPAN = 48  # bytes either side of a hit handed to the validators (an IBAN spans up to 42)
+_CONTEXT = 300  # bytes before a number searched for its keyword (the walk: 48 characters)
+_CONTEXT_PLAIN = 50  # ... when those bytes are plain ASCII without escapes
+_CARD_SHAPES = (b"0" * 13, b"0000-0000-0000-0", b"0000-000000-0000")
+# Wider than the walk's rule (no letter or decimal exclusions): an escape such as ``\n`` puts a
+# letter before a number in the JSON text that the value itself does not have; a dash-joined
+# word before it is only excluded when no backslash could make it an escape.
+_RUN = re.compile(
+    rb"(?<![0-9])(?<![^\\][A-Za-z0-9]-)[0-9]+(?:[ -][0-9]+)*(?![0-9])(?!-[A-Za-z0-9])"
+)
+
+
+class Prescan:
+    """One per guard: the keyword patterns and a memo of field names already classified."""
+
+    def __init__(self, scanner: Scanner, keywords: dict[str, tuple[str, ...]]) -> None:
+        self._scanner = scanner
+        self._windows = [json_window_pattern(kws) for kws in keywords.values() if kws]
+        self._gated = bool(self._windows)
+
+    def candidate(self, text: bytes) -> bool:
+        """Whether ``text`` (an event's JSON) may hold a detection: then walk the event."""
+        shape = text.translate(_SHAPE).replace(*_FRACTION)
+        checked: list[int] = []  # digit hits already validated: their windows cover the next
+        for literal, skip in _LITERALS:
+            at = shape.find(literal)
+            while at >= 0:
+                digits = literal != b"AA00"
+                if not (digits and any(abs(p - at) <= _COVER for p in checked)):
+                    if self._hit(text, shape, at, literal):
+                        return True
+                    if digits:
+                        checked.append(at)
+                at = shape.find(literal, at + skip)
+        return False
+
+    def _hit(self, text: bytes, shape: bytes, at: int, literal: bytes) -> bool:
+        start, end = max(0, at - _SPAN), at + _SPAN
+        near = shape[start:end]
+        piece = text[start:end].decode("utf-8", "replace")
+        if literal == b"AA00":
+            return any(pii_numbers.find_ibans(piece)) or any(pii_numbers.find_pan(piece))
+        if literal == b".000.000.":
+            return any(pii_numbers.find_npwp_dotted(piece))
+        if any(shape in near for shape in _CARD_SHAPES) and any(pii_cards.find_cards(piece)):
+            return True
+        if b"000-00-0000" in near and any(pii_numbers.find_ssn_dashed(piece)):
+            return True
+        if b"0000-0000-0000" in near and any(pii_numbers.find_aadhaar_grouped(piece)):
+            return True
+        if not self._gated:
+            return False
+        for run in _RUN.finditer(text, start, end):
+            if run.end() <= at - _COVER or run.start() > at + _COVER + 9:
+                continue  # far from this hit: a hit of its own checks it
+            digits = re.sub(rb"[^0-9]", b"", run.group()).decode()
+            gated = pii_numbers.is_bank_account(digits) or pii_numbers.is_gated_national_id(digits)
+            if gated and self._in_context(text, run.start()):
+                return True
+        return False
+
+    def _in_context(self, text: bytes, at: int) -> bool:
+        colon = text.rfind(b'":', 0, at)
+        if colon < 0:
+            return True
+        key = _key_before(text, colon)
+        if key is None:
+            return True  # an escaped quote: cannot tell cheaply, let the walk decide
+        if self._scanner.named(key):
+            return True
+        if self._keyword_before(text, at):
+            return True
+        opener = max(text.rfind(b"{", 0, at), text.rfind(b"[", 0, at))
+        if opener > colon:  # inside an array (or an object) opened after the field name
+            return self._named_container(text, opener)
+        if key.lower() in CONTEXTLESS:
+            return self._named_container(text, text.rfind(b"{", 0, colon))
+        return False
+
+    def _keyword_before(self, text: bytes, at: int) -> bool:
+        """The free-text rule: a keyword and its filler right before the number. The walk looks
+        48 characters back; in JSON those are 48 bytes unless escapes or UTF-8 widen them."""
+        before = text[max(0, at - _CONTEXT) : at]
+        if before.isascii() and b"\\" not in before:
+            before = before[-_CONTEXT_PLAIN:]
+        return any(p.search(before) for p in self._windows)
+
+    def _named_container(self, text: bytes, opener: int) -> bool:
+        """Whether the object or array opened at ``opener`` sits under a keyword-named field;
+        True wherever that is not plain to see (nested or closed brackets in between, an
+        element of an array, an object with a ``type`` that could name its ``id``)."""
+        if opener < 2:
+            return True
+        if text[opener - 1 : opener] in (b"[", b","):
+            return True
+        if b'"type"' in text[opener:]:
+            return True
+        if text[opener - 2 : opener] != b'":':
+            return True
+        key = _key_before(text, opener - 2)
+        return key is None or bool(self._scanner.named(key))
+
+
+def _key_before(text: bytes, colon: int) -> str | None:
+    """The field name whose closing quote is at ``colon``; None when escapes make it unclear."""
+    open_quote = text.rfind(b'"', 0, colon)
+    if open_quote < 0 or b"\\" in text[open_quote - 1 : colon]:
+        return None
+    return text[open_quote + 1 : colon].decode("utf-8", "replace")
