@@ -26,8 +26,9 @@ from shared.tiering.mtu import mtu_report
 from shared.tiering.state import PROMOTIONS, Promotion, PromotionState, doc_id
 from shared.tiering.sweep import SWEEP, SWEEPS
 from shared.topology import BACKFILLS, IDENTITY_CHANGES
-from shared.warehouse.tables import datasets
+from shared.warehouse.layers import CURATED, PROCESSED, RAW
 from tests.conftest import PROJECT
+from tests.integration.test_warehouse_loader import needed
 
 pytestmark = pytest.mark.integration
 NOW = SystemClock().now().replace(microsecond=0)
@@ -71,7 +72,9 @@ def load_identity_changes(services: Services) -> None:
 def world(bigquery: BigQueryWarehouse, unique: str) -> tuple[Services, dict[str, str]]:
     settings = Settings(project_id=PROJECT, dataset_prefix=f"it_{unique}", bigquery_endpoint="-",
                         tier_sweep_settle_seconds=0)  # fmt: skip
-    bigquery.ensure(datasets(settings))
+    # Only what the loader, the sweep and the report use: each table or view costs a slow DDL.
+    # Its own datasets for each test: the sweep and the report count every id in them.
+    bigquery.ensure(needed(settings, RAW, PROCESSED, CURATED))
     documents = FirestoreDocumentStore(PROJECT)
     services = bootstrap(settings, warehouse=bigquery, sql=bigquery, documents=documents,
                          publisher=InMemoryPublisher(), clock=FakeClock(NOW))  # fmt: skip

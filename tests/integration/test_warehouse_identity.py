@@ -17,15 +17,16 @@ from shared.identity.changes import Assignment, IdentityChange, encode_changes
 from shared.ports.publisher import InMemoryPublisher, OutboundMessage
 from shared.settings import Settings
 from shared.topology import COLD_EVENTS, EVENTS
-from shared.warehouse.tables import datasets
+from shared.warehouse.layers import CURATED, PROCESSED, RAW
 from tests.conftest import PROJECT
 from tests.fakes import client, installed
+from tests.integration.test_warehouse_loader import needed
 
 
 @pytest.fixture
 def services(bigquery: BigQueryWarehouse, unique: str) -> Iterator[Services]:
     settings = Settings(project_id=PROJECT, dataset_prefix=f"id_{unique}", bigquery_endpoint="-")
-    bigquery.ensure(datasets(settings))
+    bigquery.ensure(needed(settings, RAW, PROCESSED, CURATED))  # what the loader and map use
     built = bootstrap(settings, warehouse=bigquery, sql=bigquery, publisher=InMemoryPublisher())
     with installed(built):
         yield built
