@@ -37,17 +37,51 @@ _SHAPE = bytes.maketrans(
 # that close to it (digit detections span at most 30 bytes, an IBAN 42).
 _LITERALS = ((b"000000", 18), (b"000-000", 18), (b"00-0000", 18), (b"AA00", 6), (b".000.000.", 18))
 _FRACTION = (b"0.000000", b"0.######")
+_DIGIT_LITERALS = (b"000000", b"000-000", b"00-0000")
 _COVER = 18  # a digit hit's window also answers for hits this close (skipped)
 _SPAN = 48  # bytes either side of a hit handed to the validators (an IBAN spans up to 42)
 _CONTEXT = 300  # bytes before a number searched for its keyword (the walk: 48 characters)
 _CONTEXT_PLAIN = 50  # ... when those bytes are plain ASCII without escapes
+_GATED_MIN = min(pii_numbers.BANK_ACCOUNT_DIGITS[0], 9)  # fewest digits a keyword can gate
 _CARD_SHAPES = (b"0" * 13, b"0000-0000-0000-0", b"0000-000000-0000")
-# Wider than the walk's rule (no letter or decimal exclusions): an escape such as ``\n`` puts a
-# letter before a number in the JSON text that the value itself does not have; a dash-joined
-# word before it is only excluded when no backslash could make it an escape.
+# The walk's number rule (not glued to letters, not dash-joined to a word) read in JSON text,
+# where an escape puts letters or hex digits before a number that the value itself does not
+# have (``\n1234567``, ``\u00e9-1234567``): those still count. Wider than the walk (no
+# decimal rule), never narrower.
+_ESCAPED = rb"(?<=\\[nrtbf])|(?<=\\u[0-9a-fA-F]{4})"
 _RUN = re.compile(
-    rb"(?<![0-9])(?<![^\\][A-Za-z0-9]-)[0-9]+(?:[ -][0-9]+)*(?![0-9])(?!-[A-Za-z0-9])"
+    rb"(?:(?<![A-Za-z0-9])|" + _ESCAPED + rb")"
+    rb"(?:(?<![A-Za-z0-9]-)|(?<=\\[nrtbf]-)|(?<=\\u[0-9a-fA-F]{4}-))"
+    rb"[0-9]+(?:[ -][0-9]+)*(?![0-9A-Za-z])(?!-[A-Za-z0-9])"
 )
+
+
+# What may stand between a field's ``":`` and a number that is (inside) its value: nothing
+# (an integer), the opening quote and text of a string, arrays opened around either.
+_DIRECT = re.compile(rb'\s*[\[\s]*(?:"[^"\\]*(?:\\.[^"\\]*)*)?\Z')
+_STRUCTURAL = re.compile(rb"[:\[\]{},]")
+_ESCAPE = re.compile(r"\\(?:u[0-9a-fA-F]{4}|.)")
+_HEX = bytes.maketrans(b"0123456789abcdefABCDEF", b"0" * 22)
+_UUID = b"00000000-0000-0000-0000-000000000000"
+_BLANK = b"~" * len(_UUID)
+
+
+def _without_uuids(text: bytes, shape: bytes) -> bytes:
+    """``shape`` with every UUID blanked. Nearly every event carries one or two (messageId,
+    anonymousId) and half of all UUIDs hold six decimal digits in a row; none can hold a
+    detection (8-4-4-4-12 hex groups are no card layout, too long an account number, and
+    their digit groups are dash-joined to the next), so they need no validation."""
+    hexed = text.translate(_HEX)
+    at = hexed.find(_UUID)
+    if at < 0:
+        return shape
+    out = bytearray(shape)
+    while at >= 0:
+        end = at + len(_UUID)
+        if not text[at - 1 : at].isalnum() and not text[end : end + 1].isalnum():
+            out[at:end] = _BLANK
+        at = hexed.find(_UUID, end)
+    return bytes(out)
 
 
 class Prescan:
@@ -60,12 +94,12 @@ class Prescan:
 
     def candidate(self, text: bytes) -> bool:
         """Whether ``text`` (an event's JSON) may hold a detection: then walk the event."""
-        shape = text.translate(_SHAPE).replace(*_FRACTION)
+        shape = _without_uuids(text, text.translate(_SHAPE).replace(*_FRACTION))
         checked: list[int] = []  # digit hits already validated: their windows cover the next
         for literal, skip in _LITERALS:
             at = shape.find(literal)
             while at >= 0:
-                digits = literal != b"AA00"
+                digits = literal in _DIGIT_LITERALS  # same validators: one window answers
                 if not (digits and any(abs(p - at) <= _COVER for p in checked)):
                     if self._hit(text, shape, at, literal):
                         return True
@@ -77,7 +111,10 @@ class Prescan:
     def _hit(self, text: bytes, shape: bytes, at: int, literal: bytes) -> bool:
         start, end = max(0, at - _SPAN), at + _SPAN
         near = shape[start:end]
-        piece = text[start:end].decode("utf-8", "replace")
+        # JSON escapes stand for characters the detectors read as boundaries (a newline, a
+        # quote, a non-ASCII letter): read them as one too, not as the letters they are spelled
+        # with ("\\nAAAPL1234C" holds a PAN; "n" glued to it would hide it).
+        piece = _ESCAPE.sub("~", text[start:end].decode("utf-8", "replace"))
         if literal == b"AA00":
             return any(pii_numbers.find_ibans(piece)) or any(pii_numbers.find_pan(piece))
         if literal == b".000.000.":
@@ -93,9 +130,10 @@ class Prescan:
         for run in _RUN.finditer(text, start, end):
             if run.end() <= at - _COVER or run.start() > at + _COVER + 9:
                 continue  # far from this hit: a hit of its own checks it
-            digits = re.sub(rb"[^0-9]", b"", run.group()).decode()
-            gated = pii_numbers.is_bank_account(digits) or pii_numbers.is_gated_national_id(digits)
-            if gated and self._in_context(text, run.start()):
+            body = run.group()
+            if len(body) - body.count(b" ") - body.count(b"-") < _GATED_MIN:
+                continue
+            if self._in_context(text, run.start()):
                 return True
         return False
 
@@ -110,11 +148,10 @@ class Prescan:
             return True
         if self._keyword_before(text, at):
             return True
-        opener = max(text.rfind(b"{", 0, at), text.rfind(b"[", 0, at))
-        if opener > colon:  # inside an array (or an object) opened after the field name
-            return self._named_container(text, opener)
+        if not _DIRECT.match(text, colon + 2, at):
+            return True  # not plainly this field's value (an element after others): walk
         if key.lower() in CONTEXTLESS:
-            return self._named_container(text, text.rfind(b"{", 0, colon))
+            return self._named_container(text, text.rfind(b"{", 0, colon), at)
         return False
 
     def _keyword_before(self, text: bytes, at: int) -> bool:
@@ -125,12 +162,12 @@ class Prescan:
             before = before[-_CONTEXT_PLAIN:]
         return any(p.search(before) for p in self._windows)
 
-    def _named_container(self, text: bytes, opener: int) -> bool:
+    def _named_container(self, text: bytes, opener: int, at: int) -> bool:
         """Whether the object or array opened at ``opener`` sits under a keyword-named field;
         True wherever that is not plain to see (nested or closed brackets in between, an
         element of an array, an object with a ``type`` that could name its ``id``)."""
-        if opener < 2:
-            return True
+        if opener < 2 or b"}" in text[opener:at] or b"]" in text[opener:at]:
+            return True  # a closed object or array in between: its opener is not ours
         if text[opener - 1 : opener] in (b"[", b","):
             return True
         if b'"type"' in text[opener:]:
@@ -144,6 +181,7 @@ class Prescan:
 def _key_before(text: bytes, colon: int) -> str | None:
     """The field name whose closing quote is at ``colon``; None when escapes make it unclear."""
     open_quote = text.rfind(b'"', 0, colon)
-    if open_quote < 0 or b"\\" in text[open_quote - 1 : colon]:
-        return None
-    return text[open_quote + 1 : colon].decode("utf-8", "replace")
+    name = text[open_quote + 1 : colon]
+    if open_quote < 0 or b"\\" in text[open_quote - 1 : colon] or _STRUCTURAL.search(name):
+        return None  # an escape, or the quote that opened a value starting with ":"
+    return name.decode("utf-8", "replace")

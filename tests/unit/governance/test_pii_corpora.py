@@ -95,3 +95,51 @@ def test_any_generated_look_alike_passes(kind: str, seed: int) -> None:
     value = lookalike(random.Random(seed), kind)
     ev = {"type": "track", "properties": {"value": value, "items": [value]}}
     assert GUARD.inspect(ev, json.dumps(ev).encode()).event is ev
+
+
+_REDACT_ALL = PiiGuard(PiiConfig.model_validate({"national_id": "redact"}), "")
+_PIECES = (
+    "4111 1111 1111 1111", "5555-5555-5555-4444", "378282246310005",
+    "DE89 3704 0044 0532 0130 00", "123-45-6789", "123456789", "3171015708450001",
+    "01.312.166.0-091.000", "AAAPL1234C", "2341 2341 2346", "1234567890", "123-456-7890",
+    "1767268798000", "12345678-1234-1234-1234-123456789012",
+    "0f3c9a4e-1d2b-4c5e-8f70-123456789abc", "2026-01-01T11:59:58.123456+00:00",
+    "+62 812-3456-7890", "account", "account number", "rekening BCA", "no rek", "ssn", "SSN:",
+    "NIK", "aadhaar", "iban", "s-", "ajs-next-", " ", "-", ".", "\n", "\t", '"', "\\", "é",
+    "\u00a0", "#", ":", "x", "{", "}", "[", "]", ",",
+)  # fmt: skip
+_KEYS = (
+    "note",
+    "account_number",
+    "ssn",
+    "id",
+    "type",
+    "number",
+    "accounts",
+    "noRek",
+    "bank_account",
+    "x",
+)
+
+
+def _values(depth: int) -> st.SearchStrategy[Any]:
+    text = st.lists(st.sampled_from(_PIECES), max_size=6).map("".join)
+    leaf = st.one_of(text, st.integers(0, 10**17), st.floats(allow_nan=False), st.booleans())
+    if depth == 0:
+        return leaf
+    inner = _values(depth - 1)
+    return st.one_of(
+        leaf,
+        st.lists(inner, max_size=3),
+        st.dictionaries(st.sampled_from(_KEYS), inner, max_size=3),
+    )
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.dictionaries(st.sampled_from(_KEYS), _values(2), max_size=4), st.booleans())
+def test_the_pre_scan_never_hides_what_the_walk_finds(
+    props: dict[str, Any], ascii_only: bool
+) -> None:
+    ev = {"type": "track", "messageId": "ajs-next-1767268798000-0f3c9a4e", "properties": props}
+    text = json.dumps(ev, ensure_ascii=ascii_only).encode()
+    assert _REDACT_ALL.inspect(ev, text).event == _REDACT_ALL.scrub(ev)
