@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from functools import cached_property
+from pathlib import Path
 
 from shared.adapters.bigquery import BigQueryWarehouse
 from shared.adapters.firestore import FirestoreDocumentStore
@@ -13,6 +14,11 @@ from shared.adapters.pubsub import PubSubPublisher, PubSubSubscriber
 from shared.destinations.framework import DestinationSettings
 from shared.destinations.registry import build
 from shared.destinations.runner import Runner, warehouse_reports
+from shared.governance.checks import findings
+from shared.governance.gate import Gate
+from shared.governance.pii import PiiConfig, PiiGuard
+from shared.governance.plan import PLAN_PATH, TrackingPlan, load_plan
+from shared.governance.privacy.suppression import Suppressions
 from shared.identity.handler import IdentityHandler
 from shared.identity.profiles import ProfileRepository
 from shared.ingest.handler import IngestHandler
@@ -45,7 +51,22 @@ class Services:
 
     @cached_property
     def ingest(self) -> IngestHandler:
-        return IngestHandler(self.settings, self.publisher, self.clock, tiers=self.tiers)
+        return IngestHandler(
+            self.settings, self.publisher, self.clock, tiers=self.tiers, gate=self.gate
+        )
+
+    @cached_property
+    def plan(self) -> TrackingPlan:
+        return load_plan(Path(self.settings.tracking_plan or PLAN_PATH))
+
+    @cached_property
+    def gate(self) -> Gate:
+        """Governance at ingest: the plan's checks, its PII policies, the suppression list
+        (read from Firestore at most every half minute per instance, never per event)."""
+        key = self.settings.pii_hash_key
+        guard = PiiGuard(PiiConfig.model_validate(self.plan.pii), key)
+        suppression = Suppressions(self.documents, self.clock, key, config=self.settings.identity)
+        return Gate(self.plan, findings, guard, suppression)
 
     @cached_property
     def identity(self) -> IdentityHandler:

@@ -122,6 +122,8 @@ class Settings(BaseSettings):
     # Governance: the secret of every keyed hash (HMAC-SHA256): the PII policy ``hash`` and the
     # suppression list of privacy requests. From Secret Manager via the env (CDP_PII_HASH_KEY).
     pii_hash_key: str = Field(default="", repr=False)
+    # The tracking plan ingest enforces (a YAML path); empty: the shipped fintech plan.
+    tracking_plan: str = ""
 
     # MTU report: the list price one Monthly Tracked User costs on a per-MTU CDP.
     mtu_list_price_usd: float = 0.01
