@@ -344,12 +344,13 @@ def _phone(rng: random.Random) -> str:
 
 
 def _bad_iban(rng: random.Random) -> str:
-    number = iban_number(rng, rng.choice(IBAN_COUNTRIES))
-    check = int(number[2:4])
-    wrong = f"{(check + rng.randint(1, 90)) % 97 + 2:02d}"
     if rng.random() < 0.3:
-        return "ID" + wrong + _digits(rng, 18)  # Indonesia has no IBAN
-    return number[:2] + wrong + number[4:]
+        return "ID" + _digits(rng, 20)  # Indonesia has no IBAN
+    number = iban_number(rng, rng.choice(IBAN_COUNTRIES))
+    while True:
+        wrong = number[:2] + f"{rng.randint(2, 98):02d}" + number[4:]
+        if not iban.is_valid(wrong):
+            return wrong
 
 
 def _bad_ssn(rng: random.Random) -> str:

@@ -59,9 +59,10 @@ NETWORKS: tuple[Network, ...] = (
 MIN_DIGITS = 13
 MAX_DIGITS = 19
 
-# Maximal runs of 13+ digits joined by single spaces or dashes; windows inside a run are tried
+# Maximal runs of 13+ digits joined by single spaces or dashes, not glued to letters (the digits
+# of an IBAN, a hex id or "ORD50381131111786" are no card); windows inside a run are tried
 # (a card may follow a quantity: "2x 4111 1111 1111 1111" reads as the run "2 4111 ...").
-RUN = re.compile(r"(?<![0-9])[0-9](?:[ -]?[0-9]){12,}(?![0-9])")
+RUN = re.compile(r"(?<![0-9A-Za-z])[0-9](?:[ -]?[0-9]){12,}(?![0-9A-Za-z])")
 _DIGITS = re.compile(r"[0-9]+")
 
 

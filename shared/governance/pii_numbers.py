@@ -27,8 +27,9 @@ _NPWP_DOTTED = re.compile(
     r"(?<![0-9])(?<![0-9][.-])0?[0-9]{2}\.[0-9]{3}\.[0-9]{3}\.[0-9]-[0-9]{3}\.[0-9]{3}(?![.-]?[0-9])"
 )
 _PAN = re.compile(r"(?<![A-Za-z0-9])[A-Z]{5}[0-9]{4}[A-Z](?![A-Za-z0-9])")
+# Not inside a dash- or space-joined token ("…-3466-4308-9409-…" is a UUID's middle).
 _AADHAAR_GROUPED = re.compile(
-    r"(?<![0-9])(?<![0-9][ -])[2-9][0-9]{3}([ -])[0-9]{4}\1[0-9]{4}(?![ -]?[0-9])"
+    r"(?<![0-9])(?<![A-Za-z0-9][ -])[2-9][0-9]{3}([ -])[0-9]{4}\1[0-9]{4}(?![ -]?[A-Za-z0-9])"
 )
 # A number as people write one next to its keyword: digit groups joined by single spaces or
 # dashes ("123-456-7890", "0123 4567 89"); not glued to letters (hex ids, "INV123456"), not

@@ -63,6 +63,8 @@ def test_cards_of_every_network_in_every_layout(number: str, net: str) -> None:
         "+62 812-3456-7890",
         "+91 98765 43210",
         "order 12345678901234567890123",  # too long to be one card
+        "GB69NFGA50381131111786",  # an IBAN's digits: glued to letters, no card
+        "ORD4111111111111111",
     ],
 )
 def test_card_look_alikes(text: str) -> None:
@@ -148,6 +150,7 @@ def test_iban_look_alikes(text: str) -> None:
         ("aadhaar no 234123412346", (), [("national_id", "234123412346")]),
         ("234123412346", (), []),  # plain 12 digits: Verhoeff alone passes 1 in 10
         ("2341 2341 2347", (), []),  # Verhoeff fails
+        ("7ec9d13a-3466-4308-9409-d04461f391ec", (), []),  # a UUID's middle groups
     ],
 )
 def test_national_ids(text: str, keyed: tuple[str, ...], expected: list[tuple[str, str]]) -> None:
