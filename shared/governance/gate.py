@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
 
 from shared.envelope import dumps
 
@@ -79,8 +79,7 @@ class Suppression(Protocol):
 Checker = Callable[[Any, Mapping[str, Any], str], Sequence[FindingLike]]
 
 
-@dataclass(frozen=True)
-class Verdict:
+class Verdict(NamedTuple):  # one per event: a tuple is made several times faster
     outcome: str  # pass | suppressed | blocked
     event: Event  # as it goes on (or is kept as a failed event): PII already handled
     text: bytes  # its JSON, written once
