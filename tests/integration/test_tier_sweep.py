@@ -26,13 +26,28 @@ from shared.tiering.mtu import mtu_report
 from shared.tiering.state import PROMOTIONS, Promotion, PromotionState, doc_id
 from shared.tiering.sweep import SWEEP, SWEEPS
 from shared.topology import BACKFILLS, IDENTITY_CHANGES
-from shared.warehouse.layers import CURATED, PROCESSED, RAW
+from shared.warehouse.layers import (
+    CURATED,
+    EVENT_PROFILES_VIEW,
+    IDENTITY_ASSIGNMENTS_TABLE,
+    IDENTITY_MAP_VIEW,
+    PROCESSED,
+    RAW,
+)
 from tests.conftest import PROJECT
 from tests.integration.test_warehouse_loader import needed
 
 pytestmark = pytest.mark.integration
 NOW = SystemClock().now().replace(microsecond=0)
 CAMPAIGN = {"name": "spring_savings", "source": "google", "medium": "cpc"}
+# Only what the loader, the sweep and the report use (each table or view costs the emulator a
+# slow DDL): the raw layer, the processed tables of the call types loaded, the identity map.
+USED = (
+    RAW,
+    *(f"{PROCESSED}.{t}" for t in ("tracks", "identifies", "pages", IDENTITY_ASSIGNMENTS_TABLE)),
+    f"{CURATED}.{IDENTITY_MAP_VIEW}",
+    f"{CURATED}.{EVENT_PROFILES_VIEW}",
+)
 
 
 def iso(moment: datetime) -> str:
@@ -72,9 +87,8 @@ def load_identity_changes(services: Services) -> None:
 def world(bigquery: BigQueryWarehouse, unique: str) -> tuple[Services, dict[str, str]]:
     settings = Settings(project_id=PROJECT, dataset_prefix=f"it_{unique}", bigquery_endpoint="-",
                         tier_sweep_settle_seconds=0)  # fmt: skip
-    # Only what the loader, the sweep and the report use: each table or view costs a slow DDL.
     # Its own datasets for each test: the sweep and the report count every id in them.
-    bigquery.ensure(needed(settings, RAW, PROCESSED, CURATED))
+    bigquery.ensure(needed(settings, *USED))
     documents = FirestoreDocumentStore(PROJECT)
     services = bootstrap(settings, warehouse=bigquery, sql=bigquery, documents=documents,
                          publisher=InMemoryPublisher(), clock=FakeClock(NOW))  # fmt: skip

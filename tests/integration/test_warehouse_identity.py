@@ -17,16 +17,32 @@ from shared.identity.changes import Assignment, IdentityChange, encode_changes
 from shared.ports.publisher import InMemoryPublisher, OutboundMessage
 from shared.settings import Settings
 from shared.topology import COLD_EVENTS, EVENTS
-from shared.warehouse.layers import CURATED, PROCESSED, RAW
+from shared.warehouse.layers import (
+    CURATED,
+    EVENT_PROFILES_VIEW,
+    IDENTITY_ASSIGNMENTS_TABLE,
+    IDENTITY_MAP_VIEW,
+    PROCESSED,
+    RAW,
+)
 from tests.conftest import PROJECT
 from tests.fakes import client, installed
 from tests.integration.test_warehouse_loader import needed
+
+# What the loader writes for a cold page, a track and identity changes, and the views read.
+USED = (
+    RAW,
+    f"{PROCESSED}.tracks",
+    f"{PROCESSED}.{IDENTITY_ASSIGNMENTS_TABLE}",
+    f"{CURATED}.{IDENTITY_MAP_VIEW}",
+    f"{CURATED}.{EVENT_PROFILES_VIEW}",
+)
 
 
 @pytest.fixture
 def services(bigquery: BigQueryWarehouse, unique: str) -> Iterator[Services]:
     settings = Settings(project_id=PROJECT, dataset_prefix=f"id_{unique}", bigquery_endpoint="-")
-    bigquery.ensure(needed(settings, RAW, PROCESSED, CURATED))  # what the loader and map use
+    bigquery.ensure(needed(settings, *USED))
     built = bootstrap(settings, warehouse=bigquery, sql=bigquery, publisher=InMemoryPublisher())
     with installed(built):
         yield built
