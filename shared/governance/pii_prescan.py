@@ -23,6 +23,7 @@ when the walk finds nothing.
 
 from __future__ import annotations
 
+import bisect
 import re
 
 from shared.governance import pii_cards, pii_numbers
@@ -33,17 +34,20 @@ _SHAPE = bytes.maketrans(
     b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz ",
     b"0" * 10 + b"A" * 26 + b"a" * 26 + b"-",
 )
-# (literal, bytes to skip after a hit): a hit's window covers every detection holding a hit
-# that close to it (digit detections span at most 30 bytes, an IBAN 42).
-_LITERALS = ((b"000000", 18), (b"000-000", 18), (b"00-0000", 18), (b"AA00", 6), (b".000.000.", 18))
+_LITERALS = (b"000000", b"000-000", b"00-0000", b"AA00", b".000.000.")
 _FRACTION = (b"0.000000", b"0.######")
 _DIGIT_LITERALS = (b"000000", b"000-000", b"00-0000")
-_COVER = 18  # a digit hit's window also answers for hits this close (skipped)
+# A digit hit's validation also answers for digit hits this close (skipped): its finders see
+# 48 bytes either side (a card, SSN or Aadhaar spans at most 25) and it checks every number
+# run overlapping 18 bytes either side.
+_COVER = 18
 _SPAN = 48  # bytes either side of a hit handed to the validators (an IBAN spans up to 42)
 _CONTEXT = 300  # bytes before a number searched for its keyword (the walk: 48 characters)
 _CONTEXT_PLAIN = 50  # ... when those bytes are plain ASCII without escapes
 _GATED_MIN = min(pii_numbers.BANK_ACCOUNT_DIGITS[0], 9)  # fewest digits a keyword can gate
-_CARD_SHAPES = (b"0" * 13, b"0000-0000-0000-0", b"0000-000000-0000")
+_THIRTEEN = b"0" * 13
+_ZERO = ord("0")
+_CARD_FIRST = frozenset(ord(d) for d in pii_cards.FIRST_DIGITS)
 # The walk's number rule (not glued to letters, not dash-joined to a word) read in JSON text,
 # where an escape puts letters or hex digits before a number that the value itself does not
 # have (``\n1234567``, ``\u00e9-1234567``): those still count. Wider than the walk (no
@@ -64,6 +68,27 @@ _ESCAPE = re.compile(r"\\(?:u[0-9a-fA-F]{4}|.)")
 _HEX = bytes.maketrans(b"0123456789abcdefABCDEF", b"0" * 22)
 _UUID = b"00000000-0000-0000-0000-000000000000"
 _BLANK = b"~" * len(_UUID)
+
+
+def _covered(checked: list[int], at: int) -> bool:
+    i = bisect.bisect_left(checked, at - _COVER)
+    return i < len(checked) and checked[i] <= at + _COVER
+
+
+def _maybe_card(text: bytes, near: bytes, start: int) -> bool:
+    """Whether the window around a hit can hold a card: a grouped card layout, or 13+ digits in
+    a row starting with a digit some network starts with (timestamps start with 1: no)."""
+    if b"0000-0000-0000-0" in near or b"0000-000000-0000" in near:
+        return True
+    at = near.find(_THIRTEEN)
+    while at >= 0:
+        if at == 0 or text[start + at] in _CARD_FIRST:
+            return True
+        end = at + len(_THIRTEEN)
+        while end < len(near) and near[end] == _ZERO:
+            end += 1
+        at = near.find(_THIRTEEN, end)
+    return False
 
 
 def _without_uuids(text: bytes, shape: bytes) -> bytes:
@@ -95,17 +120,17 @@ class Prescan:
     def candidate(self, text: bytes) -> bool:
         """Whether ``text`` (an event's JSON) may hold a detection: then walk the event."""
         shape = _without_uuids(text, text.translate(_SHAPE).replace(*_FRACTION))
-        checked: list[int] = []  # digit hits already validated: their windows cover the next
-        for literal, skip in _LITERALS:
+        checked: list[int] = []  # digit hits validated, sorted: their windows cover near ones
+        for literal in _LITERALS:
+            digits = literal in _DIGIT_LITERALS  # same validators: one window answers
             at = shape.find(literal)
             while at >= 0:
-                digits = literal in _DIGIT_LITERALS  # same validators: one window answers
-                if not (digits and any(abs(p - at) <= _COVER for p in checked)):
+                if not (digits and _covered(checked, at)):
                     if self._hit(text, shape, at, literal):
                         return True
                     if digits:
-                        checked.append(at)
-                at = shape.find(literal, at + skip)
+                        bisect.insort(checked, at)
+                at = shape.find(literal, at + 1)
         return False
 
     def _hit(self, text: bytes, shape: bytes, at: int, literal: bytes) -> bool:
@@ -119,7 +144,7 @@ class Prescan:
             return any(pii_numbers.find_ibans(piece)) or any(pii_numbers.find_pan(piece))
         if literal == b".000.000.":
             return any(pii_numbers.find_npwp_dotted(piece))
-        if any(shape in near for shape in _CARD_SHAPES) and any(pii_cards.find_cards(piece)):
+        if _maybe_card(text, near, start) and any(pii_cards.find_cards(piece)):
             return True
         if b"000-00-0000" in near and any(pii_numbers.find_ssn_dashed(piece)):
             return True

@@ -179,3 +179,22 @@ def test_the_pre_scan_never_hides_what_the_walk_finds(value: str) -> None:
             masked = json.dumps(g.scrub(ev)).count("****")  # scrub walks without pre-scan
             assert len(g.inspect(ev, text).detections) == masked, (value, text)
     assert json.dumps(g.scrub(event(account_number=value))).count("****") == 1
+
+
+@pytest.mark.parametrize(
+    "properties",
+    [
+        # found by the property test: hits so close that one window answered for the next
+        {"account_number": ["AAAPL1234C5555-5555-5555-4444123-45-6789378282246310005", 100000]},
+        {"account_number": [{"note": "", "x": ""}, "123456789"]},  # an element after an object
+        {"account_number": [0, ":+62 812-3456-7890"]},  # a value that starts with ":"
+        {"note": "0f3c9a4e-1d2b-4c5e-8f70-123456789abc01.312.166.0-091.000"},
+        {"note": "\nAAAPL1234C"},
+        {"bank_account": {"meta": {"x": 1}, "number": "1234567890"}},  # a closed object between
+    ],
+)
+def test_pre_scan_regressions(properties: dict[str, Any]) -> None:
+    g = PiiGuard(PiiConfig.model_validate({"national_id": "redact"}), "")
+    ev = event(**properties)
+    for text in (json.dumps(ev).encode(), json.dumps(ev, ensure_ascii=False).encode()):
+        assert g.inspect(ev, text).event == g.scrub(ev) != ev
