@@ -11,8 +11,8 @@ letters → ``a``, space → ``-``) and five literal searches in it, all at C sp
 - ``.000.000.`` an NPWP in its dotted form.
 
 Every shape a detector accepts contains one of them (the gated number rule in
-``pii_numbers`` is written so that this holds). Microsecond fractions of timestamps, the one
-hit every server SDK's event carries, are blanked first. Each hit is then validated in a small
+``pii_numbers`` is written so that this holds). What nearly every event carries is blanked
+first: microsecond fractions of timestamps and UUIDs. Each hit is then validated in a small
 window: the stdnum checks of the ungated detectors, and for a number a keyword could gate, the
 keyword context the walk would use — the field holding it (memoised per name), the free text
 before it, and where that context lies further away (a ``number`` under ``bank_account``, an
