@@ -118,7 +118,7 @@ def demo(stack: dict[str, Any]) -> Iterator[dict[str, Any]]:
             "status": status(stack),
             "failed": {r["failed_id"] for r in destination_failures(stack)},
         }
-        started = time.monotonic()
+        started, started_at = time.monotonic(), datetime.now(UTC)
         report = run_demo(stack)
         assert report.errors == [] and report.total > 0
 
@@ -144,6 +144,7 @@ def demo(stack: dict[str, Any]) -> Iterator[dict[str, Any]]:
             "before": before,
             "listings": listings(stack),
             "seconds": time.monotonic() - started,
+            "started_at": started_at,
         }
 
 
@@ -226,3 +227,42 @@ def test_destinations_status_shows_deliveries_and_no_refusal(
         assert found[name]["delivered"] > 0, name
         assert found[name]["refused"] == expected, (name, found[name])
         assert found[name]["dead_lettered"] == 0, name
+
+
+def test_the_demo_passes_the_shipped_tracking_plan_with_no_finding(
+    stack: dict[str, Any], demo: dict[str, Any]
+) -> None:
+    """Nothing the demo sent is flagged or blocked by the plan or the PII guard (counted once
+    every event it sent is loaded: raw and cold rows since it started stop changing)."""
+    from shared.adapters.bigquery import BigQueryWarehouse
+
+    bigquery = BigQueryWarehouse(
+        stack["project_id"], "EU", stack["environment"]["CDP_BIGQUERY_ENDPOINT"]
+    )
+    since = demo["started_at"].isoformat()
+    tables = [f"{stack['project_id']}.cdp_raw.{t}" for t in ("events", "cold_archive")]
+    counts: list[int] = []
+
+    def loaded() -> int | None:
+        counts.append(
+            sum(
+                bigquery.query(
+                    f"SELECT COUNT(*) AS n FROM `{t}` WHERE received_at >= TIMESTAMP('{since}')"
+                )[0]["n"]
+                for t in tables
+            )
+        )
+        return counts[-1] if len(counts) >= 3 and len(set(counts[-3:])) == 1 else None
+
+    assert eventually(loaded, timeout=60, every=1.0) >= demo["report"].total
+    ops = f"{stack['project_id']}.cdp_ops"
+    found = bigquery.query(
+        f"SELECT event, kind, property FROM `{ops}.violation_events` "
+        f"WHERE received_at >= TIMESTAMP('{since}')"
+    )
+    assert found == []
+    blocked = bigquery.query(
+        f"SELECT reason FROM `{ops}.failed_events` "
+        f"WHERE stage = 'ingest' AND recorded_at >= TIMESTAMP('{since}')"
+    )
+    assert blocked == []
