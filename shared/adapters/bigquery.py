@@ -50,28 +50,29 @@ class BigQueryWarehouse(Warehouse, SqlRunner):
         return self._client
 
     def ensure(self, datasets: Sequence[Dataset]) -> None:
+        """Create what is missing; a dataset's tables are listed once, so only objects that
+        exist are read one by one (a new dataset costs no get per table or view)."""
         with transient_as_unavailable("BigQuery DDL"):
+            present: dict[str, set[str]] = {}
             for dataset in datasets:
                 ds = bigquery.Dataset(f"{self._project_id}.{dataset.name}")
                 ds.location = self._location
                 ds.description = dataset.description or None
                 self.client.create_dataset(ds, exists_ok=True)
+                present[dataset.name] = {t.table_id for t in self.client.list_tables(ds)}
                 for table in dataset.tables:
-                    self._ensure_table(dataset.name, table)
+                    self._ensure_table(dataset.name, table, table.name in present[dataset.name])
             for dataset in datasets:
                 for view in dataset.views:
-                    self._ensure_view(dataset.name, view)
+                    self._ensure_view(dataset.name, view, view.name in present[dataset.name])
 
-    def _ensure_view(self, dataset: str, view: View) -> None:
+    def _ensure_view(self, dataset: str, view: View, present: bool = True) -> None:
         """Create the view, or replace it when its query changed (a new plan version).
 
         Replaced by delete and create: the emulator keeps the old definition on update_table.
         """
         view_id = f"{self._project_id}.{dataset}.{view.name}"
-        try:
-            existing = self.client.get_table(view_id)
-        except gexc.NotFound:
-            existing = None
+        existing = self._get(view_id) if present else None
         if existing is not None:
             if existing.view_query == view.query:
                 return
@@ -81,11 +82,16 @@ class BigQueryWarehouse(Warehouse, SqlRunner):
         bq_view.description = view.description or None
         self.client.create_table(bq_view, exists_ok=True)
 
-    def _ensure_table(self, dataset: str, table: Table) -> None:
-        table_id = f"{self._project_id}.{dataset}.{table.name}"
+    def _get(self, table_id: str) -> bigquery.Table | None:
         try:
-            existing = self.client.get_table(table_id)
+            return self.client.get_table(table_id)
         except gexc.NotFound:
+            return None
+
+    def _ensure_table(self, dataset: str, table: Table, present: bool = True) -> None:
+        table_id = f"{self._project_id}.{dataset}.{table.name}"
+        existing = self._get(table_id) if present else None
+        if existing is None:
             bq_table = bigquery.Table(table_id, schema=schema_of(table))
             bq_table.description = table.description or None
             if table.partition_field:
