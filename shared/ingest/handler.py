@@ -265,8 +265,8 @@ def _failure(
     scrub: Callable[[Any], Any] | None = None,
 ) -> dict[str, Any]:
     payload = event.payload if isinstance(event, _Rejected) else event
-    if scrub is not None:
-        payload = scrub(payload)
+    if scrub is not None:  # a reason may quote a value (an unknown type, say)
+        payload, reason = scrub(payload), str(scrub(reason))
     return {
         "failedId": str(uuid.uuid4()),
         "stage": "ingest",

@@ -104,3 +104,11 @@ def test_another_sources_override_leaves_the_shipped_default_flag(kind: str) -> 
     send(ingest, {**event, "properties": properties}, key="k-backend")
     [message] = messages(publisher, EVENTS)
     assert [f[0] for f in message.meta["findings"]["m1"]] == [kind]
+
+
+def test_a_refused_events_reason_and_payload_never_quote_a_card() -> None:
+    ingest, publisher = governed({})
+    send(ingest, {"type": "4111 1111 1111 1111", "userId": "u1", "messageId": "m1"})
+    [failure] = [f for m in messages(publisher, FAILED_EVENTS) for f in m.events]
+    assert "Unknown event type" in failure["reason"]
+    assert "4111" not in failure["reason"] + failure["payload"]
