@@ -76,6 +76,7 @@ class _Admitted:
     findings: dict[str, tuple[Found, ...]] = field(default_factory=dict)  # by messageId
     bad: list[dict[str, Any]] = field(default_factory=list)
     suppressed: int = 0
+    clear: bool = False  # the PII guard found nothing in the whole request body
 
 
 @dataclass(frozen=True)
@@ -146,7 +147,7 @@ class IngestHandler:
             events = scrub(events)
         arrival = Arrival.of(source, self._clock.now(), _sent_at(body), self._bounds)
         checked = check_all(events) if route.kind != "webhook" else [_check(e) for e in events]
-        admitted = _Admitted()
+        admitted = _Admitted(clear=route.kind != "webhook" and self._gate.clear(raw))
         for event, call in zip(events, checked, strict=True):
             if isinstance(call, str):  # kept as sent, but never with a card number in it
                 failure = _failure(event, call, source, arrival.received_iso, self._gate.scrub)
@@ -166,7 +167,7 @@ class IngestHandler:
 
     def _admit(self, event: Event, source: Source, admitted: _Admitted) -> None:
         text = dumps(event)  # written once: measured here, published as is
-        verdict = self._gate.admit(event, text, source.id, source.kind)
+        verdict = self._gate.admit(event, text, source.id, source.kind, admitted.clear)
         if verdict.outcome == SUPPRESSED:
             admitted.suppressed += 1
             return

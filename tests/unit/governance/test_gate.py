@@ -88,6 +88,10 @@ class Guard:
     def scrub(self, value: Any) -> Any:
         return json.loads(json.dumps(value).replace(self.CARD, "****1111"))
 
+    def clear(self, text: bytes) -> bool:
+        self.bodies = [*getattr(self, "bodies", []), text]
+        return self.CARD.encode() not in text and b"ssn" not in text
+
 
 @dataclass
 class Suppressed:
@@ -263,3 +267,34 @@ def test_the_loader_writes_one_violation_row_per_finding_flagged_or_blocked() ->
 
 def test_a_failed_row_without_findings_has_none() -> None:
     assert failed_row({"failedId": "f", "reason": "r"}, "2026-01-01T00:00:00Z")["findings"] is None
+
+
+class Counting(Guard):
+    inspected = 0
+
+    def inspect(self, event: dict[str, Any], text: bytes | None = None) -> Inspected:
+        self.inspected += 1
+        return super().inspect(event, text)
+
+
+@pytest.mark.parametrize(
+    ("props", "inspected"),
+    [
+        ({"amount": 5}, 0),  # a clean body: one look at the body, no event inspected
+        ({"amount": 5, "note": Guard.CARD}, 2),  # something in it: every event inspected
+        ({"amount": 5, "note": "café"}, 2),  # json.dumps escapes it: events read one by one
+        ({"amount": 4.5e16}, 2),  # an exponent (4.5e+16) is written otherwise once parsed
+    ],
+)
+def test_a_clean_request_body_spares_every_event_its_inspection(
+    props: dict[str, Any], inspected: int
+) -> None:
+    guard = Counting()
+    ingest, _ = handler(Gate(Plan(), check, guard))
+    body = json.dumps({"batch": [track("m1", **props), track("m2", amount=1)]})
+    headers = {
+        "content-type": "application/json",
+        **{k.lower(): v for k, v in basic("k-web").items()},
+    }
+    ingest.handle(IngestRequest("/v1/batch", headers, body.encode()))
+    assert guard.inspected == inspected
