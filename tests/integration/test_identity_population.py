@@ -22,9 +22,10 @@ from shared.local.emulators import EmulatorPorts
 from shared.ports.documents import DocumentStore
 from shared.ports.publisher import InMemoryPublisher
 from shared.settings import Settings
-from shared.warehouse.tables import datasets
+from shared.warehouse.layers import EVENTS_TABLE, PROCESSED, RAW
 from tests.conftest import PROJECT
 from tests.fakes import client, installed, push_body
+from tests.integration.test_warehouse_loader import needed
 from tests.population import expected, population, precision_recall
 
 pytestmark = pytest.mark.integration
@@ -70,7 +71,11 @@ def services(emulators: EmulatorPorts, unique: str) -> Iterator[Services]:
     endpoint = f"http://127.0.0.1:{emulators.bigquery}"
     bigquery = BigQueryWarehouse(PROJECT, "EU", endpoint)
     settings = Settings(project_id=PROJECT, dataset_prefix=f"al_{unique}", bigquery_endpoint="-")
-    bigquery.ensure(datasets(settings))
+    # Only what the loader writes for a track and an alias, and reprocess reads (each table or
+    # view costs the emulator a slow DDL).
+    bigquery.ensure(
+        needed(settings, f"{RAW}.{EVENTS_TABLE}", f"{PROCESSED}.tracks", f"{PROCESSED}.aliases")
+    )
     built = bootstrap(
         settings,
         warehouse=bigquery,
