@@ -18,10 +18,10 @@ from infra.components.access import (
 from infra.components.datastores import Datastores, DatastoresArgs
 from infra.config import analyst_members
 from infra.errors import ConfigError
+from shared.governance.plan import load_plan
 from shared.settings import Settings
 from shared.warehouse.access import ANALYTICS, analytics_dataset
 from shared.warehouse.tables import datasets
-from shared.warehouse.tracking_plan import load_plan
 from tests.infra.conftest import Deployed
 from tests.infra.mocks import DATASET, PROJECT, run
 
