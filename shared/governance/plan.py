@@ -17,7 +17,7 @@ model walk.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from functools import cached_property, lru_cache
 from pathlib import Path
@@ -27,7 +27,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from shared.governance.formats import FORMATS
+from shared.governance.formats import FORMATS, value_check
 
 PLAN_PATH = Path(__file__).with_name("tracking_plan.yaml")
 BIGQUERY_TYPES = {
@@ -113,13 +113,12 @@ class Property(BaseModel):
         return BIGQUERY_TYPES[self.type]
 
     @cached_property
-    def regex(self) -> re.Pattern[str] | None:
-        """Compiled once, on first use: the checks call it per event."""
-        return re.compile(self.pattern) if self.pattern is not None else None
-
-    @cached_property
-    def allowed(self) -> frozenset[Scalar] | None:
-        return frozenset(self.enum) if self.enum is not None else None
+    def check(self) -> Callable[[Any], str]:
+        """What is wrong with a present, non-null value ('' when nothing is); compiled once,
+        on first use: the checks call it per value."""
+        return value_check(
+            self.type, self.enum, self.minimum, self.maximum, self.format, self.pattern
+        )
 
 
 class EventSpec(BaseModel):
@@ -154,7 +153,9 @@ class Enforcement(BaseModel):
 
 @dataclass(frozen=True)
 class Planned:
-    """One event (or identify's traits) as the checks read it, built once per plan."""
+    """One event (or identify's traits) as the checks read it, built once per plan: plain
+    values and closures, since the checks run on every event and a pydantic attribute read
+    costs as much as a whole value's check."""
 
     name: str
     status: str
@@ -162,16 +163,28 @@ class Planned:
     properties: Mapping[str, Property]
     # Required names, each with the source kinds that must send it (empty: every kind).
     required: tuple[tuple[str, frozenset[str]], ...]
+    # Name → its value's check ('' when nothing is wrong), for every planned property.
+    validators: Mapping[str, Callable[[Any], str]]
+    # The names a source of each kind must send (a set: ``required`` keeps the plan's order).
+    required_by_kind: Mapping[str, frozenset[str]]
+    required_of_any: frozenset[str]  # of every kind: all a kind outside SOURCE_KINDS owes
 
 
 def _planned(name: str, spec: EventSpec | None, properties: dict[str, Property]) -> Planned:
     required = tuple((n, frozenset(p.required_for)) for n, p in properties.items() if p.required)
+    by_kind = {
+        kind: frozenset(n for n, kinds in required if not kinds or kind in kinds)
+        for kind in SOURCE_KINDS
+    }
     return Planned(
         name,
         spec.status if spec else "active",
         spec.replacement if spec else "",
         MappingProxyType(properties),
         required,
+        MappingProxyType({n: p.check for n, p in properties.items()}),
+        MappingProxyType(by_kind),
+        frozenset(n for n, kinds in required if not kinds),
     )
 
 
