@@ -4,8 +4,9 @@ The walk visits every value of the event — properties, traits, context, identi
 (``userId``, ``context.externalIds[].id``...), nested objects and arrays at any depth — but
 never a key: a key is only the keyword context of the values under it. Strings are scanned as
 free text (a whole-value number is the case where the match is the whole string); integers as
-their decimal digits (a card sent as a JSON number is a card). Floats and booleans cannot carry
-these numbers and are left alone.
+their decimal digits (a card sent as a JSON number is a card), and so are floats with no
+fraction (``4111111111111111.0``, or ``4.111111111111111e15`` as a client wrote it: stored, it
+shows the same digits, up to 1e16, where JSON switches to an exponent). Other floats and booleans cannot carry these numbers and are left alone.
 
 The walk copies only along the paths that change, so a clean event comes back as the very
 object it was given.
@@ -105,6 +106,12 @@ class Scanner:
         """``value`` with every span rewritten (the same object where nothing was found)."""
         if isinstance(value, str):
             return self._string(value, path, keyed, rewrite)
+        if type(value) is float:  # from 1e16 up, JSON writes an exponent: no run of digits
+            if not (100_000 <= abs(value) < 1e16 and value.is_integer()):
+                return value
+            whole = int(value)
+            changed = self.walk(whole, path, keyed, rewrite)
+            return value if changed is whole else changed
         if isinstance(value, int) and not isinstance(value, bool):
             text = str(value)
             if len(text) < 6:
@@ -129,7 +136,7 @@ class Scanner:
         out: dict[str, Any] | None = None
         kind = value.get("type")
         for key, item in value.items():
-            if isinstance(item, (float, bool)) or item is None:
+            if isinstance(item, bool) or item is None:
                 continue
             context = self.named(key)
             if key.lower() in CONTEXTLESS:

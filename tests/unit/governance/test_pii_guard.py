@@ -198,3 +198,18 @@ def test_pre_scan_regressions(properties: dict[str, Any]) -> None:
     ev = event(**properties)
     for text in (json.dumps(ev).encode(), json.dumps(ev, ensure_ascii=False).encode()):
         assert g.inspect(ev, text).event == g.scrub(ev) != ev
+
+
+@pytest.mark.parametrize(
+    ("value", "kept"),
+    [
+        (4111111111111111.0, False),  # a card written as a float: stored, the same digits
+        (4.111111111111111e15, False),
+        (1e16, True),  # written 1e16 from here on: no run of digits stored
+        (125.5, True),
+        (1733097600000.0, True),  # a millisecond timestamp as a float
+    ],
+)
+def test_a_float_with_no_fraction_is_read_as_its_digits(value: float, kept: bool) -> None:
+    result = guard().inspect({"type": "track", "properties": {"amount": value}})
+    assert (result.event["properties"]["amount"] == value) is kept
