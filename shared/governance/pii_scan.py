@@ -6,7 +6,8 @@ never a key: a key is only the keyword context of the values under it. Strings a
 free text (a whole-value number is the case where the match is the whole string); integers as
 their decimal digits (a card sent as a JSON number is a card), and so are floats with no
 fraction (``4111111111111111.0``, or ``4.111111111111111e15`` as a client wrote it: stored, it
-shows the same digits, up to 1e16, where JSON switches to an exponent). Other floats and booleans cannot carry these numbers and are left alone.
+shows the same digits, up to 1e16, where JSON switches to an exponent). Other floats and
+booleans cannot carry these numbers and are left alone.
 
 The walk copies only along the paths that change, so a clean event comes back as the very
 object it was given.
