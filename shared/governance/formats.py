@@ -108,7 +108,6 @@ JSON_TYPES = {str: "string", int: "integer", float: "number", bool: "boolean", d
               list: "array"}  # fmt: skip
 # The exact Python types whose values a shortcut below may pass without the full check.
 _PLAIN: dict[str, tuple[type, ...]] = {
-    "string": (str,),
     "number": (int, float),
     "integer": (int,),
     "boolean": (bool,),
@@ -168,9 +167,12 @@ def _shortcut(
     """``problem`` behind a test that passes the common valid value in one expression. Each
     test only ever says "nothing is wrong" when ``problem`` would; anything else (a wrong
     type, a str subclass, a value out of range) goes to ``problem``, which names it."""
-    plain = _PLAIN.get(kind)
-    if plain is None or regex is not None or (allowed is not None and kind != "string"):
+    if regex is not None or (allowed is not None and kind != "string"):
         return problem
+    if kind == "timestamp":
+        if is_format is not None:
+            return problem
+        return lambda v: "" if type(v) is str and _is_timestamp(v) else problem(v)
     if kind == "string":
         if allowed is not None and is_format is None:
             return lambda v: "" if type(v) is str and v in allowed else problem(v)
@@ -179,7 +181,7 @@ def _shortcut(
         if allowed is None:
             return lambda v: "" if type(v) is str else problem(v)
         return problem
-    types = frozenset(plain)
+    types = frozenset(_PLAIN[kind])
     if minimum is None and maximum is None:
         return lambda v: "" if type(v) in types else problem(v)
     low = float("-inf") if minimum is None else minimum

@@ -182,8 +182,9 @@ def _planned(name: str, spec: EventSpec | None, properties: dict[str, Property])
         spec.replacement if spec else "",
         MappingProxyType(properties),
         required,
-        MappingProxyType({n: p.check for n, p in properties.items()}),
-        MappingProxyType(by_kind),
+        # Plain dicts, typed read-only: a mapping proxy's lookup costs 30 ns more, per value.
+        {n: p.check for n, p in properties.items()},
+        by_kind,
         frozenset(n for n, kinds in required if not kinds),
     )
 
