@@ -76,7 +76,7 @@ class _Admitted:
     findings: dict[str, tuple[Found, ...]] = field(default_factory=dict)  # by messageId
     bad: list[dict[str, Any]] = field(default_factory=list)
     suppressed: int = 0
-    clear: bool = False  # the PII guard found nothing in the whole request body
+    clear: bool = False  # the PII guard's pre-scan found nothing in any of the events
 
 
 @dataclass(frozen=True)
@@ -147,26 +147,31 @@ class IngestHandler:
             events = scrub(events)
         arrival = Arrival.of(source, self._clock.now(), _sent_at(body), self._bounds)
         checked = check_all(events) if route.kind != "webhook" else [_check(e) for e in events]
-        admitted = _Admitted(clear=route.kind != "webhook" and self._gate.clear(raw))
+        accepted: list[Event] = []
+        bad: list[dict[str, Any]] = []
         for event, call in zip(events, checked, strict=True):
             if isinstance(call, str):  # kept as sent, but never with a card number in it
-                failure = _failure(event, call, source, arrival.received_iso, self._gate.scrub)
-                admitted.bad.append(failure)
-                continue
-            self._admit(enrich(event, call, arrival), source, admitted)
+                bad.append(_failure(event, call, source, arrival.received_iso, self._gate.scrub))
+            else:
+                accepted.append(enrich(event, call, arrival))
+        admitted = self._admit_all(accepted, source)
+        admitted.bad[:0] = bad
         return self._publish(source, admitted)
 
     def reenter(self, source: Source, events: list[Event]) -> IngestResult:
         """Events ingest accepted before (e.g. blocked ones, replayed after a plan fix) through
         governance with the current plan, tiering and publishing; messageId, receivedAt and the
         source stay as they were."""
-        admitted = _Admitted()
-        for event in events:
-            self._admit(event, source, admitted)
-        return self._publish(source, admitted)
+        return self._publish(source, self._admit_all(events, source))
 
-    def _admit(self, event: Event, source: Source, admitted: _Admitted) -> None:
-        text = dumps(event)  # written once: measured here, published as is
+    def _admit_all(self, events: list[Event], source: Source) -> _Admitted:
+        texts = [dumps(e) for e in events]  # each written once: measured, published as is
+        admitted = _Admitted(clear=self._gate.clear(texts))  # one PII pre-scan for them all
+        for event, text in zip(events, texts, strict=True):
+            self._admit(event, text, source, admitted)
+        return admitted
+
+    def _admit(self, event: Event, text: bytes, source: Source, admitted: _Admitted) -> None:
         verdict = self._gate.admit(event, text, source.id, source.kind, admitted.clear)
         if verdict.outcome == SUPPRESSED:
             admitted.suppressed += 1
