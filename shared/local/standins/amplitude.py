@@ -37,7 +37,7 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from shared.local.standins import deletions
-from shared.local.standins.base import Reply, StandIn
+from shared.local.standins.base import Reply
 
 LOCAL_API_KEY = "local-amplitude-key"
 LOCAL_SECRET_KEY = "local-amplitude-secret"
@@ -68,7 +68,7 @@ JOB_DAYS = 11  # Amplitude schedules a deletion job 10 to 13 days after its firs
 Problems = dict[str, dict[str, list[int]]]
 
 
-class AmplitudeStandIn(StandIn):
+class AmplitudeStandIn(deletions.DeletingStandIn):
     name = "amplitude"
 
     def __init__(
@@ -81,7 +81,6 @@ class AmplitudeStandIn(StandIn):
         super().__init__(host, port)
         self.api_key, self.secret_key = api_key, secret_key
         self.users: dict[str, int] = {}  # user id or device id → Amplitude id
-        self.deletions: list[dict[str, Any]] = []  # each user a deletion call scheduled
         self._amplitude_ids = itertools.count(10**11)
 
     def check(self, method: str, path: str, headers: Mapping[str, str], body: bytes) -> Reply:
@@ -98,25 +97,8 @@ class AmplitudeStandIn(StandIn):
             return self._search(parse_qs(urlsplit(path).query).get("user", [""])[0])
         return Reply(404, {"code": 404, "error": NOT_FOUND}, reason=NOT_FOUND)
 
-    def receive(
-        self, method: str, path: str, headers: Mapping[str, str], body: bytes
-    ) -> tuple[Reply, float]:
-        answered = super().receive(method, path, headers, body)
-        if path.split("?")[0] == DELETIONS:
-            with self._lock:
-                self.delivered, moved = deletions.split(self.delivered)
-                self.deletions += moved
-        return answered
-
-    def listing(self) -> dict[str, Any]:
-        with self._lock:
-            kept = list(self.deletions)
-        return super().listing() | {"deletions": kept}
-
-    def clear(self) -> None:
-        super().clear()
-        with self._lock:
-            self.deletions.clear()
+    def is_deletion(self, method: str, path: str) -> bool:
+        return path.split("?")[0] == DELETIONS  # each user a deletion call scheduled
 
     def _authorized(self, headers: Mapping[str, str]) -> bool:
         pair = base64.b64encode(f"{self.api_key}:{self.secret_key}".encode()).decode()

@@ -38,7 +38,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from shared.local.standins import deletions
-from shared.local.standins.base import Reply, StandIn
+from shared.local.standins.base import Reply
 
 DEV_KEY = "local-appsflyer-dev-key"
 APP_IDS = {"ios": "id1234567890", "android": "com.example.cdp"}
@@ -112,7 +112,7 @@ def _event_value(value: Any) -> bool:
         return False
 
 
-class AppsFlyerStandIn(StandIn):
+class AppsFlyerStandIn(deletions.DeletingStandIn):
     name = "appsflyer"
 
     def __init__(
@@ -126,7 +126,6 @@ class AppsFlyerStandIn(StandIn):
         self.dev_key, self.app_ids = dev_key, set(app_ids)
         self.api_token = API_TOKEN
         self.dropped: list[dict[str, Any]] = []  # answered 200, never recorded (AppsFlyer's way)
-        self.deletions: list[dict[str, Any]] = []  # OpenDSR requests accepted
         self.dsr: dict[str, dict[str, Any]] = {}  # subject_request_id → request
 
     def check(self, method: str, path: str, headers: Mapping[str, str], body: bytes) -> Reply:
@@ -161,26 +160,16 @@ class AppsFlyerStandIn(StandIn):
                  "eventName": payload["eventName"]}  # fmt: skip
         return Reply(200, "ok", delivered=(event,))
 
-    def receive(
-        self, method: str, path: str, headers: Mapping[str, str], body: bytes
-    ) -> tuple[Reply, float]:
-        answered = super().receive(method, path, headers, body)
-        if path.split("?")[0] == DSR_PATH:
-            with self._lock:
-                self.delivered, moved = deletions.split(self.delivered)
-                self.deletions += moved
-        return answered
+    def is_deletion(self, method: str, path: str) -> bool:
+        return path.split("?")[0] == DSR_PATH  # OpenDSR requests accepted
 
     def listing(self) -> dict[str, Any]:
-        with self._lock:
-            kept = list(self.deletions)
-        return super().listing() | {"dropped": list(self.dropped), "deletions": kept}
+        return super().listing() | {"dropped": list(self.dropped)}
 
     def clear(self) -> None:
         super().clear()
         with self._lock:
             self.dropped.clear()
-            self.deletions.clear()
             self.dsr.clear()
 
     def _opendsr(self, method: str, route: str, headers: Mapping[str, str], body: bytes) -> Reply:

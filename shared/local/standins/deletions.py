@@ -9,8 +9,10 @@ reads there what each provider was asked to forget.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Any
+
+from shared.local.standins.base import Reply, StandIn
 
 MARK = "deletion"
 
@@ -29,3 +31,37 @@ def split(delivered: Iterable[dict[str, Any]]) -> tuple[list[dict[str, Any]], li
         else:
             events.append(entry)
     return events, deletions
+
+
+class DeletingStandIn(StandIn):
+    """A stand-in of a provider with a deletion API. After ``receive`` of a request
+    ``is_deletion`` names, what it delivered moves to ``deletions``, which ``listing`` shows
+    and ``clear`` empties, so tests count events and deletions apart."""
+
+    def __init__(self, host: str = "127.0.0.1", port: int = 0) -> None:
+        super().__init__(host, port)
+        self.deletions: list[dict[str, Any]] = []  # the deletion calls answered
+
+    def is_deletion(self, method: str, path: str) -> bool:
+        """Whether this request is one of the provider's deletion calls."""
+        raise NotImplementedError
+
+    def receive(
+        self, method: str, path: str, headers: Mapping[str, str], body: bytes
+    ) -> tuple[Reply, float]:
+        answered = super().receive(method, path, headers, body)
+        if self.is_deletion(method, path):
+            with self._lock:
+                self.delivered, moved = split(self.delivered)
+                self.deletions += moved
+        return answered
+
+    def listing(self) -> dict[str, Any]:
+        with self._lock:
+            kept = list(self.deletions)
+        return super().listing() | {"deletions": kept}
+
+    def clear(self) -> None:
+        super().clear()
+        with self._lock:
+            self.deletions.clear()

@@ -40,7 +40,7 @@ from shared.local.ga4_standin import (
     user_deletion,
 )
 from shared.local.standins import deletions
-from shared.local.standins.base import Reply, StandIn
+from shared.local.standins.base import Reply
 
 COLLECT, DEBUG = "/mp/collect", "/debug/mp/collect"
 IDS_HEADER = "x-cdp-message-ids"
@@ -83,7 +83,7 @@ DEVICE_FIELDS = {"category", "language", "screen_resolution", "operating_system"
 CONSENT_VALUES = {"GRANTED", "DENIED"}
 
 
-class FirebaseStandIn(StandIn):
+class FirebaseStandIn(deletions.DeletingStandIn):
     name = "firebase"
 
     def __init__(
@@ -98,7 +98,6 @@ class FirebaseStandIn(StandIn):
         self.api_secret, self.measurement_id = api_secret, measurement_id
         self.app_ids = dict(app_ids)
         self.property_id, self.token = PROPERTY_ID, LOCAL_TOKEN
-        self.deletions: list[dict[str, Any]] = []  # accepted User Deletion API upserts
 
     def check(self, method: str, path: str, headers: Mapping[str, str], body: bytes) -> Reply:
         parts = urlsplit(path)
@@ -161,25 +160,8 @@ class FirebaseStandIn(StandIn):
             found.append(_msg("firebase_app_id", "VALUE_INVALID", BAD_APP_ID))
         return found
 
-    def receive(
-        self, method: str, path: str, headers: Mapping[str, str], body: bytes
-    ) -> tuple[Reply, float]:
-        answered = super().receive(method, path, headers, body)
-        if urlsplit(path).path == DELETION_PATH:
-            with self._lock:
-                self.delivered, moved = deletions.split(self.delivered)
-                self.deletions += moved
-        return answered
-
-    def listing(self) -> dict[str, Any]:
-        with self._lock:
-            kept = list(self.deletions)
-        return super().listing() | {"deletions": kept}
-
-    def clear(self) -> None:
-        super().clear()
-        with self._lock:
-            self.deletions.clear()
+    def is_deletion(self, method: str, path: str) -> bool:
+        return urlsplit(path).path == DELETION_PATH  # accepted User Deletion API upserts
 
 
 def _device_id(payload: dict[str, Any], app: bool) -> list[Message]:

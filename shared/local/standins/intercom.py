@@ -36,7 +36,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from shared.local.standins import deletions
-from shared.local.standins.base import Reply, StandIn
+from shared.local.standins.base import Reply
 from shared.local.standins.intercom_search import (
     BAD_PAGE,
     BAD_QUERY,
@@ -93,7 +93,7 @@ def _flat(values: Any, limit: int | None, booleans: bool) -> bool:
     return True
 
 
-class IntercomStandIn(StandIn):
+class IntercomStandIn(deletions.DeletingStandIn):
     name = "intercom"
 
     def __init__(
@@ -104,7 +104,6 @@ class IntercomStandIn(StandIn):
         self.contacts: dict[str, dict[str, Any]] = {}  # Intercom id → contact
         self.companies: dict[str, dict[str, Any]] = {}  # company_id → company
         self._ids = itertools.count(1)
-        self.deletions: list[dict[str, Any]] = []  # the contacts deleted
 
     def receive(
         self, method: str, path: str, headers: Mapping[str, str], body: bytes
@@ -113,21 +112,10 @@ class IntercomStandIn(StandIn):
         if reply.status == 409 and reply.reason.startswith(EXISTS[:20]):
             with self._lock:  # an answer the sender relies on, not a refusal
                 self.refused = [r for r in self.refused if r["reason"] != reply.reason]
-        if method == "DELETE":
-            with self._lock:
-                self.delivered, moved = deletions.split(self.delivered)
-                self.deletions += moved
         return reply, wait
 
-    def listing(self) -> dict[str, Any]:
-        with self._lock:
-            kept = list(self.deletions)
-        return super().listing() | {"deletions": kept}
-
-    def clear(self) -> None:
-        super().clear()
-        with self._lock:
-            self.deletions.clear()
+    def is_deletion(self, method: str, path: str) -> bool:
+        return method == "DELETE"  # the contacts deleted
 
     def check(self, method: str, path: str, headers: Mapping[str, str], body: bytes) -> Reply:
         if headers.get("authorization") != f"Bearer {self.access_token}":
