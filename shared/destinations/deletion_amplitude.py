@@ -40,6 +40,7 @@ from shared.destinations.deletion import (
     call,
     combined,
     host_for,
+    json_object,
     values,
 )
 from shared.ports.clock import Clock
@@ -100,7 +101,7 @@ class AmplitudeDeleter:
             answer = call(http, request, self.name, identifiers, _message)
             if isinstance(answer, DeletionOutcome):
                 return answer
-            for amplitude_id in exact_matches(_json(answer.body), device):
+            for amplitude_id in exact_matches(json_object(answer.body), device):
                 found.setdefault(amplitude_id, None)
         return list(found)
 
@@ -153,14 +154,6 @@ def _batches(ids: Sequence[tuple[str, Any]]) -> list[list[tuple[str, Any]]]:
     return [list(ids[i : i + MAX_USERS]) for i in range(0, len(ids), MAX_USERS)]
 
 
-def _json(raw: bytes) -> dict[str, Any]:
-    try:
-        found = json.loads(raw or b"{}")
-    except ValueError:
-        return {}
-    return found if isinstance(found, dict) else {}
-
-
 def _jobs(raw: bytes) -> list[dict[str, Any]]:
     """The scheduled jobs: a list of jobs (a single job object is taken as one)."""
     try:
@@ -172,7 +165,7 @@ def _jobs(raw: bytes) -> list[dict[str, Any]]:
 
 
 def _message(raw: bytes) -> str:
-    body = _json(raw)
+    body = json_object(raw)
     text = body.get("error") or body.get("message")
     return str(text) if text else raw[:200].decode(errors="replace")
 

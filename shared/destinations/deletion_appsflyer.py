@@ -40,6 +40,7 @@ from shared.destinations.deletion import (
     call,
     combined,
     host_for,
+    json_object,
     values,
 )
 from shared.ports.clock import Clock
@@ -107,7 +108,7 @@ class AppsFlyerDeleter:
             if code in LATER:
                 return DeletionOutcome(self.name, RETRY, answer.detail)
             return answer
-        named = str(_json(answer.body).get("subject_request_id") or request_id)
+        named = str(json_object(answer.body).get("subject_request_id") or request_id)
         return DeletionOutcome(self.name, REQUESTED, f"{what}: erasure requested", named)
 
 
@@ -134,17 +135,9 @@ def identities(identifiers: Mapping[str, Sequence[str]], platform: str) -> list[
     return found
 
 
-def _json(raw: bytes) -> dict[str, Any]:
-    try:
-        found = json.loads(raw or b"{}")
-    except ValueError:
-        return {}
-    return found if isinstance(found, dict) else {}
-
-
 def _message(raw: bytes) -> str:
     """AppsFlyer's error (``{"error": {...}}`` or the error object itself), code first."""
-    body = _json(raw)
+    body = json_object(raw)
     nested = body.get("error")
     error: dict[str, Any] = nested if isinstance(nested, dict) else body
     if error.get("message") or error.get("af_gdpr_code"):

@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping, Sequence
-from typing import Any
 
 from shared.destinations.deletion import (
     DONE,
@@ -39,6 +38,7 @@ from shared.destinations.deletion import (
     call,
     combined,
     host_for,
+    json_object,
     values,
 )
 from shared.destinations.firebase import FirebaseSettings
@@ -78,7 +78,7 @@ class GoogleToken:
         answer = call(http, request, who, {}, lambda raw: raw[:200].decode(errors="replace"))
         if isinstance(answer, DeletionOutcome):
             return DeletionOutcome(who, answer.status, NO_TOKEN.format(why=answer.detail))
-        token = _json(answer.body).get("access_token")
+        token = json_object(answer.body).get("access_token")
         if not isinstance(token, str) or not token:
             return DeletionOutcome(who, RETRY, NO_TOKEN.format(why="no access_token answered"))
         return token
@@ -120,7 +120,7 @@ class GoogleDeleter:
         answer = call(http, request, self.name, identifiers, _message)
         if isinstance(answer, DeletionOutcome):
             return answer
-        when = str(_json(answer.body).get("deletionRequestTime") or "")
+        when = str(json_object(answer.body).get("deletionRequestTime") or "")
         detail = f"GA4 property {self.property_id}: deletion requested by {kind}"
         return DeletionOutcome(self.name, REQUESTED, detail, f"{kind}@{when}" if when else "")
 
@@ -140,16 +140,8 @@ def ga4_ids(identifiers: Mapping[str, Sequence[str]]) -> list[tuple[str, str]]:
     return list(found)
 
 
-def _json(raw: bytes) -> dict[str, Any]:
-    try:
-        found = json.loads(raw or b"{}")
-    except ValueError:
-        return {}
-    return found if isinstance(found, dict) else {}
-
-
 def _message(raw: bytes) -> str:
-    error = _json(raw).get("error")
+    error = json_object(raw).get("error")
     if isinstance(error, dict):
         return str(error.get("message") or error.get("status") or "")
     return raw[:200].decode(errors="replace")

@@ -28,6 +28,7 @@ from shared.destinations.deletion import (
     call,
     chunks,
     combined,
+    json_object,
     values,
 )
 from shared.destinations.intercom import IntercomSettings
@@ -87,7 +88,7 @@ class IntercomDeleter:
             answer = call(http, request, self.name, identifiers, _message)
             if isinstance(answer, DeletionOutcome):
                 return [*parts, answer]
-            found = _json(answer.body)
+            found = json_object(answer.body)
             ids = [i for i in _ids(found) if i not in deleted]
             for contact in ids:
                 parts.append(self._delete(contact, identifiers, http))
@@ -113,16 +114,8 @@ def _ids(answer: Mapping[str, Any]) -> list[str]:
     return [str(c["id"]) for c in answer.get("data") or [] if isinstance(c, dict) and c.get("id")]
 
 
-def _json(raw: bytes) -> dict[str, Any]:
-    try:
-        found = json.loads(raw or b"{}")
-    except ValueError:
-        return {}
-    return found if isinstance(found, dict) else {}
-
-
 def _message(raw: bytes) -> str:
-    errors = _json(raw).get("errors")
+    errors = json_object(raw).get("errors")
     if isinstance(errors, list) and errors and isinstance(errors[0], dict):
         return str(errors[0].get("message") or errors[0].get("code") or "")
     return raw[:200].decode(errors="replace")
