@@ -94,14 +94,21 @@ def _age(oldest: Any, now: datetime) -> float | None:
     return round((now - when).total_seconds(), 1)
 
 
-def peek(subscriber: Subscriber, subscription: str, limit: int = 10_000) -> list[Received]:
-    """The waiting messages, left where they are."""
+def take(subscriber: Subscriber, subscription: str, limit: int = 10_000) -> list[Received]:
+    """Up to ``limit`` waiting messages, leased (none is read twice) until the caller
+    acknowledges or releases each."""
     seen: list[Received] = []
     while len(seen) < limit:
         got = subscriber.pull(subscription, min(PULL, limit - len(seen)))
         if not got:
             break
         seen += got
+    return seen
+
+
+def peek(subscriber: Subscriber, subscription: str, limit: int = 10_000) -> list[Received]:
+    """The waiting messages, left where they are."""
+    seen = take(subscriber, subscription, limit)
     subscriber.release(subscription, [m.ack_id for m in seen])
     return seen
 

@@ -11,13 +11,13 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Iterable
 
+from shared.destinations.operations import peek, take
 from shared.governance.privacy.audit import Person
 from shared.governance.privacy.requests import DONE, PENDING, Attempt
 from shared.ports.subscriber import Received, Subscriber
 from shared.settings import Settings
 from shared.topology import TOPOLOGY
 
-PULL = 100
 LIMIT = 10_000  # messages looked at per subscription
 
 
@@ -38,27 +38,16 @@ def names_person(message: Received, found: Iterable[bytes]) -> bool:
     return any(p in data for p in found)
 
 
-def _take(subscriber: Subscriber, subscription: str) -> list[Received]:
-    seen: list[Received] = []
-    while len(seen) < LIMIT:
-        got = subscriber.pull(subscription, min(PULL, LIMIT - len(seen)))
-        if not got:
-            break
-        seen += got
-    return seen
-
-
 def search(subscriber: Subscriber, subscription: str, person: Person) -> int:
     """How many waiting messages name the person (all are left where they were)."""
-    seen = _take(subscriber, subscription)
-    subscriber.release(subscription, [m.ack_id for m in seen])
+    seen = peek(subscriber, subscription, LIMIT)
     found = patterns(person)
     return sum(1 for m in seen if names_person(m, found))
 
 
 def purge(subscriber: Subscriber, subscription: str, person: Person) -> int:
     """Remove the waiting messages that name the person; returns how many."""
-    seen = _take(subscriber, subscription)
+    seen = take(subscriber, subscription, LIMIT)
     found = patterns(person)
     theirs = [m.ack_id for m in seen if names_person(m, found)]
     if theirs:
