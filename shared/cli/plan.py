@@ -14,12 +14,13 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import yaml
 
 from shared.cli import DEFAULT_STACK, _load_stack
+from shared.cli.identity import _since
 from shared.errors import SetupError
 from shared.governance.diff import breaking, diff, version_note
 from shared.governance.lint import ERROR, failed, lint_text
@@ -32,16 +33,6 @@ FROM `{view}`
 WHERE hour >= @since
 ORDER BY hour DESC, count DESC, source_id, event, kind, property
 """
-
-
-def _since(text: str) -> datetime:
-    try:
-        when = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError as error:
-        raise argparse.ArgumentTypeError(
-            f"expected a date or time like 2026-11-01, not {text!r}"
-        ) from error
-    return when if when.tzinfo else when.replace(tzinfo=UTC)
 
 
 def _read(path: str) -> str:
