@@ -15,9 +15,9 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from functools import cache
-from typing import Any, cast
+from typing import Any, TypeVar, cast
 
 from pydantic import ValidationError
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource
@@ -28,6 +28,8 @@ from shared.destinations.registry import transform_class
 from shared.ports.clock import SystemClock
 from shared.settings import Settings
 from shared.topology import DESTINATIONS
+
+S = TypeVar("S", bound=BaseSettings)
 
 GA4 = "ga4"  # the cold path's forwarder: its settings are Settings.ga4_*, not a registry entry
 NAMES = (*DESTINATIONS, GA4)
@@ -63,8 +65,9 @@ def secret_fields(destination: str) -> tuple[str, ...]:
 
 
 @cache
-def _from_config_only(cls: type[DestinationSettings]) -> type[DestinationSettings]:
-    """``cls`` reading its init arguments only (as ``CloudSettings`` does for ``Settings``)."""
+def from_config_only(cls: type[S]) -> type[S]:
+    """``cls`` reading its init arguments only, never the deployer's shell (as
+    ``CloudSettings`` does for ``Settings``)."""
 
     def sources(
         owner: type[BaseSettings],
@@ -76,21 +79,39 @@ def _from_config_only(cls: type[DestinationSettings]) -> type[DestinationSetting
         return (init_settings,)
 
     namespace = {"settings_customise_sources": classmethod(sources), "__module__": __name__}
-    return cast(type[DestinationSettings], type(f"Cloud{cls.__name__}", (cls,), namespace))
+    return cast(type[S], type(f"Cloud{cls.__name__}", (cls,), namespace))
+
+
+def split_by_name(
+    overrides: Mapping[str, Any], names: Collection[str]
+) -> tuple[dict[str, Any], dict[str, dict[str, Any]]]:
+    """``cdp:settings`` as (the rest, name → its fields): a key is a name's when it is no
+    Settings field and is ``<name>_<field>``."""
+    rest: dict[str, Any] = {}
+    per: dict[str, dict[str, Any]] = {}
+    for key, value in overrides.items():
+        name, _, field = key.partition("_")
+        if key in Settings.model_fields or name not in names or not field:
+            rest[key] = value
+        else:
+            per.setdefault(name, {})[field] = value
+    return rest, per
+
+
+def refuse_unknown(name: str, cls: type[BaseSettings], values: Mapping[str, Any]) -> None:
+    """A ``cdp:settings`` key ``<name>_<field>`` whose field ``cls`` does not declare is a typo."""
+    unknown = sorted(set(values) - set(cls.model_fields))
+    if unknown:
+        keys = [f"{name}_{f}" for f in unknown]
+        raise ConfigError(
+            f"cdp:settings has unknown field(s) {keys}; see {cls.__module__}.{cls.__name__}"
+        )
 
 
 def split(overrides: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, dict[str, Any]]]:
     """``cdp:settings`` as (Settings fields, destination → its fields). A key is a
     destination's when it is no Settings field and starts with a destination's name."""
-    general: dict[str, Any] = {}
-    per: dict[str, dict[str, Any]] = {}
-    for key, value in overrides.items():
-        name, _, field = key.partition("_")
-        if key in Settings.model_fields or name not in DESTINATIONS or not field:
-            general[key] = value
-        else:
-            per.setdefault(name, {})[field] = value
-    return general, per
+    return split_by_name(overrides, DESTINATIONS)
 
 
 def destination_settings(per: Mapping[str, Mapping[str, Any]]) -> dict[str, DestinationSettings]:
@@ -98,19 +119,14 @@ def destination_settings(per: Mapping[str, Mapping[str, Any]]) -> dict[str, Dest
     found: dict[str, DestinationSettings] = {}
     for name, values in per.items():
         cls = settings_class(name)
-        unknown = sorted(set(values) - set(cls.model_fields))
-        if unknown:
-            keys = [f"{name}_{f}" for f in unknown]
-            raise ConfigError(
-                f"cdp:settings has unknown field(s) {keys}; see {cls.__module__}.{cls.__name__}"
-            )
+        refuse_unknown(name, cls, values)
         secret = sorted(set(values) & set(secret_fields(name)))
         if secret:
             field = secret[0]
             raise ConfigError(USE_KEYS.format(key=f"{name}_{field}", name=name, field=field))
         fields = {f: _as_field_value(cls, f, v) for f, v in values.items()}
         try:
-            found[name] = _from_config_only(cls)(**fields)
+            found[name] = from_config_only(cls)(**fields)
         except ValidationError as error:
             raise ConfigError(f"cdp:settings for destination {name!r}: {error}") from None
     return found
@@ -171,7 +187,7 @@ def missing(
     as its variable's name: the transform's own ``missing()`` with placeholders for ``keys``."""
     if name == GA4:
         return ([] if "api_secret" in keys else [env_name(GA4, "api_secret")]), []
-    base = settings if settings is not None else _from_config_only(settings_class(name))()
+    base = settings if settings is not None else from_config_only(settings_class(name))()
     filled = base.model_copy(update=dict.fromkeys(keys, PLACEHOLDER))
     needed = transform_class(name)(filled, SystemClock()).missing()
     secret = {env_name(name, f) for f in secret_fields(name)}

@@ -19,16 +19,15 @@ settings and credentials, and the hash key, checked before anything is declared.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from functools import cache
 from typing import Any
 
 from pydantic import ValidationError
-from pydantic_settings import BaseSettings, PydanticBaseSettingsSource
+from pydantic_settings import BaseSettings
 
+from infra.destinations import from_config_only, refuse_unknown, split_by_name
 from infra.errors import ConfigError
 from shared.destinations.deletion import DeletionSettings
 from shared.governance.quality import QualitySettings
-from shared.settings import Settings
 
 QUALITY, DELETION = "quality", "deletion"
 CLASSES: dict[str, type[BaseSettings]] = {QUALITY: QualitySettings, DELETION: DeletionSettings}
@@ -65,32 +64,7 @@ def secret_key(field: str) -> str:
 def split(overrides: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, dict[str, Any]]]:
     """``cdp:settings`` as (the rest, group → its fields): a key is a group's when it is no
     Settings field and starts with ``quality_`` or ``deletion_``."""
-    rest: dict[str, Any] = {}
-    groups: dict[str, dict[str, Any]] = {}
-    for key, value in overrides.items():
-        group, _, field = key.partition("_")
-        if key in Settings.model_fields or group not in CLASSES or not field:
-            rest[key] = value
-        else:
-            groups.setdefault(group, {})[field] = value
-    return rest, groups
-
-
-@cache
-def _from_config_only(cls: type[BaseSettings]) -> type[BaseSettings]:
-    """``cls`` reading its init arguments only, never the deployer's shell."""
-
-    def sources(
-        owner: type[BaseSettings],
-        /,
-        settings_cls: type[BaseSettings],
-        init_settings: PydanticBaseSettingsSource,
-        **others: PydanticBaseSettingsSource,
-    ) -> tuple[PydanticBaseSettingsSource, ...]:
-        return (init_settings,)
-
-    namespace = {"settings_customise_sources": classmethod(sources), "__module__": __name__}
-    return type(f"Cloud{cls.__name__}", (cls,), namespace)
+    return split_by_name(overrides, CLASSES)
 
 
 def group_settings(groups: Mapping[str, Mapping[str, Any]]) -> dict[str, BaseSettings]:
@@ -98,17 +72,12 @@ def group_settings(groups: Mapping[str, Mapping[str, Any]]) -> dict[str, BaseSet
     found: dict[str, BaseSettings] = {}
     for group, values in groups.items():
         cls = CLASSES[group]
-        unknown = sorted(set(values) - set(cls.model_fields))
-        if unknown:
-            keys = [f"{group}_{f}" for f in unknown]
-            raise ConfigError(
-                f"cdp:settings has unknown field(s) {keys}; see {cls.__module__}.{cls.__name__}"
-            )
+        refuse_unknown(group, cls, values)
         secret = sorted(set(values) & set(secret_fields(group)))
         if secret:
             raise ConfigError(USE_KEYS.format(field=secret[0]))
         try:
-            found[group] = _from_config_only(cls)(**values)
+            found[group] = from_config_only(cls)(**values)
         except ValidationError as error:
             raise ConfigError(f"cdp:settings for {group}_*: {error}") from None
     return found
