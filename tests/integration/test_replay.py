@@ -20,6 +20,7 @@ import pytest
 from shared.adapters.bigquery import BigQueryWarehouse
 from shared.adapters.firestore import FirestoreDocumentStore
 from shared.envelope import Envelope, decode_push
+from shared.governance.checks import Finding
 from shared.governance.gate import Gate
 from shared.governance.replay import Replay, ReplayLedger, ReplaySettings
 from shared.ingest.handler import IngestHandler, IngestRequest
@@ -52,14 +53,6 @@ USED = (
 
 
 @dataclass(frozen=True)
-class _Finding:
-    kind: str
-    event: str
-    property: str = ""
-    detail: str = ""
-
-
-@dataclass(frozen=True)
 class _Plan:
     """The test's plan: ``transfer_sent`` needs ``currency``; ``block`` says whether that
     blocks the web source (version 1) or is only flagged (version 2, the fix)."""
@@ -74,9 +67,9 @@ class _Plan:
         return {"missing_property": "block" if self.block else "flag"}
 
 
-def _needs_currency(plan: Any, event: Mapping[str, Any], source_kind: str) -> list[_Finding]:
+def _needs_currency(plan: Any, event: Mapping[str, Any], source_kind: str) -> list[Finding]:
     if event.get("event") == "transfer_sent" and "currency" not in event.get("properties", {}):
-        return [_Finding("missing_property", "transfer_sent", "currency", "required")]
+        return [Finding("missing_property", "transfer_sent", "currency", "required")]
     return []
 
 

@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 
 from shared.envelope import decode_push
+from shared.governance.checks import Finding
 from shared.governance.gate import BLOCKED, PASS, SUPPRESSED, Found, Gate, findings_meta
 from shared.ingest.handler import IngestHandler, IngestRequest
 from shared.ports.clock import FakeClock
@@ -20,14 +21,6 @@ from shared.topology import EVENTS, FAILED_EVENTS
 from shared.warehouse.loader import WarehouseLoader
 from shared.warehouse.rows import failed_row
 from tests.unit.ingest.conftest import basic, ingest_settings
-
-
-@dataclass(frozen=True)
-class Finding:
-    kind: str
-    event: str
-    property: str = ""
-    detail: str = ""
 
 
 @dataclass

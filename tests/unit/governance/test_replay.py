@@ -14,6 +14,7 @@ import pytest
 
 from shared.envelope import decode_push
 from shared.errors import BackendUnavailable
+from shared.governance.checks import Finding
 from shared.governance.gate import Gate
 from shared.governance.replay import (
     SKIP_DISABLED_SOURCE,
@@ -309,14 +310,6 @@ def test_an_outage_stops_with_the_counts_and_the_next_run_carries_on() -> None:
 
 
 @dataclass(frozen=True)
-class _Finding:
-    kind: str
-    event: str
-    property: str = ""
-    detail: str = ""
-
-
-@dataclass(frozen=True)
 class _Plan:
     """A plan that blocks ``missing_property`` on ``blocking`` sources, on a test's say."""
 
@@ -327,9 +320,9 @@ class _Plan:
         return {"missing_property": "block"} if source_id in self.blocking else {}
 
 
-def _missing_currency(plan: Any, event: Mapping[str, Any], source_kind: str) -> list[_Finding]:
+def _missing_currency(plan: Any, event: Mapping[str, Any], source_kind: str) -> list[Finding]:
     missing = "currency" not in event.get("properties", {})
-    return [_Finding("missing_property", str(event.get("event")), "currency")] if missing else []
+    return [Finding("missing_property", str(event.get("event")), "currency")] if missing else []
 
 
 def _handler(settings: Settings, blocking: set[str]) -> tuple[IngestHandler, InMemoryPublisher]:
