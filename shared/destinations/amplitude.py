@@ -36,7 +36,7 @@ from urllib.parse import urlencode
 from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
-from shared.destinations.delivery import Outcome
+from shared.destinations.delivery import Outcome, json_object
 from shared.destinations.framework import (
     DestinationSettings,
     Event,
@@ -300,7 +300,7 @@ class AmplitudeTransform(Transform):
 
     def verdict(self, request: Request, response: HttpResponse) -> Verdict:
         if response.status == 400:
-            named = refused_by_answer(request, _json(response.body))
+            named = refused_by_answer(request, json_object(response.body))
             if named:
                 return Verdict(Outcome.PERMANENT, "Amplitude refused some events", named)
         if response.status == 429:
@@ -326,14 +326,6 @@ def _grouped(units: Sequence[_Unit], overhead: int) -> list[list[_Unit]]:
         groups[-1].append(unit)
         size, count = size + unit.size, count + n
     return groups
-
-
-def _json(raw: bytes) -> dict[str, Any]:
-    try:
-        found = json.loads(raw or b"{}")
-    except ValueError:
-        return {}
-    return found if isinstance(found, dict) else {}
 
 
 def _message_id(insert_id: Any, message_ids: Sequence[str]) -> str | None:
@@ -362,7 +354,7 @@ def _indexes(answer: Mapping[str, Any]) -> dict[int, list[str]]:
 
 def refused_by_answer(request: Request, answer: Mapping[str, Any]) -> dict[str, str]:
     """messageId → reason for each event a 400 names by its index in the request."""
-    sent = _json(request.body).get("events") or []
+    sent = json_object(request.body).get("events") or []
     named: dict[str, list[str]] = {}
     for i, why in sorted(_indexes(answer).items()):
         found = (
@@ -382,7 +374,7 @@ def resend_without(
     400 rejects the whole request, so the events it did not name must be sent again (their
     insert_ids make that safe even if some had been counted)."""
     refused = set(refused_ids)
-    payload = _json(request.body)
+    payload = json_object(request.body)
     kept = [e for e in payload.get("events") or []
             if _message_id(e.get("insert_id"), request.message_ids) not in refused]  # fmt: skip
     remaining = tuple(m for m in request.message_ids if m not in refused)

@@ -28,10 +28,9 @@ identifiers has it masked: outcomes end up in the audit trail, which outlives th
 from __future__ import annotations
 
 import importlib
-import json
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol, TypeVar
+from typing import Protocol, TypeVar
 from urllib.parse import urlsplit
 
 from pydantic import Field
@@ -158,16 +157,6 @@ def values(identifiers: Mapping[str, Sequence[str]], *types: str) -> list[str]:
             if isinstance(value, str) and value.strip():
                 found.setdefault(value.strip(), None)
     return list(found)
-
-
-def json_object(raw: bytes) -> dict[str, Any]:
-    """A provider's answer as a JSON object; ``{}`` for an empty, broken or non-object body,
-    so a deleter reads its fields with ``.get`` whatever came back."""
-    try:
-        found = json.loads(raw or b"{}")
-    except ValueError:
-        return {}
-    return found if isinstance(found, dict) else {}
 
 
 def chunks(items: Sequence[T], size: int) -> list[list[T]]:

@@ -40,9 +40,9 @@ from shared.destinations.deletion import (
     call,
     combined,
     host_for,
-    json_object,
     values,
 )
+from shared.destinations.delivery import json_object
 from shared.ports.clock import Clock
 from shared.ports.http import HttpRequest
 from shared.settings import Settings

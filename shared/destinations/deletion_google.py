@@ -38,9 +38,9 @@ from shared.destinations.deletion import (
     call,
     combined,
     host_for,
-    json_object,
     values,
 )
+from shared.destinations.delivery import json_object
 from shared.destinations.firebase import FirebaseSettings
 from shared.ports.clock import Clock
 from shared.ports.http import HttpRequest

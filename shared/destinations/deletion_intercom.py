@@ -28,9 +28,9 @@ from shared.destinations.deletion import (
     call,
     chunks,
     combined,
-    json_object,
     values,
 )
+from shared.destinations.delivery import json_object
 from shared.destinations.intercom import IntercomSettings
 from shared.ports.clock import Clock
 from shared.ports.http import HttpRequest

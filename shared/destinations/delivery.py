@@ -7,7 +7,9 @@ again, so retrying cannot help; it is recorded as a failed event.
 
 from __future__ import annotations
 
+import json
 from enum import StrEnum
+from typing import Any
 
 
 class Outcome(StrEnum):
@@ -22,3 +24,13 @@ def outcome(status: int) -> Outcome:
     if status in (408, 429) or status >= 500:
         return Outcome.RETRY
     return Outcome.PERMANENT
+
+
+def json_object(raw: bytes) -> dict[str, Any]:
+    """A provider's answer as a JSON object; ``{}`` for an empty, broken or non-object body,
+    so a sender or deleter reads its fields with ``.get`` whatever came back."""
+    try:
+        found = json.loads(raw or b"{}")
+    except ValueError:
+        return {}
+    return found if isinstance(found, dict) else {}

@@ -3,17 +3,41 @@
 from __future__ import annotations
 
 import base64
+import contextlib
+import io
 import json
 import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any, TypeVar
 
 import pytest
 
 pytestmark = pytest.mark.e2e
 T = TypeVar("T")
+
+
+def cli(stack: dict[str, Any], *args: str, expect: int = 0) -> str:
+    """``cdp <args>`` against the running stack, in this process: its output, the exit code
+    checked. The settings and services are rebuilt before and after, so the command reads the
+    stack file and no test sees another's."""
+    from shared.bootstrap import use_services
+    from shared.cli import main
+    from shared.settings import get_settings
+
+    get_settings.cache_clear()
+    use_services(None)
+    out = io.StringIO()
+    try:
+        with contextlib.redirect_stdout(out):
+            code = main([*args, "--stack", str(Path(stack["state_dir"]) / "stack.json")])
+    finally:
+        get_settings.cache_clear()
+        use_services(None)
+    assert code == expect, out.getvalue()
+    return out.getvalue()
 
 
 def post(

@@ -16,8 +16,6 @@ dead-letters within the test), and opt into back-fills.
 
 from __future__ import annotations
 
-import contextlib
-import io
 import json
 import time
 import urllib.request
@@ -25,7 +23,6 @@ import uuid
 from collections import Counter
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -35,8 +32,7 @@ from shared.identity.profiles import ProfileRepository
 from shared.local.processes import on_free_ports, patched_environ
 from shared.local.scheduler import trigger
 from shared.local.stack import LocalStack, StackConfig, StackPorts
-from shared.settings import get_settings
-from tests.e2e.conftest import eventually, post
+from tests.e2e.conftest import cli, eventually, post
 
 FAULT_SECONDS = 120
 # The Pub/Sub emulator's backoff grows from 1 s to the 12 s ceiling over ~10 attempts: 22
@@ -97,23 +93,6 @@ def web_track(n: str, user: str, **extra: Any) -> dict[str, Any]:
             "anonymousId": f"{user}-laptop", "properties": {"platform": "web"},
             "context": {"userAgent": UA, "ip": "203.0.113.9",
                         "page": {"url": "https://app.example.com/cards"}}, **extra}  # fmt: skip
-
-
-def cli(stack: dict[str, Any], *args: str) -> str:
-    from shared.bootstrap import use_services
-    from shared.cli import main
-
-    get_settings.cache_clear()
-    use_services(None)
-    out = io.StringIO()
-    try:
-        with contextlib.redirect_stdout(out):
-            code = main([*args, "--stack", str(Path(stack["state_dir"]) / "stack.json")])
-    finally:
-        get_settings.cache_clear()
-        use_services(None)
-    assert code == 0, out.getvalue()
-    return out.getvalue()
 
 
 @pytest.mark.timeout(600)  # two minutes of faults, then a dead letter after its retries

@@ -6,14 +6,11 @@ person's next event is suppressed at ingest."""
 
 from __future__ import annotations
 
-import contextlib
-import io
 import json
 import time
 import urllib.request
 import uuid
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -21,30 +18,12 @@ import pytest
 from shared.adapters.bigquery import BigQueryWarehouse
 from shared.adapters.firestore import FirestoreDocumentStore
 from shared.identity.profiles import ProfileRepository
-from shared.settings import get_settings
-from tests.e2e.conftest import eventually, post
+from tests.e2e.conftest import cli, eventually, post
 
 pytestmark = pytest.mark.e2e
 UA = "Mozilla/5.0 (Macintosh; Intel Mac OS X 14_5) AppleWebKit/605.1.15 Safari/605.1.15"
 ASKED = ("amplitude", "intercom")  # enabled with a deletion API and their keys on the stack
 SUPPRESSION_REFRESH = 31.0  # ingest's list is at most 30 s old
-
-
-def cli(stack: dict[str, Any], *args: str, expect: int = 0) -> str:
-    from shared.bootstrap import use_services
-    from shared.cli import main
-
-    get_settings.cache_clear()
-    use_services(None)
-    out = io.StringIO()
-    try:
-        with contextlib.redirect_stdout(out):
-            code = main([*args, "--stack", str(Path(stack["state_dir"]) / "stack.json")])
-    finally:
-        get_settings.cache_clear()
-        use_services(None)
-    assert code == expect, out.getvalue()
-    return out.getvalue()
 
 
 def send(stack: dict[str, Any], source: str, *events: dict[str, Any]) -> None:
