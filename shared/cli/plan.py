@@ -28,7 +28,7 @@ from shared.governance.plan import PLAN_PATH, TrackingPlan, parse_plan
 
 DEFAULT_HOURS = 24
 VIOLATIONS = """
-SELECT hour, source_id, event, kind, property, plan_version, count
+SELECT hour, source_id, event, kind, property, plan_version, mode, count
 FROM `{view}`
 WHERE hour >= @since
 ORDER BY hour DESC, count DESC, source_id, event, kind, property
@@ -114,7 +114,7 @@ def cmd_violations(args: argparse.Namespace) -> int:
         hour = r["hour"].isoformat() if isinstance(r["hour"], datetime) else str(r["hour"])
         print(
             f"{hour}  {r['source_id'] or '-':<12} {r['event'] or '-':<28} {r['kind']:<18} "
-            f"{r['property'] or '-':<20} v{r['plan_version']}  {r['count']}"
+            f"{r['property'] or '-':<20} v{r['plan_version']} {r['mode'] or '-':<5} {r['count']}"
         )
     total = sum(int(r["count"]) for r in rows)
     print(f"{total} violation(s) since {since.isoformat()}")

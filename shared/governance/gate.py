@@ -140,6 +140,12 @@ class Gate:
             return True
         return self.guard.clear(texts[0] if len(texts) == 1 else b"\n".join(texts))
 
+    def suppressed(self, value: Any) -> bool:
+        """Whether ``value`` (an event, even one ingest refused) is a suppressed person's."""
+        if self.suppression is None or not isinstance(value, dict):
+            return False
+        return self.suppression.suppressed(value)
+
     def scrub(self, value: Any) -> Any:
         """``value`` with every detected PII masked (failed-event payloads, anything logged)."""
         return self.guard.scrub(value) if self.guard is not None else value

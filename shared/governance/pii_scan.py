@@ -148,7 +148,28 @@ class Scanner:
             if new is not item:
                 out = out if out is not None else dict(value)
                 out[key] = new
-        return value if out is None else out
+        return self._keys(value if out is None else out, path, rewrite)
+
+    def _keys(self, value: Mapping[str, Any], path: str, rewrite: Rewrite) -> Any:
+        """``value`` with any key that holds a detection rewritten (a card used as a property
+        name is stored as one). Its path says where, never what: ``<path>.<key>``."""
+        renamed: dict[str, str] = {}
+        for key in value:
+            if len(key) >= 6 and not key.isalpha():
+                new_key = self._string(
+                    key, f"{path}.<key>" if path else "<key>", frozenset(), rewrite
+                )
+                if new_key != key:
+                    renamed[key] = new_key
+        if not renamed:
+            return value
+        out: dict[str, Any] = {}
+        for key, item in value.items():
+            new_key = renamed.get(key, key)
+            while new_key in out:  # two masks alike (same last four): keep both values
+                new_key += "~"
+            out[new_key] = item
+        return out
 
     def _string(self, text: str, path: str, keyed: frozenset[str], rewrite: Rewrite) -> str:
         spans = self.spans(text, keyed)

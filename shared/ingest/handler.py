@@ -149,13 +149,17 @@ class IngestHandler:
         checked = check_all(events) if route.kind != "webhook" else [_check(e) for e in events]
         accepted: list[Event] = []
         bad: list[dict[str, Any]] = []
+        suppressed = 0
         for event, call in zip(events, checked, strict=True):
-            if isinstance(call, str):  # kept as sent, but never with a card number in it
-                bad.append(_failure(event, call, source, arrival.received_iso, self._gate.scrub))
-            else:
+            if not isinstance(call, str):
                 accepted.append(enrich(event, call, arrival))
+            elif self._gate.suppressed(_payload(event)):  # a deleted person's: kept nowhere
+                suppressed += 1
+            else:  # kept as sent, but never with a card number in it
+                bad.append(_failure(event, call, source, arrival.received_iso, self._gate.scrub))
         admitted = self._admit_all(accepted, source)
         admitted.bad[:0] = bad
+        admitted.suppressed += suppressed
         return self._publish(source, admitted)
 
     def reenter(self, source: Source, events: list[Event]) -> IngestResult:
@@ -263,6 +267,10 @@ def _check(event: Any) -> Call | str:
     return event.reason if isinstance(event, _Rejected) else check(event)
 
 
+def _payload(event: Any) -> Any:
+    return event.payload if isinstance(event, _Rejected) else event
+
+
 def _failure(
     event: Any,
     reason: str,
@@ -270,7 +278,7 @@ def _failure(
     received_at: str,
     scrub: Callable[[Any], Any] | None = None,
 ) -> dict[str, Any]:
-    payload = event.payload if isinstance(event, _Rejected) else event
+    payload = _payload(event)
     if scrub is not None:  # a reason may quote a value (an unknown type, say)
         payload, reason = scrub(payload), str(scrub(reason))
     return {

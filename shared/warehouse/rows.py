@@ -137,7 +137,8 @@ def violation_rows(
             continue
         rows.append(
             {
-                "violation_id": f"{message_id}:{kind}:{name}:{prop or ''}",
+                # messageIds are unique per source: the source is part of the row's key
+                "violation_id": f"{source_id}:{message_id}:{kind}:{name}:{prop or ''}",
                 "message_id": message_id,
                 "source_id": source_id,
                 "event": _str_or_none(name),

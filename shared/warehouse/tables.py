@@ -86,7 +86,7 @@ FAILED_EVENT_COLUMNS = (
 )
 
 VIOLATION_COLUMNS = (
-    Column("violation_id", "STRING", "REQUIRED", "messageId:kind:event:property (its insertId)."),
+    Column("violation_id", "STRING", "REQUIRED", "source:messageId:kind:event:property (insertId)."),
     Column("message_id", "STRING", "REQUIRED"),
     Column("source_id", "STRING"),
     Column("event", "STRING", description="Track event name, else the call type."),
@@ -102,9 +102,9 @@ VIOLATION_COLUMNS = (
 VIOLATIONS_SQL = """
 SELECT
   TIMESTAMP_TRUNC(received_at, HOUR) AS hour, source_id, event, kind,
-  COALESCE(property, '') AS property, plan_version, COUNT(DISTINCT message_id) AS count
+  COALESCE(property, '') AS property, plan_version, mode, COUNT(DISTINCT message_id) AS count
 FROM `{table}`
-GROUP BY hour, source_id, event, kind, property, plan_version
+GROUP BY hour, source_id, event, kind, property, plan_version, mode
 """
 
 

@@ -320,3 +320,11 @@ def test_a_card_hidden_in_the_bodys_escapes_is_seen_in_the_event() -> None:
     assert guard.inspected == 1
     [message] = published(publisher, EVENTS)
     assert message.events[0]["properties"]["note"] == "****1111"
+
+
+def test_a_suppressed_persons_invalid_event_is_kept_nowhere() -> None:
+    ingest, publisher = handler(full_gate())
+    result = send(ingest, {"type": "track", "userId": "gone", "messageId": "m1"})  # no event
+    assert (result.suppressed, publisher.on(FAILED_EVENTS)) == (1, [])
+    send(ingest, {"type": "track", "userId": "u1", "messageId": "m2"})
+    assert len(publisher.on(FAILED_EVENTS)) == 1  # anyone else's is kept, as before

@@ -85,7 +85,7 @@ def test_block_marks_the_event_and_still_redacts_its_copy() -> None:
     assert Detection("national_id", "properties.kyc.ssn") in result.detections
 
 
-def test_every_place_is_scanned_and_keys_never_are() -> None:
+def test_every_place_is_scanned_keys_included() -> None:
     ev = event(items=[{"sku": "A1", "note": f"card {CARD}"}], **{CARD: "key, not value"})
     ev["traits"] = {"iban": "DE89 3704 0044 0532 0130 00"}
     ev["context"]["traits"] = {"cards": [CARD]}
@@ -97,8 +97,10 @@ def test_every_place_is_scanned_and_keys_never_are() -> None:
         "traits.iban",
         "context.traits.cards[0]",
         "context.externalIds[0].id",
+        "properties.<key>",  # a key holding a card: rewritten, its path does not name it
     }
-    assert CARD in result.event["properties"]  # a key stays as it is
+    assert CARD not in result.event["properties"]
+    assert result.event["properties"]["****" + CARD.replace(" ", "")[-4:]] == "key, not value"
 
 
 def test_identifiers_are_hashed_when_their_class_redacts_and_a_key_is_set() -> None:
@@ -213,3 +215,11 @@ def test_pre_scan_regressions(properties: dict[str, Any]) -> None:
 def test_a_float_with_no_fraction_is_read_as_its_digits(value: float, kept: bool) -> None:
     result = guard().inspect({"type": "track", "properties": {"amount": value}})
     assert (result.event["properties"]["amount"] == value) is kept
+
+
+def test_a_card_used_as_a_property_name_is_rewritten_and_its_path_does_not_name_it() -> None:
+    event = {"type": "track", "properties": {"4539578763621486": 1, "plain": 2}}
+    result = guard().inspect(event)
+    assert result.event["properties"] == {"****1486": 1, "plain": 2}
+    assert [(d.cls, d.path) for d in result.detections] == [("card", "properties.<key>")]
+    assert "4539578763621486" not in json.dumps(guard().scrub(event))

@@ -29,6 +29,7 @@ ROWS = [
         "kind": "missing_property",
         "property": "session_id",
         "plan_version": 2,
+        "mode": "flag",
         "count": 17,
     },
     {
@@ -38,6 +39,7 @@ ROWS = [
         "kind": "deprecated_event",
         "property": "",
         "plan_version": 2,
+        "mode": "block",
         "count": 3,
     },
 ]
@@ -156,6 +158,7 @@ def test_violations_reads_the_view_since_a_day_ago(
         "missing_property",
         "session_id",
         "v2",
+        "flag",
         "17",
     ]
     assert lines[1].split()[4] == "-"  # no property
