@@ -86,7 +86,7 @@ FAILED_EVENT_COLUMNS = (
 )
 
 VIOLATION_COLUMNS = (
-    Column("violation_id", "STRING", "REQUIRED", "source:messageId:kind:event:property (insertId)."),
+    Column("violation_id", "STRING", "REQUIRED", "source:messageId:kind:event:property."),
     Column("message_id", "STRING", "REQUIRED"),
     Column("source_id", "STRING"),
     Column("event", "STRING", description="Track event name, else the call type."),
