@@ -80,7 +80,8 @@ def engaged(services: Services, events: list[dict[str, object]]) -> None:
     publisher.messages.clear()
 
 
-def count(bigquery: BigQueryWarehouse, prefix: str, value: str) -> dict[str, int]:
+def count(bigquery: BigQueryWarehouse, prefix: str, value: str, keep: str = "") -> dict[str, int]:
+    """Rows naming ``value`` anywhere, but for those naming ``keep`` (someone else's)."""
     found = {}
     for table in (
         "raw.events",
@@ -94,7 +95,9 @@ def count(bigquery: BigQueryWarehouse, prefix: str, value: str) -> dict[str, int
         layer, name = table.split(".")
         rows = bigquery.query(
             f"SELECT COUNT(*) AS n FROM `{PROJECT}.{prefix}_{layer}.{name}` AS t "
-            "WHERE STRPOS(TO_JSON_STRING(t), @v) > 0", {"v": value})  # fmt: skip
+            "WHERE STRPOS(TO_JSON_STRING(t), @v) > 0 "
+            "AND (@k = '' OR STRPOS(TO_JSON_STRING(t), @k) = 0)",
+            {"v": value, "k": keep})  # fmt: skip
         found[table] = int(rows[0]["n"])
     return found
 
@@ -117,14 +120,18 @@ def test_delete_leaves_nothing_of_the_person_and_verify_passes(
         {"type": "identify", "userId": bob, "anonymousId": f"{unique}-b", "traits": {"x": 1},
          "messageId": f"{unique}-e3", "timestamp": at.format(3)},
     ])  # fmt: skip
-    failure = {
-        "failedId": f"{unique}-f",
-        "stage": "ingest",
-        "reason": "blocked",
-        "messageId": f"{unique}-e9",
-        "payload": json.dumps({"userId": user}),
-    }
-    deliver(encode(FAILED_EVENTS, "failed", [failure]))  # fmt: skip
+
+    def failure(name: str, event: dict[str, object]) -> dict[str, object]:
+        return {"failedId": f"{unique}-{name}", "stage": "ingest", "reason": "blocked",
+                "messageId": f"{unique}-{name}", "payload": json.dumps(event)}  # fmt: skip
+
+    deliver(encode(FAILED_EVENTS, "failed", [
+        failure("f", {"userId": user}),
+        # Her email as sent (capitals, a space), under an escaped name as ingest writes it.
+        failure("f2", {"type": "identify", "anonymousId": f"{unique}-josé",
+                       "context": {"traits": {"email": f" ADA.{unique}@EXAMPLE.COM"}}}),
+        failure("f3", {"type": "track", "userId": bob, "properties": {"friend": user}}),
+    ]))  # fmt: skip
     refresh_users(services.settings, bigquery)
     prefix = services.settings.dataset_prefix
     before = count(bigquery, prefix, web)
@@ -141,10 +148,14 @@ def test_delete_leaves_nothing_of_the_person_and_verify_passes(
     assert request.status == DONE, [s for s in request.steps if s.status != DONE]
     assert set(request.person.values("anonymous_id")) == {web, phone}
     for value in (user, web, phone, f"ada.{unique}@example.com"):
-        left = count(bigquery, prefix, value)
+        left = count(bigquery, prefix, value, keep=f"{unique}-f3")
         assert not any(left.values()), (value, left)
     assert services.identity.profiles.find(("anonymous_id", web)) is None
     assert count(bigquery, prefix, bob)["processed.users"] == 1  # someone else stays
+    failed = bigquery.query(
+        f"SELECT failed_id FROM `{PROJECT}.{prefix}_ops.failed_events` "
+        "WHERE STARTS_WITH(failed_id, @u)", {"u": unique})  # fmt: skip
+    assert [r["failed_id"] for r in failed] == [f"{unique}-f3"]  # Bob's, naming Ada in a property
     assert services.identity.profiles.find(("user_id", bob)) is not None
 
     findings = service.verify(request.request_id)

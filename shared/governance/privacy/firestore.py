@@ -8,9 +8,11 @@
     backfills/{anonymous id}        back-fill records (they name the userId)
 
 Other people's documents may name the person too: a shared device's identifier document lists
-the userIds that claimed it, another profile's conflicts name the identifier it refused. Those
-mentions are scrubbed (``scrub``) in the documents the person's profile points at (its
-``claimed`` keys) and in a bounded scan of the profiles. The delivery ledger
+the userIds that claimed it, another profile's conflicts name the identifier it refused. The
+documents the person's profile points at (its ``claimed`` keys) are scrubbed (``scrub``) of
+every value of theirs; a bounded scan of the other profiles is scrubbed only of what names the
+person unambiguously (``keyed_names``: ``user_id:42``, their profile ids), never of a string
+that merely equals one of their values (``42`` may be someone's size). The delivery ledger
 (``deliveries/{destination}:{message}``) holds Pub/Sub message ids and event ids only, no
 identifier, so nothing there is the person's.
 """
@@ -56,6 +58,11 @@ def needles(person: Person) -> set[str]:
     """What names the person inside a document: identifier values, their keys, profile ids."""
     found = {v for values in person.identifiers.values() for v in values}
     return found | set(person.keys()) | set(person.profile_ids)
+
+
+def keyed_names(person: Person) -> set[str]:
+    """What names the person in anyone's document: their identifier keys and profile ids."""
+    return set(person.keys()) | set(person.profile_ids)
 
 
 def scrub(value: Any, names: set[str]) -> Any:
@@ -121,7 +128,7 @@ def _claimed_refs(store: DocumentStore, person: Person) -> list[Ref]:
 
 
 def _mentioning_profiles(store: DocumentStore, person: Person, limit: int) -> list[Ref]:
-    names, own = needles(person), set(person.profile_ids)
+    names, own = keyed_names(person), set(person.profile_ids)
     return [
         (PROFILES, pid)
         for pid, doc in store.list(PROFILES, limit=limit)
@@ -136,11 +143,9 @@ def step(
 
     def run(collection: str) -> Attempt:
         if collection == PROFILES:
-            others = [
-                *_claimed_refs(store, person),
-                *_mentioning_profiles(store, person, scan_limit),
-            ]
-            scrubbed = scrub_refs(store, others, needles(person))
+            scrubbed = scrub_refs(store, _claimed_refs(store, person), needles(person))
+            mentioning = _mentioning_profiles(store, person, scan_limit)
+            scrubbed += scrub_refs(store, mentioning, keyed_names(person))
             deleted = delete_refs(store, refs_of(person, PROFILES))
             return Attempt(DONE, f"deleted {deleted} profiles; scrubbed {scrubbed} mentions")
         deleted = delete_refs(store, refs_of(person, collection))

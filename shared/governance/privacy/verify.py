@@ -2,14 +2,15 @@
 
 - Firestore: the person's documents by key in every collection that is keyed by a person
   (identifiers, profiles, promotion, attribution and back-fill records), then a scan of those
-  collections and of the delivery ledger for any document naming one of their identifiers or
-  profile ids (up to ``scan_limit`` documents each; a larger collection is reported as only
-  partly scanned). The request records themselves and the suppression list (hashes only) are
-  not searched.
+  collections and of the delivery ledger for any document naming one of their identifier keys
+  (``user_id:42``, not a bare ``42``) or profile ids (up to ``scan_limit`` documents each; a
+  larger collection is reported as only partly scanned). The request records themselves and
+  the suppression list (hashes only) are not searched.
 - BigQuery: every declared table of every layer (raw events, the cold archive, processed
   tables, users, identity assignments, failed events, violations...): a row whose STRING
-  column equals one of the person's values (case-insensitive), or whose JSON column, or
-  failed-event payload, contains one as a JSON string.
+  column equals one of the person's values (case-insensitive), whose JSON column contains
+  one as a JSON string, or whose event payload (raw or failed) names them in an identifier
+  field (``payload.py``).
 - Pub/Sub: every dead-letter subscription, peeked (nothing is acknowledged).
 
 Anything found is listed as ``store:where (count)``.
@@ -17,14 +18,21 @@ Anything found is listed as ``store:where (count)``.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import json
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from shared.destinations.runner import LEDGER
-from shared.governance.privacy import deadletters
+from shared.governance.privacy import deadletters, payload
 from shared.governance.privacy.audit import Person
-from shared.governance.privacy.firestore import COLLECTIONS, mentions, needles, refs_of
+from shared.governance.privacy.firestore import (
+    COLLECTIONS,
+    keyed_names,
+    mentions,
+    needles,
+    refs_of,
+)
 from shared.governance.privacy.warehouse import Shape
 from shared.ports.documents import DocumentStore
 from shared.ports.subscriber import Subscriber
@@ -55,7 +63,7 @@ def search_firestore(
         refs = refs_of(person, collection)
         docs = documents.get_all(refs) if refs else {}
         out.found.extend(f"firestore:{c}/{d}" for (c, d), doc in docs.items() if doc is not None)
-    names = needles(person)
+    names = keyed_names(person)  # a bare value may be anyone's string
     for collection in (*COLLECTIONS, LEDGER):
         scanned = documents.list(collection, limit=scan_limit)
         hits = [doc_id for doc_id, doc in scanned if mentions(doc, names)]
@@ -65,18 +73,22 @@ def search_firestore(
             out.partial.append(f"firestore:{collection}: first {scan_limit} documents only")
 
 
-def search_sql(shape: Shape) -> str:
-    """Rows of ``shape`` naming one of ``@values`` (lowercased) or ``@quoted``."""
+def search_sql(shape: Shape, wanted: Mapping[str, Sequence[str]]) -> str:
+    """Rows of ``shape`` naming one of ``@values`` (lowercased) in a STRING column, one of
+    ``@quoted`` inside a JSON column, or, in an event's ``payload``, the person in one of its
+    identifier fields (``payload.py``: ``@ids``, ``@phones``)."""
     exact = [f"LOWER({c}) = v" for c, t in shape.columns.items() if t == "STRING"]
     inner = [f"STRPOS(LOWER(TO_JSON_STRING({c})), q) > 0" for c, t in shape.columns.items()
-             if t == "JSON"]  # fmt: skip
-    if shape.columns.get("payload") == "STRING":
-        inner.append("STRPOS(LOWER(payload), q) > 0")
+             if t == "JSON" and c != "payload"]  # fmt: skip
+    kind = shape.columns.get("payload")
+    event = payload.of_string("payload") if kind == "STRING" else "payload"
     terms = []
-    if exact:
+    if exact and wanted.get("values"):
         terms.append(f"EXISTS(SELECT 1 FROM UNNEST(@values) AS v WHERE {' OR '.join(exact)})")
-    if inner:
+    if inner and wanted.get("quoted"):
         terms.append(f"EXISTS(SELECT 1 FROM UNNEST(@quoted) AS q WHERE {' OR '.join(inner)})")
+    if kind in ("STRING", "JSON") and (named := payload.condition(event, wanted)):
+        terms.append(named)
     if not terms:
         return ""
     return f"SELECT COUNT(*) AS n FROM `{shape.name}` WHERE {' OR '.join(terms)}"
@@ -85,16 +97,19 @@ def search_sql(shape: Shape) -> str:
 def search_warehouse(
     sql: SqlRunner, shapes: Sequence[Shape], person: Person, out: Findings
 ) -> None:
-    import json
-
     values = sorted({v.lower() for v in needles(person)})
-    quoted = sorted({json.dumps(v, ensure_ascii=False) for v in values})
+    wanted = {
+        "values": values,
+        "quoted": sorted({json.dumps(v, ensure_ascii=False) for v in values}),
+        **payload.params(person),
+    }
     for shape in shapes:
-        statement = search_sql(shape)
-        if not statement or not values:
+        statement = search_sql(shape, wanted)
+        if not statement:
             continue
+        used = {k: v for k, v in wanted.items() if f"@{k}" in statement}
         try:
-            rows = sql.query(statement, {"values": values, "quoted": quoted})
+            rows = sql.query(statement, used)
         except Exception as error:  # a table that cannot be read is not a clean table
             out.partial.append(f"bigquery:{shape.short}: {type(error).__name__}")
             out.found.append(f"bigquery:{shape.short} (not readable)")

@@ -7,7 +7,8 @@ Which rows follows from a table's columns, so a table added later is covered by 
                                             anonymous id the person ever had)
     profile_id, absorbed_profile_id         the person's profile ids (identity assignments)
     identifier_type + identifier_value      the person's identifiers
-    payload (STRING)                        the failed event names one of their identifiers
+    payload (STRING)                        the failed event's identifier fields name them
+                                            (payload.py: parsed, never a text search)
     message_id only                         an event of theirs (violations), found through the
                                             raw tables and the failed events, so those tables
                                             are cleared after the ones found through them
@@ -19,11 +20,11 @@ streaming buffer (streamed in the last ~30 to 90 minutes): that attempt leaves t
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from shared.governance.privacy import payload
 from shared.governance.privacy.audit import Person
 from shared.governance.privacy.requests import DONE, PENDING, Attempt
 from shared.ports.warehouse import Dataset, SqlRunner
@@ -82,13 +83,14 @@ def is_message_table(shape: Shape) -> bool:
 
 
 def params_of(person: Person) -> dict[str, list[str]]:
-    quoted = [json.dumps(v.lower(), ensure_ascii=False) for v in _values(person)]
+    in_payload = payload.params(person)
     return {
         "user_ids": person.values("user_id"),
         "anonymous_ids": person.values("anonymous_id"),
         "profile_ids": list(person.profile_ids),
         "keys": person.keys(),
-        "quoted": sorted(set(quoted)),
+        "payload_ids": in_payload["ids"],
+        "payload_phones": in_payload["phones"],
     }
 
 
@@ -110,10 +112,10 @@ def _direct(shape: Shape, params: Mapping[str, list[str]]) -> list[str]:
             terms += [f"{column} IN UNNEST(@{p})" for p in wanted if params[p]]
     if {"identifier_type", "identifier_value"} <= cols.keys() and params["keys"]:
         terms.append("CONCAT(identifier_type, ':', identifier_value) IN UNNEST(@keys)")
-    if cols.get("payload") == "STRING" and params["quoted"]:
-        terms.append(
-            "EXISTS(SELECT 1 FROM UNNEST(@quoted) AS q WHERE STRPOS(LOWER(payload), q) > 0)"
-        )
+    if cols.get("payload") == "STRING":
+        found = {"ids": params["payload_ids"], "phones": params["payload_phones"]}
+        if named := payload.condition(payload.of_string("payload"), found, "payload_"):
+            terms.append(named)
     return terms
 
 

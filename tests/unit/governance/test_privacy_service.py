@@ -88,7 +88,7 @@ def test_a_delete_removes_the_person_and_retries_the_streaming_buffer(
     assert left == [b'{"events": [{"userId": "u9", "messageId": "m9"}]}']
     # The failed events were matched by payload and by the person's raw event ids.
     failed_sql = next(s for s, _ in sql.calls if s.startswith("DELETE FROM `cdp-unit.cdp_ops.f"))
-    assert "STRPOS(LOWER(payload), q)" in failed_sql and "cdp_raw.events" in failed_sql
+    assert "JSON_VALUE(SAFE.PARSE_JSON(payload)" in failed_sql and "cdp_raw.events" in failed_sql
 
     world["clock"].advance(600)
     again = service.resume()
