@@ -9,12 +9,18 @@ identifier is looked up again, until nothing new turns up: a person found throug
 is the same person found through their userId.
 
 A subject no profile holds still counts: its own identifier is deleted and suppressed.
+
+With a hash key set, ingest's PII guard stores a card-like or national-id-like identifier as
+``hmac:<hex>`` (``shared/governance/pii.py``), so a request for the value as the person knows
+it also asks for the guard's form of it (``as_stored``).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
+from typing import Any
 
+from shared.governance.pii import HASH_PREFIX, PiiGuard
 from shared.governance.privacy.audit import Person
 from shared.identity.config import IdentityConfig
 from shared.identity.graph import MAX_HOPS, PROFILES, identifier_ref
@@ -45,6 +51,29 @@ def subject(kind: str, value: str, config: IdentityConfig) -> Identifier:
     if found is None:
         raise ValueError(f"{kind}:{value!r} is not an identifier identity would keep")
     return found
+
+
+def _probe(identifier: Identifier) -> tuple[dict[str, Any], Callable[[dict[str, Any]], Any]]:
+    """An event carrying the identifier where ingest would see it, and where to read it back."""
+    if identifier.type == "user_id":
+        return {"userId": identifier.value}, lambda e: e.get("userId")
+    if identifier.type == "anonymous_id":
+        return {"anonymousId": identifier.value}, lambda e: e.get("anonymousId")
+    external = {"id": identifier.value, "type": identifier.type}
+    return {"context": {"externalIds": [external]}}, lambda e: e["context"]["externalIds"][0]["id"]
+
+
+def as_stored(subjects: Iterable[Identifier], guard: PiiGuard) -> list[Identifier]:
+    """The subjects, each followed by the guard's hashed form of it when the guard hashes it
+    (a masked ``****1234`` names no one and is not asked for)."""
+    found: dict[Identifier, None] = {}
+    for identifier in subjects:
+        found.setdefault(identifier)
+        event, read = _probe(identifier)
+        rewritten = read(guard.inspect(event).event)
+        if isinstance(rewritten, str) and rewritten.startswith(HASH_PREFIX):
+            found.setdefault(Identifier(identifier.type, rewritten))
+    return list(found)
 
 
 def identity_map(settings: Settings, sql: SqlRunner) -> MapLookup:

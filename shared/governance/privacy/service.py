@@ -12,10 +12,13 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
+from pathlib import Path
 from typing import Any
 
 from shared.destinations.deletion import Deleter, reason_without
 from shared.errors import NotFound
+from shared.governance.pii import PiiConfig, PiiGuard
+from shared.governance.plan import PLAN_PATH, load_plan
 from shared.governance.privacy import deadletters, firestore, people, providers, warehouse
 from shared.governance.privacy.audit import AuditTrail, Person, PrivacyRequest
 from shared.governance.privacy.requests import (
@@ -62,8 +65,12 @@ class PrivacyService:
     deleters: Callable[[], Sequence[Deleter]] | None = None
     without_deletion: Callable[[], Sequence[str]] | None = None
     new_id: Callable[[], str] = lambda: uuid.uuid4().hex
+    guard: PiiGuard | None = None  # ingest's PII guard (built from the plan when not given)
 
     def __post_init__(self) -> None:
+        if self.guard is None:
+            plan = load_plan(Path(self.settings.tracking_plan or PLAN_PATH))
+            self.guard = PiiGuard(PiiConfig.model_validate(plan.pii), self.settings.pii_hash_key)
         self.trail = AuditTrail(self.documents)
         self.suppressions = SuppressionList(self.documents, self.settings.pii_hash_key)
         declared = datasets(self.settings)
@@ -82,12 +89,15 @@ class PrivacyService:
     ) -> PrivacyRequest:
         now = self._now()
         steps = plan_steps(kind, self._deployment())
+        asked = subjects
+        if self.guard is not None:  # also as ingest stored them (hashed by the PII guard)
+            asked = people.as_stored(subjects, self.guard)
         if kind == UNSUPPRESS:
-            hashes = self._suppressed_with(subjects)
+            hashes = self._suppressed_with(asked)
             person = Person()
         else:
             lookup = people.identity_map(self.settings, self.sql)
-            person = people.resolve(self.documents, subjects, lookup)
+            person = people.resolve(self.documents, asked, lookup)
             hashes = self.suppressions.hashes(firestore.identifiers_of(person))
         shown = (
             [{"type": s.type, "value": s.value} for s in subjects]
@@ -272,4 +282,5 @@ def from_services(services: Any) -> PrivacyService:
         sql=services.sql,
         http=services.http,
         subscriber=services.subscriber,
+        guard=PiiGuard(PiiConfig.model_validate(services.plan.pii), services.settings.pii_hash_key),
     )
