@@ -107,7 +107,7 @@ def _summary(report: ReplayReport, as_json: bool, verb: str) -> None:
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     failed = sub.add_parser("failed-events", help="events refused by validation or a consumer")
     failed_sub = failed.add_subparsers(dest="action", required=True)
-    failed_list = failed_sub.add_parser("list")
+    failed_list = failed_sub.add_parser("list", help="the newest failed events, with the reason")
     failed_list.add_argument("--json", action="store_true")
     failed_list.add_argument("--limit", type=int, default=100)
     failed_list.add_argument("--stack", default=str(DEFAULT_STACK))

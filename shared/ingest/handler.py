@@ -10,10 +10,7 @@ replay of blocked events keeps their messageId, receivedAt and source).
 
 from __future__ import annotations
 
-import json
 import re
-import uuid
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -27,10 +24,10 @@ from shared.ingest.body import decompress, parse_body
 from shared.ingest.config import IngestSettings
 from shared.ingest.dedup import Key, RecentIds
 from shared.ingest.events import PATH_TYPES, Arrival, Event, TimeBounds, aware, enrich, scrub
+from shared.ingest.failures import Rejected, blocked, check_mapped, failure, payload_of
 from shared.ingest.ratelimit import RateLimiter
-from shared.ingest.rules import Limits, check, check_all, check_stored
+from shared.ingest.rules import Limits, check_all, check_stored
 from shared.ingest.sources import SourceRegistry, write_key_of
-from shared.ingest.spec import Call
 from shared.ingest.webhooks import WEBHOOK_PATHS, from_customerio
 from shared.ports.clock import Clock
 from shared.ports.publisher import OutboundMessage, Publisher
@@ -146,17 +143,19 @@ class IngestHandler:
         if raw.find(b"\\") >= 0 and _NEEDS_SCRUB.search(raw):  # no backslash: no escape
             events = scrub(events)
         arrival = Arrival.of(source, self._clock.now(), _sent_at(body), self._bounds)
-        checked = check_all(events) if route.kind != "webhook" else [_check(e) for e in events]
+        checked = (
+            check_all(events) if route.kind != "webhook" else [check_mapped(e) for e in events]
+        )
         accepted: list[Event] = []
         bad: list[dict[str, Any]] = []
         suppressed = 0
         for event, call in zip(events, checked, strict=True):
             if not isinstance(call, str):
                 accepted.append(enrich(event, call, arrival))
-            elif self._gate.suppressed(_payload(event)):  # a deleted person's: kept nowhere
+            elif self._gate.suppressed(payload_of(event)):  # a deleted person's: kept nowhere
                 suppressed += 1
             else:  # kept as sent, but never with a card number in it
-                bad.append(_failure(event, call, source, arrival.received_iso, self._gate.scrub))
+                bad.append(failure(event, call, source, arrival.received_iso, self._gate.scrub))
         admitted = self._admit_all(accepted, source)
         admitted.bad[:0] = bad
         admitted.suppressed += suppressed
@@ -183,11 +182,11 @@ class IngestHandler:
         received = str(event.get("receivedAt") or "")
         if verdict.outcome == BLOCKED:
             found = verdict.blocking + verdict.flagged
-            admitted.bad.append(_blocked(verdict.event, found, source, self._gate.plan_version))
+            admitted.bad.append(blocked(verdict.event, found, source, self._gate.plan_version))
             return
         problem = check_stored(verdict.event, self._limits, verdict.text)
         if problem:
-            admitted.bad.append(_failure(verdict.event, problem, source, received))
+            admitted.bad.append(failure(verdict.event, problem, source, received))
             return
         admitted.good.append(verdict.event)
         admitted.texts.append(verdict.text)
@@ -197,7 +196,7 @@ class IngestHandler:
     def _events_of(self, route: Route, body: dict[str, Any]) -> list[Any]:
         if route.kind == "webhook":
             mapped = from_customerio(body)
-            return [mapped if isinstance(mapped, dict) else _Rejected(mapped, body)]
+            return [mapped if isinstance(mapped, dict) else Rejected(mapped, body)]
         if route.kind == "call":
             return [_forwarded({**body, "type": route.name})]
         batch = body.get("batch")
@@ -252,63 +251,6 @@ class IngestHandler:
             (str(e["messageId"]), admitted.findings.get(str(e["messageId"]), ())) for e in events
         ]
         return findings_meta(found, self._gate.plan_version) or None
-
-
-@dataclass(frozen=True)
-class _Rejected:
-    """A payload a source mapping could not turn into an event, with the reason."""
-
-    reason: str
-    payload: Any
-
-
-def _check(event: Any) -> Call | str:
-    """A mapped webhook payload is checked as an event; one that could not be mapped says why."""
-    return event.reason if isinstance(event, _Rejected) else check(event)
-
-
-def _payload(event: Any) -> Any:
-    return event.payload if isinstance(event, _Rejected) else event
-
-
-def _failure(
-    event: Any,
-    reason: str,
-    source: Source,
-    received_at: str,
-    scrub: Callable[[Any], Any] | None = None,
-) -> dict[str, Any]:
-    payload = _payload(event)
-    if scrub is not None:  # a reason may quote a value (an unknown type, say)
-        payload, reason = scrub(payload), str(scrub(reason))
-    return {
-        "failedId": str(uuid.uuid4()),
-        "stage": "ingest",
-        "reason": reason,
-        "sourceId": source.id,
-        "receivedAt": received_at,
-        "messageId": payload.get("messageId") if isinstance(payload, dict) else None,
-        "payload": json.dumps(payload, default=str),
-    }
-
-
-def _blocked(
-    event: Event, found: tuple[Found, ...], source: Source, plan_version: int
-) -> dict[str, Any]:
-    """A failed event blocked by governance: the event as accepted (PII already handled), so a
-    replay after a plan fix re-enters it unchanged, and every finding named."""
-    named = "; ".join(f"{f.kind} {f.event}{'.' + f.property if f.property else ''}" for f in found)
-    return {
-        "failedId": str(uuid.uuid4()),
-        "stage": "ingest",
-        "reason": f"blocked by governance: {named}",
-        "sourceId": source.id,
-        "receivedAt": event.get("receivedAt"),
-        "messageId": event.get("messageId"),
-        "payload": dumps(event).decode(),
-        "findings": [f.as_dict() for f in found],
-        "planVersion": plan_version,
-    }
 
 
 def _forwarded(event: Any) -> Any:
