@@ -104,8 +104,8 @@ class Gate:
         self, event: Event, text: bytes, source_id: str, source_kind: str, clear: bool = False
     ) -> Verdict:
         """``text`` is ``event`` as JSON (ingest wrote it to measure the event); ``clear``: the
-        PII guard already found nothing to detect in the whole request."""
-        if self.suppression is not None and self.suppression.suppressed(event):
+        PII guard's pre-scan found nothing in any event of the request (``clear(texts)``)."""
+        if self.suppressed(event):
             return Verdict(SUPPRESSED, event, text)
         blocking: list[Found] = []
         if self.guard is not None and not clear:
