@@ -36,11 +36,25 @@ def _promotion_sweep(services: Services) -> dict[str, Any]:
     return {**swept, **filled, "since": since.isoformat(), "until": until.isoformat()}
 
 
+def _audiences(services: Services) -> dict[str, Any]:
+    from shared.audiences.run import run_audiences
+
+    return run_audiences(services).to_json()
+
+
+def _sql_sources(services: Services) -> dict[str, Any]:
+    from shared.audiences.sql_source import run_sql_sources
+
+    return run_sql_sources(services).to_json()
+
+
 JOBS: dict[str, Callable[[Services], dict[str, Any]]] = {
     "warehouse-dedup": _dedup,
     "warehouse-users": lambda s: {"users": refresh_users(s.settings, s.sql)},
     "tier-promotion-sweep": _promotion_sweep,
     "quality-checks": lambda s: run_quality_checks(s.settings, s.sql, s.http, s.clock),
+    "audiences": _audiences,
+    "sql-sources": _sql_sources,
 }
 
 

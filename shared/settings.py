@@ -125,6 +125,10 @@ class Settings(BaseSettings):
     # The tracking plan ingest enforces (a YAML path); empty: the shipped fintech plan.
     tracking_plan: str = ""
 
+    # Audiences and computed traits (shared.audiences): the definitions file (YAML); empty: the
+    # shipped lifecycle stages.
+    audience_definitions: str = ""
+
     # MTU report: the list price one Monthly Tracked User costs on a per-MTU CDP.
     mtu_list_price_usd: float = 0.01
 

@@ -275,6 +275,18 @@ TOPOLOGY = Topology(
             "alerts to Slack.",
         ),
         Schedule(
+            "audiences",
+            "41 * * * *",
+            JOBS,
+            description="Computed traits and audiences: profiles, memberships, enter/exit events.",
+        ),
+        Schedule(
+            "sql-sources",
+            "47 * * * *",
+            JOBS,
+            description="Warehouse queries whose changed rows become identify calls.",
+        ),
+        Schedule(
             "privacy-requests",
             "*/10 * * * *",
             PRIVACY,

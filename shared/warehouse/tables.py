@@ -5,6 +5,7 @@ Layers are datasets named ``<prefix>_<layer>`` (see ``shared.warehouse.layers``)
 
 from __future__ import annotations
 
+from shared.audiences.tables import audience_tables, audience_views
 from shared.governance.plan import TrackingPlan, load_plan
 from shared.governance.quality import QUALITY_CHECKS, QUALITY_PROPERTIES
 from shared.ports.warehouse import Column, Dataset, Table, View
@@ -134,13 +135,13 @@ def datasets(settings: Settings, plan: TrackingPlan | None = None) -> tuple[Data
         ),
         Dataset(
             settings.dataset(PROCESSED),
-            processed_tables(),
+            (*processed_tables(), *audience_tables()),
             "Processed layer: Segment-style tables, users and identity assignments.",
         ),
         Dataset(
             settings.dataset(CURATED),
             description="Curated layer: the identity map, events with their person, users.",
-            views=curated_views(settings, plan),
+            views=(*curated_views(settings, plan), *audience_views(settings)),
         ),
         Dataset(
             settings.dataset(EVENT_VIEWS),

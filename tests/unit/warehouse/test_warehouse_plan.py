@@ -86,11 +86,13 @@ def test_every_layer_is_declared_with_partitions_clustering_and_views() -> None:
         assert processed[name].partition_field == "timestamp"
         assert processed[name].clustering[0] == "user_id"
     assert {"users", "identity_assignments"} <= set(processed)
+    assert {"audience_trait_state", "audience_transitions"} <= set(processed)
     assert all(t.partition_field for d in declared.values() for t in d.tables)
     assert {v.name for v in declared["cdp_curated"].views} == {
         "identity_map",
         "event_profiles",
         "users",
+        "audience_memberships",
     }
     assert {v.name for v in declared["cdp_events"].views} == set(load_plan().events)
     assert "`p.cdp_processed.tracks`" in declared["cdp_events"].views[0].query

@@ -1,0 +1,1 @@
+"""The metrics layer: sessionization and governed KPIs over the curated warehouse models."""
