@@ -8,6 +8,7 @@ VENV := .venv
 BQVENV := .venv-bq
 BIN := $(VENV)/bin
 PYTEST := $(BIN)/pytest
+UNIT_WORKERS ?= 2
 SDK_DIR := tests/e2e/sdk
 
 .PHONY: help setup dev test test-unit test-integration test-e2e test-infra check lint typecheck plan-lint fmt bench bench-burst clean
@@ -58,12 +59,13 @@ fmt: $(VENV)/.stamp ## format and fix what ruff can
 	$(BIN)/ruff check --fix .
 
 test: setup $(SDK_DIR)/node_modules/.stamp check ## every test: unit, integration, end-to-end (emulators), infra
-	$(PYTEST) tests/unit tests/integration
+	$(PYTEST) -n $(UNIT_WORKERS) tests/unit  # pure: in parallel, one process per core
+	$(PYTEST) tests/integration
 	$(PYTEST) tests/e2e  # its own session: the integration emulators are stopped by then
 	$(MAKE) --no-print-directory test-infra
 
-test-unit: $(VENV)/.stamp ## pure tests with fakes (seconds)
-	$(PYTEST) tests/unit
+test-unit: $(VENV)/.stamp ## pure tests with fakes (seconds, in parallel)
+	$(PYTEST) -n $(UNIT_WORKERS) tests/unit
 
 test-integration: setup ## adapters and functions on the emulators
 	$(PYTEST) tests/integration
