@@ -1,0 +1,199 @@
+"""What a run writes to the profiles (Firestore): ``computed_traits`` and ``audiences``, only for
+the profiles whose values changed, at the root profile, in transactions that touch nothing else.
+
+Knowing what changed without reading every profile: the last values written to each profile are
+kept as a fingerprint (16 hex digits of a SHA-256 of the two fields) in the run's own state,
+``audience_fingerprints/<shard>`` (64 documents, ``{"fingerprints": {profile_id: fp}}``). A run
+reads those 64 documents, compares, and opens only the profiles whose fingerprint moved; a run
+with nothing changed reads 64 documents and writes none. BigQuery was the other place for them,
+but a run would then stream rows and read them back at the next run, and a streaming insert is
+not reliably visible to a query that soon; the shards hold about a million profiles before one
+reaches Firestore's 1 MiB per document (about 60 bytes an entry), and only shards whose
+entries changed are written back. The fingerprints are a shortcut, not the truth: a changed
+profile is still compared with its document, and one already holding the values is not written.
+Fingerprints are written after the profiles, so a run stopped between the two rewrites nothing
+but its comparison on the next run.
+
+Each transaction reads a batch of profiles (following forwarding pointers to their roots: the
+warehouse may not have seen a merge yet) and replaces only the two fields. A profile the run no
+longer returns (no events left in any window) has both fields emptied; one that was merged into
+another is left to its root; one with no document (deleted) is skipped.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from shared.audiences.memberships import Person
+from shared.identity.graph import PROFILES, Resolver
+from shared.identity.records import Doc, is_forwarded
+from shared.ingest.events import iso
+from shared.ports.documents import DocumentStore, Ref, Transaction
+
+FINGERPRINTS = "audience_fingerprints"
+SHARDS = 64
+BATCH = 200  # profiles per transaction (Firestore: 500 writes; pointers may add reads)
+TRAITS = "computed_traits"
+AUDIENCES = "audiences"
+Fields = dict[str, Any]  # {computed_traits: {...}, audiences: {key: {"entered_at": iso}}}
+EMPTY: Fields = {TRAITS: {}, AUDIENCES: {}}
+
+
+def fields_of(person: Person | None, held: Mapping[str, datetime]) -> Fields:
+    """The two fields of a profile: its traits, and the audiences it is in since when."""
+    return {
+        TRAITS: dict(sorted((person.traits if person else {}).items())),
+        AUDIENCES: {k: {"entered_at": iso(at)} for k, at in sorted(held.items())},
+    }
+
+
+def fingerprint(fields: Fields) -> str:
+    text = json.dumps(fields, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def shard_of(profile_id: str) -> str:
+    return f"{int(hashlib.sha256(profile_id.encode()).hexdigest()[:8], 16) % SHARDS:02d}"
+
+
+def combined(pids: Sequence[str], desired: Mapping[str, Fields], root: str) -> Fields:
+    """The fields of one root that several warehouse profiles resolve to (a merge the warehouse
+    has not seen): the root's own traits if it has a row, each audience from its earliest entry."""
+    own = desired[root] if root in pids else desired[min(pids)]
+    audiences: dict[str, dict[str, str]] = {}
+    for pid in sorted(pids):
+        for key, held in desired[pid][AUDIENCES].items():
+            if key not in audiences or held["entered_at"] < audiences[key]["entered_at"]:
+                audiences[key] = held
+    return {TRAITS: own[TRAITS], AUDIENCES: dict(sorted(audiences.items()))}
+
+
+@dataclass
+class Counted(Transaction):
+    """A transaction that counts the documents it reads and writes (the report shows them)."""
+
+    tx: Transaction
+    reads: int = 0
+    writes: int = 0
+
+    def get_all(self, refs: Sequence[Ref]) -> dict[Ref, Doc | None]:
+        self.reads += len(refs)
+        return self.tx.get_all(refs)
+
+    def set(self, collection: str, doc_id: str, data: Doc) -> None:
+        self.writes += 1
+        self.tx.set(collection, doc_id, data)
+
+    def delete(self, collection: str, doc_id: str) -> None:
+        self.writes += 1
+        self.tx.delete(collection, doc_id)
+
+
+@dataclass
+class ProfileSync:
+    documents: DocumentStore
+    reads: int = 0
+    writes: int = 0
+    profiles_written: int = 0
+    _shards: dict[str, dict[str, str]] = field(default_factory=dict)
+
+    def fingerprints(self) -> dict[str, str]:
+        """Profile id → the fingerprint of what was last written to it."""
+        refs = [(FINGERPRINTS, f"{n:02d}") for n in range(SHARDS)]
+        found = self.documents.get_all(refs)
+        self.reads += len(refs)
+        self._shards = {ref[1]: dict((doc or {}).get("fingerprints") or {}) for ref, doc in
+                        found.items()}  # fmt: skip
+        return {pid: fp for shard in self._shards.values() for pid, fp in shard.items()}
+
+    def sync(self, desired: Mapping[str, Fields], gone: Sequence[str] = ()) -> int:
+        """Write ``desired`` (profile id → fields) where it differs from the last fingerprint;
+        empty the fields of ``gone`` profiles (known before, absent now). Returns the number of
+        profile documents written."""
+        known = self.fingerprints()
+        wanted = {**{pid: EMPTY for pid in gone if pid not in desired}, **desired}
+        changed = sorted(pid for pid, f in wanted.items() if known.get(pid) != fingerprint(f))
+        for start in range(0, len(changed), BATCH):
+            batch = changed[start : start + BATCH]
+            self.profiles_written += self._write(batch, wanted, set(gone) - set(desired))
+        self._save({pid: fingerprint(f) for pid, f in desired.items()})
+        return self.profiles_written
+
+    def _write(self, batch: list[str], wanted: Mapping[str, Fields], gone: set[str]) -> int:
+        def write(tx: Transaction) -> tuple[int, int, int]:
+            counted = Counted(tx)
+            resolver = Resolver(counted)
+            resolver.load(set(batch))
+            roots: dict[str, list[str]] = {}
+            for pid in batch:
+                root = resolver.root(pid)
+                if root is None or (root != pid and pid in gone):
+                    continue  # no profile any more, or merged: its root has its own row
+                roots.setdefault(root, []).append(pid)
+            written = 0
+            for root, pids in sorted(roots.items()):
+                doc = resolver.docs[root]
+                fields = combined(pids, wanted, root)
+                if doc is None or all(doc.get(k) == v for k, v in fields.items()):
+                    continue
+                counted.set(PROFILES, root, {**doc, **fields})
+                written += 1
+            return written, counted.reads, counted.writes
+
+        written, reads, writes = self.documents.run_transaction(write)
+        self.reads += reads
+        self.writes += writes
+        return written
+
+    def _save(self, now: Mapping[str, str]) -> None:
+        """Write back the shards whose entries changed (profiles gone drop out)."""
+        shards: dict[str, dict[str, str]] = {f"{n:02d}": {} for n in range(SHARDS)}
+        for pid, fp in now.items():
+            shards[shard_of(pid)][pid] = fp
+        for shard, entries in sorted(shards.items()):
+            if entries != self._shards.get(shard, {}):
+                self.documents.set(
+                    FINGERPRINTS, shard, {"fingerprints": dict(sorted(entries.items()))}
+                )
+                self.writes += 1
+        self._shards = shards
+
+
+def merged_roots(
+    documents: DocumentStore, profile_ids: Sequence[str]
+) -> tuple[dict[str, str], dict[str, str], int]:
+    """For profiles a run no longer returns: profile id → the root it was merged into, profile
+    id → one of its anonymous ids (to address its exit), and the documents read."""
+    merged: dict[str, str] = {}
+    anonymous: dict[str, str] = {}
+    reads = 0
+    for start in range(0, len(profile_ids), BATCH):
+        batch = list(profile_ids[start : start + BATCH])
+        docs: dict[str, Doc | None] = {}
+        todo = set(batch)
+        for _ in range(32):  # pointer chains are compacted long before this
+            missing = sorted(p for p in todo if p not in docs)
+            if not missing:
+                break
+            got = documents.get_all([(PROFILES, p) for p in missing])
+            reads += len(missing)
+            todo = set()
+            for pid in missing:
+                doc = docs[pid] = got[(PROFILES, pid)]
+                if is_forwarded(doc):
+                    todo.add(str(doc["merged_into"]))  # type: ignore[index]
+        for pid in batch:
+            current, hops = pid, 0
+            while is_forwarded(docs.get(current)) and hops < 32:
+                current, hops = str(docs[current]["merged_into"]), hops + 1  # type: ignore[index]
+            if current != pid and docs.get(current) is not None:
+                merged[pid] = current
+            ids = ((docs.get(pid) or {}).get("identifiers") or {}).get("anonymous_id") or []
+            if ids:
+                anonymous[pid] = str(min(ids))
+    return merged, anonymous, reads
