@@ -3,7 +3,12 @@
 - ``types``: Segment call types (``track``, ``identify``, ...); empty means all.
 - ``events``: track event names; empty means all (other call types are not named, so a name
   list never excludes them: restrict ``types`` for that). An audience key in the list takes
-  that audience's ``Audience Entered`` / ``Audience Exited`` events.
+  that audience's ``Audience Entered`` / ``Audience Exited`` events (``properties.audience_key``);
+  ``Audience Entered`` in the list takes every audience's entries.
+- ``audiences`` (``CDP_<NAME>_AUDIENCES``; ``None`` when unset): where set, the audience events
+  it takes are exactly those of the keys listed, whatever ``events`` says, so a destination that
+  takes every track (``events`` empty) can still take one audience only (Meta: the
+  direct-deposit audience). ``[]`` takes no audience event. Other events are not affected.
 - ``consent_category``: consent is the person's, not the device's. An event is sent unless it
   (``context.consent.categoryPreferences``) or its person's profile (as identity resolved it,
   every device's choices merged by time) refuses the category. Absence of a choice means
@@ -23,12 +28,20 @@ from shared.identity.records import consent_of
 AUDIENCE_EVENTS = frozenset({"Audience Entered", "Audience Exited"})
 
 
+def audience_key(event: Mapping[str, Any]) -> str | None:
+    """The audience an ``Audience Entered`` / ``Audience Exited`` event is about."""
+    properties = event.get("properties")
+    key = properties.get("audience_key") if isinstance(properties, dict) else None
+    return key if isinstance(key, str) else None
+
+
 @dataclass(frozen=True)
 class EventFilter:
     types: frozenset[str] = frozenset()
     events: frozenset[str] = frozenset()
     consent_category: str = ""
     opt_in: bool = False  # the category needs an explicit grant
+    audiences: frozenset[str] | None = None  # set: the only audience keys taken
 
     @classmethod
     def of(
@@ -37,23 +50,27 @@ class EventFilter:
         events: Sequence[str] = (),
         consent_category: str = "",
         opt_in: Sequence[str] = (),
+        audiences: Sequence[str] | None = None,
     ) -> EventFilter:
         category = consent_category.strip().lower()
-        return cls(frozenset(types), frozenset(events), category, category in set(opt_in))
+        keys = None if audiences is None else frozenset(audiences)
+        return cls(frozenset(types), frozenset(events), category, category in set(opt_in), keys)
 
     def _shape(self, event: Mapping[str, Any]) -> bool:
         kind = event.get("type")
         if self.types and kind not in self.types:
             return False
-        return not (self.events and kind == "track" and not self._named(event))
+        if kind != "track":
+            return True
+        if self.audiences is not None and event.get("event") in AUDIENCE_EVENTS:
+            return audience_key(event) in self.audiences
+        return not self.events or self._named(event)
 
     def _named(self, event: Mapping[str, Any]) -> bool:
         name = event.get("event")
         if name in self.events:
             return True
-        properties = event.get("properties")
-        key = properties.get("audience_key") if isinstance(properties, dict) else None
-        return name in AUDIENCE_EVENTS and key in self.events
+        return name in AUDIENCE_EVENTS and audience_key(event) in self.events
 
     def admits(self, event: Mapping[str, Any], person: Person) -> bool:
         """The whole decision for one event of a person."""

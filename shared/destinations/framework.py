@@ -54,11 +54,12 @@ class DestinationSettings(BaseSettings):
     endpoint: str = ""
     event_types: list[str] | None = None  # Segment call types; [] = every type
     events: list[str] | None = None  # track names (and audience keys); [] = every name
+    audiences: list[str] | None = None  # set: the only audience keys whose events it takes
     consent_category: str | None = None  # e.g. "advertising"; "" = no consent check
     backfill: bool = False  # opt in: promoted ids' pre-promotion journeys too
     timeout_seconds: float = 10.0
 
-    @field_validator("event_types", "events", mode="before")
+    @field_validator("event_types", "events", "audiences", mode="before")
     @classmethod
     def _lists(cls, value: Any) -> Any:
         return _names(value)

@@ -127,6 +127,7 @@ class Runner:
             t.events if s.events is None else s.events,
             t.consent_category if s.consent_category is None else s.consent_category,
             opt_in=opt_in,
+            audiences=s.audiences,
         )
         self._http, self._clock, self._publisher = http, clock, publisher
         self._ledger = None if t.provider_dedup else Ledger(documents, t.name)

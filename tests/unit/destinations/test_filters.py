@@ -57,3 +57,55 @@ def test_filter(rule: EventFilter, event: dict[str, Any], taken: bool) -> None:
 def test_a_persons_consent(category: str, consent: dict[str, Any], taken: bool) -> None:
     rule = EventFilter.of(consent_category=category)
     assert rule.admits(track("x"), Person(consent=consent)) is taken
+
+
+def audience(name: str, key: Any) -> dict[str, Any]:
+    return {"type": "track", "event": name, "userId": "u1", "properties": {"audience_key": key}}
+
+
+ENTERED, EXITED = (
+    audience("Audience Entered", "churn_risk"),
+    audience("Audience Exited", "churn_risk"),
+)
+OTHER = audience("Audience Entered", "direct_deposit")
+AUDIENCE_IDENTIFY = {"type": "identify", "userId": "u1", "traits": {"churn_risk": True}}
+
+SUBSCRIPTIONS = [
+    # (filter, event, taken): subscribing to audiences by CDP_<NAME>_EVENTS / _AUDIENCES
+    (EventFilter.of(events=["churn_risk"]), ENTERED, True),  # a key takes both transitions
+    (EventFilter.of(events=["churn_risk"]), EXITED, True),
+    (EventFilter.of(events=["churn_risk"]), OTHER, False),  # not another audience's
+    (EventFilter.of(events=["churn_risk"]), track("churn_risk"), True),  # the name itself
+    (EventFilter.of(events=["churn_risk"]), audience("Signed Up", "churn_risk"), False),
+    (EventFilter.of(events=["churn_risk"]), audience("Audience Entered", None), False),
+    (EventFilter.of(events=["churn_risk"]), audience("Audience Entered", ["churn_risk"]), False),
+    (EventFilter.of(events=["churn_risk"]), AUDIENCE_IDENTIFY, True),  # names narrow tracks only
+    (EventFilter.of(events=["Audience Entered"]), OTHER, True),  # every audience's entries
+    (EventFilter.of(events=["Audience Entered"]), EXITED, False),
+    (EventFilter.of(events=["Audience Entered", "Audience Exited"]), EXITED, True),
+    (EventFilter.of(types=["identify"], events=["churn_risk"]), ENTERED, False),
+    (EventFilter.of(), OTHER, True),  # no list: every track, audience events included
+    # CDP_<NAME>_AUDIENCES: the audience events taken are exactly those keys'
+    (EventFilter.of(audiences=["direct_deposit"]), OTHER, True),
+    (EventFilter.of(audiences=["direct_deposit"]), ENTERED, False),
+    (EventFilter.of(audiences=["direct_deposit"]), track("kyc_started"), True),  # others stay
+    (EventFilter.of(audiences=["direct_deposit"]), AUDIENCE_IDENTIFY, True),
+    (EventFilter.of(events=["Audience Entered"], audiences=["direct_deposit"]), ENTERED, False),
+    (EventFilter.of(events=["kyc_started"], audiences=["direct_deposit"]), OTHER, True),
+    (EventFilter.of(audiences=[]), OTHER, False),  # [] takes no audience event
+    (EventFilter.of(types=["identify"], audiences=["direct_deposit"]), OTHER, False),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("rule", "event", "taken"), SUBSCRIPTIONS)
+def test_audience_subscriptions(rule: EventFilter, event: dict[str, Any], taken: bool) -> None:
+    assert rule.admits(event, NOBODY) is taken
+
+
+def test_audiences_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    from shared.destinations.meta import MetaSettings
+
+    monkeypatch.setenv("CDP_META_AUDIENCES", "direct_deposit, churn_risk")
+    assert MetaSettings().audiences == ["direct_deposit", "churn_risk"]
+    monkeypatch.delenv("CDP_META_AUDIENCES")
+    assert MetaSettings().audiences is None

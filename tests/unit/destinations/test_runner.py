@@ -224,3 +224,12 @@ def test_amplitude_refusing_one_event_of_a_request_gets_the_others_resent() -> N
     assert (set(done.refused), done.delivered, done.requests) == ({"m1"}, {"m2"}, 2)
     resent = json.loads(http.requests[1].body)["events"]
     assert [e["insert_id"] for e in resent] == ["m2"]
+
+
+def test_a_destination_takes_the_audiences_its_settings_name_and_every_other_track() -> None:
+    run, (http, _) = runner(audiences=["direct_deposit"])
+    entered = [{**track(n), "event": "Audience Entered", "properties": {"audience_key": key}}
+               for n, key in ((1, "direct_deposit"), (2, "churn_risk"))]  # fmt: skip
+    done = run.handle(message([*entered, track(3)]))
+    assert (done.delivered, done.filtered) == ({"m1", "m3"}, 1)
+    assert [json.loads(r.body)["id"] for r in http.requests] == ["m1", "m3"]
