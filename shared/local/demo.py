@@ -1,13 +1,30 @@
 """Demo traffic through a real SDK (segment-analytics-python), pointed at the local ingest.
 
 Fintech journeys from the seeds' taxonomy, in the proportions that make the engagement tiers
-matter: most visitors read one page and leave; some browse; some sign up (most after an earlier
-anonymous visit, which stays cold until they do), go through KYC, link a bank and transact
-(confirmed by the backend), log in again on a phone, or drift away and churn. Journeys start
-over the last two months, every fourth in the last two days (so GA4, which takes only 72 hours
-of backdating, gets some). Each source (web, ios, android, backend) uses its own write key and
-SDK client, which batches as a production app would. Deterministic for a given seed, so figures
-drawn from it can be reproduced.
+matter: most visitors read one page and leave (a fourth of them in the last two days, so GA4,
+which takes only 72 hours of backdating, gets some); some browse; about a fourth sign up (most
+after an earlier anonymous visit, which stays cold until they do). Each person who signs up
+lives one of the seeds' lifecycle stages, in turn (``LIFECYCLE``), so any demo of five or more
+sign-ups has members in all five audiences of ``shared/audiences/audiences.yaml``:
+
+- ``active_core``: three to five settled transactions in the last 20 days, an app session in
+  the last week;
+- ``churn_risk`` (twice in the cycle: once high-value, once not): three sessions 8 to 29 days
+  ago (app login, dashboard, a support ticket and a cancellation on the web), none since, and
+  the transactions 22 to 29 days ago: inside the 30-day volume (two of 260 to 450: at least 500,
+  the Slack alert's threshold; or one under 200), outside the 21 days without one;
+- ``activated_incomplete``: signed up 8 to 20 days ago, the bank link failed; ``kyc_rejected``
+  likewise, rejected;
+- ``funded_dormant``: a bank linked and nothing initiated for 30 days (transacted a little
+  right after a sign-up 41 to 58 days ago, or linked 8 to 20 days ago and never used it);
+- ``direct_deposit``: one or two transactions in the last 20 days, then payroll switched on;
+- ``new_user``: signed up in the last week: in no stage yet, like the anonymous visitors.
+
+Every moment of a person who signs up is drawn from a band of days that keeps it at least a
+third of a day from the stages' edges (7, 21, 30 days back, and 37: where the sessions rule's 30
+days before the last 7 begin), so the job finds the same memberships for hours after the demo. Each source (web, ios, android,
+backend) uses its own write key and SDK client, which batches as a production app would.
+Deterministic for a given seed, so figures drawn from it can be reproduced.
 
 Every track call passes the shipped tracking plan with no finding: the browser's and the apps'
 events carry ``platform`` and their ``session_id``; the backend's carry ``platform: server`` and
@@ -30,7 +47,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from shared.local.demo_context import BROWSERS, PHONES, REFERRERS, SITE, phone_context, web_context
+from shared.local.demo_context import REFERRERS, Visitor
 
 PAGES = ("/", "/pricing", "/features/savings", "/blog/budgeting-101", "/security", "/cards")
 FEATURES = ("savings_goals", "round_ups", "budgets", "early_paycheck", "cashback")
@@ -40,7 +57,12 @@ CAMPAIGNS = (
     ("brand_search", "google", "cpc"),
     ("newsletter_may", "email", "email"),
 )
-DAYS = 60  # journeys spread over the last two months
+DAYS = 60  # anonymous visits spread over the last two months
+# Days back (low, high) clear of the stages' edges by half a day, a third once a session ends.
+RECENT, MID, LATE, OLD = (0.4, 6.3), (7.7, 20.3), (21.7, 29.3), (41.0, 58.0)
+EDGES = (7, 21, 30, 37)
+LIFECYCLE = ("active_core", "churn_risk_high_value", "activated_incomplete", "funded_dormant",
+             "direct_deposit", "churn_risk", "new_user", "kyc_rejected")  # fmt: skip
 SOURCES = ("web", "ios", "android", "backend")
 
 
@@ -69,57 +91,6 @@ def _client(write_key: str, host: str, report: DemoReport) -> Any:
     )
 
 
-@dataclass
-class Visitor:
-    """One person's devices and identifiers, and the clock of their journey."""
-
-    rng: random.Random
-    n: int
-    seed: int
-    when: datetime
-    anonymous_id: str
-    user_id: str | None = None
-    session: int = 0
-    page: dict[str, str] = field(default_factory=dict)  # the page the browser is on
-    phone: dict[str, Any] = field(default_factory=dict)  # the app's context, once installed
-
-    def __post_init__(self) -> None:
-        # Device ids and the browser from a generator of the visitor's own: the journeys' draws
-        # (``rng``) stay what they were, whatever the context holds.
-        self.ids = random.Random(f"demo:{self.seed}:{self.n}")
-        self.browser = self.ids.choice(BROWSERS)
-
-    @property
-    def email(self) -> str:
-        return f"demo-{self.seed}-{self.n}@example.com"
-
-    def open_page(self, path: str, search: str = "", referrer: str = "") -> dict[str, str]:
-        """Go to ``path``; the page before is the referrer unless one is given."""
-        page = {"path": path, "url": f"{SITE}{path}{search}", "search": search,
-                "referrer": referrer or self.page.get("url", "")}  # fmt: skip
-        self.page = {k: v for k, v in page.items() if v}
-        return self.page
-
-    def install(self, platform: str) -> dict[str, Any]:
-        """A new phone: the context its app's SDKs send from then on."""
-        self.phone = phone_context(self.ids, platform)
-        return self.phone
-
-    def context(self, source: str) -> dict[str, Any]:
-        """What the source's SDK adds to every call (the backend's: nothing)."""
-        if source == "web":
-            return web_context(self.browser, self.page)
-        return dict(self.phone) if source in PHONES else {}
-
-    def later(self, low_minutes: float, high_minutes: float) -> datetime:
-        self.when += timedelta(minutes=self.rng.uniform(low_minutes, high_minutes))
-        return self.when
-
-    def new_session(self, platform: str) -> dict[str, str]:
-        self.session += 1
-        return {"platform": platform, "session_id": f"s-{self.seed}-{self.n}-{self.session}"}
-
-
 class Journeys:
     """Each method is one kind of journey; ``send`` goes through the SDK client of a source."""
 
@@ -134,6 +105,15 @@ class Journeys:
         context = v.context(source) | kwargs.pop("context", {})
         getattr(self._clients[source], call)(**kwargs, **({"context": context} if context else {}))
         self._report.sent[call] += 1
+
+    def at(self, v: Visitor, band: tuple[float, float] | float) -> float:
+        """Move the visitor's clock to a moment ``band`` days back (or drawn from the band)."""
+        days = v.rng.uniform(*band) if isinstance(band, tuple) else band
+        for edge in EDGES:  # an incidental moment near an edge moves past it, older
+            if edge - 0.3 <= days <= edge + 0.4:
+                days = edge + 0.5
+        v.when = self._now - timedelta(days=days)
+        return days
 
     def visit(self, v: Visitor, pages: int) -> dict[str, Any]:
         campaign, utm_source, medium = v.rng.choice(CAMPAIGNS)
@@ -175,11 +155,14 @@ class Journeys:
             timestamp=v.later(0.5, 20),
         )
 
-    def sign_up(self, v: Visitor) -> dict[str, Any]:
+    def sign_up(self, v: Visitor, band: tuple[float, float]) -> dict[str, Any]:
+        """An account, ``band`` days back, and KYC submitted; most came by days before."""
+        days = self.at(v, band)
         if v.rng.random() < 0.7:  # most came by anonymously days before signing up
+            self.at(v, days + v.rng.uniform(1, 5))
             self.visit(v, v.rng.randint(1, 3))
             self._clients["web"].flush()  # that visit left the browser then, in its own request
-            v.later(60 * 24, 60 * 24 * 5)
+            self.at(v, days)
         props = self.visit(v, v.rng.randint(1, 3))
         v.user_id = f"user-{v.seed}-{v.n}"
         traits = {"email": v.email, "first_name": f"Demo{v.n}", "plan": "free"}
@@ -201,23 +184,37 @@ class Journeys:
         self.track("web", v, "kyc_document_submitted", {**props, "document_type": "passport"})
         return props
 
-    def transact(self, v: Visitor, count: int) -> None:
-        for _ in range(count):
-            amount = round(v.rng.uniform(10, 800), 2)
+    def funded(self, v: Visitor, band: tuple[float, float]) -> None:
+        """Signed up ``band`` days back, approved, a bank linked."""
+        props = self.sign_up(v, band)
+        self.track("backend", v, "kyc_approved", {"platform": "server"})
+        self.track(
+            "web", v, "bank_account_linked", {**props, "bank": "Demo Bank"}, "/onboarding/bank"
+        )
+
+    def transact(
+        self, v: Visitor, days: list[float], amounts: tuple[float, float] = (10, 800)
+    ) -> None:
+        """One settled transaction at each of ``days`` back (a failed one is tried again)."""
+        for day in sorted(days, reverse=True):
+            self.at(v, day)
             kind, method = v.rng.choice(
                 (("deposit", "ach"), ("transfer", "instant"), ("card", "pos"))
             )
-            base = {"platform": "server", "amount": amount, "type": kind, "method": method}
-            self.track("backend", v, "transaction_initiated", base)
-            outcome = "transaction_failed" if v.rng.random() < 0.08 else "transaction_completed"
-            self.track("backend", v, outcome, base)
-            v.later(60 * 12, 60 * 72)
+            base = {"platform": "server", "amount": round(v.rng.uniform(*amounts), 2),
+                    "type": kind, "method": method}  # fmt: skip
+            outcome = "transaction_failed"
+            while outcome == "transaction_failed":
+                self.track("backend", v, "transaction_initiated", base)
+                failed = v.rng.random() < 0.08
+                outcome = "transaction_failed" if failed else "transaction_completed"
+                self.track("backend", v, outcome, base)
 
-    def mobile_login(self, v: Visitor) -> None:
+    def mobile_login(self, v: Visitor) -> str:
+        """A new phone: the app installed, signed in, and its first session."""
         platform = v.rng.choice(("ios", "android"))
         v.anonymous_id = str(uuid.UUID(int=v.rng.getrandbits(128)))  # a new device
         v.install(platform)
-        props = v.new_session(platform)
         self.send(
             platform,
             v,
@@ -225,8 +222,13 @@ class Journeys:
             user_id=v.user_id,
             anonymous_id=v.anonymous_id,
             traits={"email": v.email},
-            timestamp=v.later(60, 600),
+            timestamp=v.later(0.1, 2),
         )
+        self.app_session(v, platform)
+        return platform
+
+    def app_session(self, v: Visitor, platform: str) -> None:
+        props = v.new_session(platform)
         self.track(platform, v, "session_started", props)
         self.send(
             platform,
@@ -243,7 +245,63 @@ class Journeys:
             self.track(platform, v, "notification_tapped", {**props, "campaign": "first_deposit"})
 
 
-def _journey(j: Journeys, v: Visitor) -> str:
+def _active(j: Journeys, v: Visitor, transactions: int) -> None:
+    """Signed up weeks ago, on the phone since, transacting in the last 20 days."""
+    j.funded(v, OLD)
+    platform = j.mobile_login(v)
+    j.transact(v, [v.rng.uniform(RECENT[0], MID[1]) for _ in range(transactions)])
+    j.at(v, RECENT)
+    j.app_session(v, platform)
+
+
+def _churn(j: Journeys, v: Visitor, high_value: bool) -> None:
+    """Three sessions 8 to 29 days back, none since; the transactions 22 to 29 days back."""
+    j.funded(v, OLD)
+    j.at(v, LATE)
+    platform = j.mobile_login(v)
+    amounts = (260.0, 450.0) if high_value else (20.0, 200.0)
+    j.transact(v, [v.rng.uniform(*LATE) for _ in range(2 if high_value else 1)], amounts)
+    j.at(v, (14.5, MID[1]))
+    j.app_session(v, platform)
+    j.at(v, (MID[0], 13.5))
+    visit = v.new_session("web")  # back on the site: a session of its own
+    j.track("web", v, "support_ticket_opened", {**visit, "topic": "fees"}, "/help")
+    j.track("web", v, "subscription_cancelled", visit, "/settings/plan")
+
+
+def _lifecycle(j: Journeys, v: Visitor, stage: str) -> None:
+    if stage == "active_core":
+        _active(j, v, v.rng.randint(3, 5))
+    elif stage == "direct_deposit":
+        _active(j, v, v.rng.randint(1, 2))
+        j.track("backend", v, "direct_deposit_enabled", {"platform": "server"})
+    elif stage.startswith("churn_risk"):
+        _churn(j, v, high_value=stage.endswith("high_value"))
+    elif stage == "funded_dormant":
+        if v.rng.random() < 0.5:  # transacted a little right after signing up, long ago
+            days = j.at(v, OLD)
+            j.funded(v, (days, days))
+            j.transact(v, [days - v.rng.uniform(0.5, 2.5) for _ in range(v.rng.randint(1, 2))])
+        else:  # linked a bank and never used it
+            j.funded(v, MID)
+    elif stage == "new_user":  # signed up this week, funded, a first transaction
+        days = j.at(v, RECENT)
+        j.funded(v, (days, days))
+        j.transact(v, [days - v.rng.uniform(0.1, 0.3)])
+    else:  # activated_incomplete, kyc_rejected: signed up a week or more ago, never funded
+        props = j.sign_up(v, MID)
+        if stage == "kyc_rejected":
+            j.track(
+                "backend", v, "kyc_rejected", {"platform": "server", "reason": "document_blurry"}
+            )
+        else:
+            j.track("backend", v, "kyc_approved", {"platform": "server"})
+            j.track(
+                "web", v, "bank_account_failed", {**props, "bank": "Demo Bank"}, "/onboarding/bank"
+            )
+
+
+def _journey(j: Journeys, v: Visitor, users: int) -> str:
     roll = v.rng.random()
     if roll < 0.55:
         j.visit(v, 1)
@@ -251,28 +309,9 @@ def _journey(j: Journeys, v: Visitor) -> str:
     if roll < 0.72:
         j.browse(v)
         return "browser"
-    props = j.sign_up(v)
-    if v.rng.random() < 0.12:
-        j.track("backend", v, "kyc_rejected", {"platform": "server", "reason": "document_blurry"})
-        return "kyc_rejected"
-    j.track("backend", v, "kyc_approved", {"platform": "server"})
-    if v.rng.random() < 0.3:
-        j.track("web", v, "bank_account_failed", {**props, "bank": "Demo Bank"}, "/onboarding/bank")
-        return "activated_incomplete"
-    j.track("web", v, "bank_account_linked", {**props, "bank": "Demo Bank"}, "/onboarding/bank")
-    if v.rng.random() < 0.6:
-        j.mobile_login(v)
-    if v.rng.random() < 0.2:  # a churner: a few transactions, then silence and a cancellation
-        j.transact(v, v.rng.randint(1, 2))
-        visit = v.new_session("web")  # back on the site, days later: a session of its own
-        j.track("web", v, "support_ticket_opened", {**visit, "topic": "fees"}, "/help")
-        j.track("web", v, "subscription_cancelled", visit, "/settings/plan")
-        return "churner"
-    j.transact(v, v.rng.randint(1, 5))
-    if v.rng.random() < 0.3:
-        j.track("backend", v, "direct_deposit_enabled", {"platform": "server"})
-        return "direct_deposit"
-    return "active"
+    stage = LIFECYCLE[users % len(LIFECYCLE)]
+    _lifecycle(j, v, stage)
+    return stage
 
 
 def run_demo(
@@ -293,7 +332,7 @@ def run_demo(
             )
             visitor = Visitor(rng, n, seed, start, str(uuid.UUID(int=rng.getrandbits(128))))
             report.anonymous_visitors += 1
-            kind = _journey(journeys, visitor)
+            kind = _journey(journeys, visitor, report.users)
             report.journeys[kind] += 1
             report.users += int(visitor.user_id is not None)
     finally:

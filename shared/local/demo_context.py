@@ -8,12 +8,17 @@
   ``screen``, ``network``, ``locale``, ``timezone`` and ``context.externalIds`` with the ids the
   app's other SDKs read on the phone: AppsFlyer's ``appsflyer_id`` (AppsFlyer S2S needs it) and
   Firebase's 32-hex ``app_instance_id`` (the Measurement Protocol's app streams need it).
+
+``Visitor`` carries one person's devices, ids and clock, so the context follows them from call
+to call.
 """
 
 from __future__ import annotations
 
 import random
 import uuid
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from typing import Any
 
 SITE = "https://app.example.com"
@@ -71,3 +76,54 @@ def phone_context(ids: random.Random, platform: str) -> dict[str, Any]:
              "collection": "users", "encoding": "none"},
         ],
     }  # fmt: skip
+
+
+@dataclass
+class Visitor:
+    """One person's devices and identifiers, and the clock of their journey."""
+
+    rng: random.Random
+    n: int
+    seed: int
+    when: datetime
+    anonymous_id: str
+    user_id: str | None = None
+    session: int = 0
+    page: dict[str, str] = field(default_factory=dict)  # the page the browser is on
+    phone: dict[str, Any] = field(default_factory=dict)  # the app's context, once installed
+
+    def __post_init__(self) -> None:
+        # Device ids and the browser from a generator of the visitor's own: the journeys' draws
+        # (``rng``) stay what they were, whatever the context holds.
+        self.ids = random.Random(f"demo:{self.seed}:{self.n}")
+        self.browser = self.ids.choice(BROWSERS)
+
+    @property
+    def email(self) -> str:
+        return f"demo-{self.seed}-{self.n}@example.com"
+
+    def open_page(self, path: str, search: str = "", referrer: str = "") -> dict[str, str]:
+        """Go to ``path``; the page before is the referrer unless one is given."""
+        page = {"path": path, "url": f"{SITE}{path}{search}", "search": search,
+                "referrer": referrer or self.page.get("url", "")}  # fmt: skip
+        self.page = {k: v for k, v in page.items() if v}
+        return self.page
+
+    def install(self, platform: str) -> dict[str, Any]:
+        """A new phone: the context its app's SDKs send from then on."""
+        self.phone = phone_context(self.ids, platform)
+        return self.phone
+
+    def context(self, source: str) -> dict[str, Any]:
+        """What the source's SDK adds to every call (the backend's: nothing)."""
+        if source == "web":
+            return web_context(self.browser, self.page)
+        return dict(self.phone) if source in PHONES else {}
+
+    def later(self, low_minutes: float, high_minutes: float) -> datetime:
+        self.when += timedelta(minutes=self.rng.uniform(low_minutes, high_minutes))
+        return self.when
+
+    def new_session(self, platform: str) -> dict[str, str]:
+        self.session += 1
+        return {"platform": platform, "session_id": f"s-{self.seed}-{self.n}-{self.session}"}
