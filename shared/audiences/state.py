@@ -1,0 +1,92 @@
+"""The all-time trait state: refreshed at the start of every present-time run, so the run reads
+only the partitions inside its longest window plus this small table.
+
+``audience_runs/state`` (Firestore) holds ``state_until``: raw events received before it are in
+``cdp_processed.audience_trait_state``. A refresh adds the closed hours since then, up to the
+last full hour that ended at least ``SETTLE`` ago (the loader streams an event into BigQuery a
+little after it was received), inserting ``compile_state``'s rows with their ``state_id`` as
+insertId, then moves the watermark. A refresh stopped before the watermark moved inserts the same
+rows again next time: the same ids, which readers deduplicate.
+
+The watermark also records a digest of the state SQL: definitions whose all-time aggregates
+changed (a new trait, another property) rebuild the state from the beginning, since the table
+has no history for them; the rows of the aggregates that did not change come out identical and
+are deduplicated the same way.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from shared.audiences.tables import TRAIT_STATE_TABLE
+from shared.errors import PermanentError
+from shared.ingest.events import iso
+from shared.ports.documents import DocumentStore
+from shared.ports.warehouse import Row, SqlRunner, Warehouse
+from shared.settings import Settings
+from shared.warehouse.layers import PROCESSED
+
+RUNS = "audience_runs"
+STATE = "state"
+SETTLE = timedelta(minutes=5)
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+INSERT_BATCH = 500
+REFUSED = "The trait state refused {n} rows, e.g. row {index}: {reason}"
+
+
+class StateRefused(PermanentError):
+    """BigQuery refused state rows: the state SQL and the table disagree (a deploy to fix)."""
+
+
+def closed_until(now: datetime) -> datetime:
+    """The end of the last full hour that ended at least ``SETTLE`` before ``now``."""
+    settled = now - SETTLE
+    return settled.replace(minute=0, second=0, microsecond=0)
+
+
+@dataclass(frozen=True)
+class Refreshed:
+    state_until: datetime
+    rows: int
+
+
+def refresh_state(
+    settings: Settings,
+    sql: SqlRunner,
+    warehouse: Warehouse,
+    documents: DocumentStore,
+    state_sql: str,
+    now: datetime,
+) -> Refreshed:
+    """Bring the state table up to ``closed_until(now)``; the new watermark and rows added."""
+    digest = hashlib.sha256(state_sql.encode()).hexdigest()[:16]
+    doc = documents.get(RUNS, STATE) or {}
+    since = _parse(doc.get("state_until")) if doc.get("sql") == digest else EPOCH
+    until = closed_until(now)
+    if since >= until:
+        return Refreshed(since, 0)
+    rows = sql.query(state_sql, {"from": since, "until": until})
+    _insert(warehouse, settings.dataset(PROCESSED) + "." + TRAIT_STATE_TABLE, rows)
+    documents.set(RUNS, STATE, {"state_until": iso(until), "sql": digest, "rows": len(rows)})
+    return Refreshed(until, len(rows))
+
+
+def _insert(warehouse: Warehouse, table: str, rows: list[Row]) -> None:
+    for start in range(0, len(rows), INSERT_BATCH):
+        chunk = rows[start : start + INSERT_BATCH]
+        errors = warehouse.insert_rows(table, chunk, [str(r["state_id"]) for r in chunk])
+        if errors:
+            first = errors[0]
+            raise StateRefused(
+                REFUSED.format(n=len(errors), index=first.index, reason=first.reason)
+            )
+
+
+def _parse(value: Any) -> datetime:
+    if not isinstance(value, str) or not value:
+        return EPOCH
+    parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
