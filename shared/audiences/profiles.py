@@ -113,14 +113,16 @@ class ProfileSync:
 
     def sync(self, desired: Mapping[str, Fields], gone: Sequence[str] = ()) -> int:
         """Write ``desired`` (profile id → fields) where it differs from the last fingerprint;
-        empty the fields of ``gone`` profiles (known before, absent now). Returns the number of
+        empty the fields of the profiles absent from it: those written before (a fingerprint)
+        and the ``gone`` ones (e.g. members the run no longer returns). Returns the number of
         profile documents written."""
         known = self.fingerprints()
-        wanted = {**{pid: EMPTY for pid in gone if pid not in desired}, **desired}
+        gone = sorted({*gone, *known} - set(desired))
+        wanted = {**dict.fromkeys(gone, EMPTY), **desired}
         changed = sorted(pid for pid, f in wanted.items() if known.get(pid) != fingerprint(f))
         for start in range(0, len(changed), BATCH):
             batch = changed[start : start + BATCH]
-            self.profiles_written += self._write(batch, wanted, set(gone) - set(desired))
+            self.profiles_written += self._write(batch, wanted, set(gone))
         self._save({pid: fingerprint(f) for pid, f in desired.items()})
         return self.profiles_written
 

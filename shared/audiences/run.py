@@ -107,7 +107,7 @@ def run_audiences(
     at = now if as_of is None else as_of
     defs = defs or _definitions(s)
     last = s.documents.get(RUNS, LATEST) or {}
-    reads = 1
+    reads, writes = 1, 0
     _check_order(at, now, last, present)
     report = RunReport(run_id=_run_id(at, present), as_of=iso(at), emitted=present)
     params: dict[str, Any] = {"as_of": at}
@@ -115,7 +115,7 @@ def run_audiences(
         refreshed = refresh_state(
             s.settings, s.sql, s.warehouse, s.documents, compile_state(defs, s.settings), now
         )
-        reads += 1
+        reads, writes = reads + 1, writes + refreshed.moved
         report.state_rows = refreshed.rows
         params["state_until"] = refreshed.state_until
     rows = s.sql.query(compile_run(defs, s.settings, use_state=present), params)
@@ -133,13 +133,12 @@ def run_audiences(
             s.ingest, events_for(moves, people, defs.audiences, at)
         ).accepted
     _store(s, moves, at, report.run_id)
-    writes = 0
     if present:
         sync = ProfileSync(s.documents)
         held = after(members, moves, at)
         desired = {pid: fields_of(p, held.get(pid, {})) for pid, p in people.items()}
         report.profiles_written = sync.sync(desired, gone=sorted({*gone, *deleted}))
-        reads, writes = reads + sync.reads, sync.writes
+        reads, writes = reads + sync.reads, writes + sync.writes
     report.sizes = sizes(people, keys)
     report.entered, report.exited = counts(moves, ENTERED), counts(moves, EXITED)
     report.transitions = len(moves)

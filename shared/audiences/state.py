@@ -51,6 +51,7 @@ def closed_until(now: datetime) -> datetime:
 class Refreshed:
     state_until: datetime
     rows: int
+    moved: bool = False  # the watermark was written
 
 
 def refresh_state(
@@ -71,7 +72,7 @@ def refresh_state(
     rows = sql.query(state_sql, {"from": since, "until": until})
     _insert(warehouse, settings.dataset(PROCESSED) + "." + TRAIT_STATE_TABLE, rows)
     documents.set(RUNS, STATE, {"state_until": iso(until), "sql": digest, "rows": len(rows)})
-    return Refreshed(until, len(rows))
+    return Refreshed(until, len(rows), moved=True)
 
 
 def _insert(warehouse: Warehouse, table: str, rows: list[Row]) -> None:

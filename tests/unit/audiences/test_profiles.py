@@ -169,3 +169,11 @@ def test_merged_roots_follow_pointers_and_find_an_anonymous_id() -> None:
     assert merged == {"a": "root"}
     assert anonymous == {"anon": "d1"}
     assert reads == 5  # the four asked for, then b (root was among the four)
+
+
+def test_a_profile_written_before_and_absent_now_is_emptied_once() -> None:
+    documents = store("p1", "p2")
+    ProfileSync(documents).sync({"p1": fields(3.0), "p2": fields(4.0)})
+    assert ProfileSync(documents).sync({"p2": fields(4.0)}) == 1  # p1: no events left
+    assert documents.get(PROFILES, "p1") == {**profile("p1"), **EMPTY}
+    assert ProfileSync(documents).sync({"p2": fields(4.0)}) == 0
