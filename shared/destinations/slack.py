@@ -1,11 +1,13 @@
 """Slack incoming webhook: one message per event, from a template per event or audience.
 
-``CDP_SLACK_TEMPLATES`` is a JSON object: a track event name, or an audience key, → a template.
-Audience changes are track events ``Audience Entered`` / ``Audience Exited`` with
-``properties.audience_key``; a template keyed by that audience key applies to both (a template
-keyed ``Audience Entered`` to every audience without its own). Until a template is configured
-Slack gets nothing: its default filter is the template keys (and the audience events), tracks
-only, and events without a template are skipped with the reason.
+``CDP_SLACK_TEMPLATES`` is a JSON object: a track event name, or an audience key, → a template
+(its text, or ``{"text": ..., "when": {...}}``: a condition on the event's fields, e.g. the
+churn-risk alert for high-value members only; see ``slack_templates.py``). Audience changes are
+track events ``Audience Entered`` / ``Audience Exited`` with ``properties.audience_key``; a
+template keyed by that audience key applies to both (a template keyed ``Audience Entered`` to
+every audience without its own). Until a template is configured Slack gets nothing: its default
+filter is the template keys (and the audience events), tracks only, and events without a
+template, or whose template's condition fails, are skipped with the reason.
 
 Templates are rendered by ``render``, not ``str.format``: a ``{placeholder}`` is looked up in a
 flat dict of the event's fields (``userId``, ``anonymousId``, ``event``, ``type``,
@@ -43,10 +45,11 @@ from shared.destinations.framework import (
     Verdict,
     default_verdict,
 )
+from shared.destinations.slack_templates import AUDIENCE_EVENTS as AUDIENCE_EVENTS
+from shared.destinations.slack_templates import Template, template_for, unmet
 from shared.ports.http import HttpResponse
 
 MESSAGE_ID_HEADER = "X-CDP-Message-Id"
-AUDIENCE_EVENTS = ("Audience Entered", "Audience Exited")
 MAX_TEXT = 40_000  # Slack truncates longer messages
 MAX_SECTION = 3_000  # characters of a section block's text
 MAX_BLOCKS = 50
@@ -81,7 +84,7 @@ class SlackSettings(DestinationSettings):
     model_config = SettingsConfigDict(env_prefix="CDP_SLACK_", extra="ignore")
 
     webhook_url: str = Field(default="", repr=False)
-    templates: dict[str, str] = Field(default_factory=dict)
+    templates: dict[str, Template] = Field(default_factory=dict)
 
     @model_validator(mode="after")
     def _default_events(self) -> SlackSettings:
@@ -89,18 +92,6 @@ class SlackSettings(DestinationSettings):
         if self.events is None and self.templates:
             self.events = [*self.templates, *AUDIENCE_EVENTS]
         return self
-
-
-def template_for(event: Event, templates: Mapping[str, str]) -> tuple[str, str] | None:
-    """(key, template) for ``event``: its audience's, else its event name's."""
-    name = event.get("event")
-    if name in AUDIENCE_EVENTS:
-        key = (event.get("properties") or {}).get("audience_key")
-        if isinstance(key, str) and key in templates:
-            return key, templates[key]
-    if isinstance(name, str) and name in templates:
-        return name, templates[name]
-    return None
 
 
 def _text(value: Any) -> str | None:
@@ -209,7 +200,11 @@ class SlackTransform(Transform):
                 out.skipped[mid] = NO_TEMPLATE.format(what=what or event.get("type"))
                 continue
             key, template = found
-            text = render(template, fields_of(event, person)).strip()
+            why = unmet(key, template, event, person)
+            if why:
+                out.skipped[mid] = why
+                continue
+            text = render(template.text, fields_of(event, person)).strip()
             if not text:
                 out.refused[mid] = EMPTY_MESSAGE.format(key=key)
                 continue

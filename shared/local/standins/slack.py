@@ -101,9 +101,13 @@ def blocks_problem(blocks: Any) -> str:
     return ""
 
 
-LOCAL_TEMPLATES = {
+LOCAL_TEMPLATES: dict[str, Any] = {
     "subscription_cancelled": "{traits.first_name} ({userId}) cancelled their subscription",
-    "churn_risk": "Churn risk: {userId} {event} ({properties.audience_key})",
+    "churn_risk": {  # the churn-risk alert: high-value members entering the audience only
+        "text": ":warning: Churn risk: {userId} ({properties.audience_name}), "
+        "{properties.transaction_volume_30d} in the last 30 days",
+        "when": {"event": "Audience Entered", "properties.high_value": True},
+    },
 }  # what the local stack's demo sends shows in the stand-in
 
 

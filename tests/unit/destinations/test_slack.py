@@ -204,7 +204,8 @@ def test_round_trip_through_the_real_sender(
 ) -> None:
     slack = live(standin, monkeypatch)
     events = [track("subscription_cancelled", f"m{i}") for i in range(3)]
-    events.append(track("Audience Entered", "a1", properties={"audience_key": "churn_risk"}))
+    high_value = {"audience_key": "churn_risk", "high_value": True}  # the local alert's condition
+    events.append(track("Audience Entered", "a1", properties=high_value))
     prepared = slack.prepare(events, [Person("p1", traits={"first_name": "Ann"})] * 4)
     sender = HttpxSender()
     for r in prepared.requests:
