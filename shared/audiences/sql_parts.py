@@ -1,0 +1,152 @@
+"""SQL fragments: literals, property conditions, rule leaves, and the final aggregates.
+
+Everything here is plain BigQuery standard SQL that the local emulator (DuckDB underneath) also
+runs the same way: IF, COALESCE, JSON_VALUE, SAFE_CAST, COUNTIF, MIN/MAX/SUM, TIMESTAMP_SUB.
+Two things the emulator does differently are avoided: ``ARRAY_AGG(... IGNORE NULLS ORDER BY ...
+LIMIT 1)`` drops the NULLs after the LIMIT there (so "the first value" is picked with window
+functions instead), and a JSON number reads back as the text it was written as (``100.0``),
+where BigQuery may normalise it; values are compared as numbers whenever the rule gives one.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from shared.audiences.definitions import Condition, timestamp_value
+from shared.audiences.sql_specs import Spec
+
+OPS = {"gt": ">", "gte": ">=", "lt": "<", "lte": "<=", "eq": "=", "ne": "!="}
+ZERO_WHEN_NONE = frozenset({"count", "unique_count", "sum"})  # compared as 0 when no event
+
+
+def text(value: str) -> str:
+    """A quoted string literal (BigQuery's escapes, which the emulator reads alike)."""
+    escaped = value.replace("\\", "\\\\").replace("'", "\\'").replace("\n", "\\n")
+    return f"'{escaped}'"
+
+
+def number(value: float | int) -> str:
+    return repr(float(value)) if isinstance(value, float) else str(value)
+
+
+def json_text(column: str, path: str) -> str:
+    """``path`` is a plain name (checked by the definitions' pattern)."""
+    return f"JSON_VALUE({column}, '$.{path}')"
+
+
+def compare_text(expr: str, op: str, value: Any) -> str:
+    """``expr`` (a JSON value as text) against a rule's value: numbers as FLOAT64, true/false
+    as JSON writes them, text as text. ``ne`` also holds when the value is missing."""
+    if op == "in":
+        return "(" + " OR ".join(compare_text(expr, "eq", v) for v in value) + ")"
+    if isinstance(value, bool):
+        left, right = expr, text("true" if value else "false")
+    elif isinstance(value, int | float):
+        left, right = f"SAFE_CAST({expr} AS FLOAT64)", number(value)
+    else:
+        left, right = expr, text(str(value))
+    if op == "ne":
+        return f"({left} IS NULL OR {left} != {right})"
+    return f"{left} {OPS[op]} {right}"
+
+
+def where_sql(where: tuple[tuple[str, Any], ...], column: str = "payload") -> list[str]:
+    """Conditions on ``$.properties`` of the event's payload, one per property."""
+    found = []
+    for prop, test in where:
+        expr = json_text(column, f"properties.{prop}")
+        if isinstance(test, Condition):
+            found.append(compare_text(expr, test.op, test.value))
+        else:
+            found.append(compare_text(expr, "eq", test))
+    return found
+
+
+def event_filter(spec: Spec, *extra: str) -> str:
+    conditions = [f"event = {text(spec.event)}", *where_sql(spec.where), *extra]
+    return " AND ".join(conditions)
+
+
+def within(days: int, column: str = "timestamp") -> str:
+    """``as_of - days < column`` (the window's start is open, its end ``<= @as_of``)."""
+    return f"{column} > TIMESTAMP_SUB(@as_of, INTERVAL {days} DAY)"
+
+
+def value_expr(spec: Spec) -> str:
+    return json_text("payload", f"properties.{spec.prop}") if spec.uses_value else "''"
+
+
+def number_expr(spec: Spec) -> str:
+    if spec.uses_number:
+        return f"SAFE_CAST({json_text('payload', f'properties.{spec.prop}')} AS FLOAT64)"
+    return "CAST(NULL AS FLOAT64)"
+
+
+FACT_COLUMNS = "events, total, minimum, maximum, first_at, last_at"
+
+
+def fact_select(spec: Spec, source: str, group: str, *extra: str) -> str:
+    """Partial aggregates of ``spec`` over ``source``'s rows, per ``group`` and value: what the
+    state table stores per identifier and hour, and what a run rolls up per profile."""
+    conditions = [*extra, *(["value IS NOT NULL"] if spec.uses_value else [])]
+    num = number_expr(spec)
+    return (
+        f"SELECT {text(spec.key)} AS trait_key, {group}, value, COUNT(*) AS events,\n"
+        f"    SUM(num) AS total, MIN(num) AS minimum, MAX(num) AS maximum,\n"
+        f"    MIN(timestamp) AS first_at, MAX(timestamp) AS last_at\n"
+        f"  FROM (SELECT *, {value_expr(spec)} AS value, {num} AS num FROM {source}\n"
+        f"    WHERE {event_filter(spec)})\n"
+        + (f"  WHERE {' AND '.join(conditions)}\n" if conditions else "")
+        + f"  GROUP BY {group}, value"
+    )
+
+
+def final_aggregate(spec: Spec) -> str:
+    """``spec``'s value per profile from the rolled-up facts (one row per key, profile and
+    value, with ``earliest``, ``latest`` and ``top`` over the key and profile): NULL when the
+    person had no matching event. Ties: the smallest text wins (first, last, most frequent)."""
+    mine = f"trait_key = {text(spec.key)}"
+    events = f"SUM(IF({mine}, events, NULL))"
+    return {
+        "count": events,
+        "sum": f"IF({events} IS NULL, NULL, COALESCE(SUM(IF({mine}, total, NULL)), 0))",
+        "min": f"MIN(IF({mine}, minimum, NULL))",
+        "max": f"MAX(IF({mine}, maximum, NULL))",
+        "first": f"MIN(IF({mine} AND first_at = earliest, value, NULL))",
+        "last": f"MIN(IF({mine} AND last_at = latest, value, NULL))",
+        "unique_count": f"NULLIF(COUNTIF({mine}), 0)",
+        "unique_list": f"ARRAY_AGG(IF({mine}, value, NULL) IGNORE NULLS ORDER BY value)",
+        "most_frequent": f"MIN(IF({mine} AND events = top, value, NULL))",
+        "first_at": f"MIN(IF({mine}, first_at, NULL))",
+        "last_at": f"MAX(IF({mine}, last_at, NULL))",
+    }[spec.aggregate]
+
+
+def trait_test(column: str, aggregate: str, op: str, value: Any) -> str:
+    """A computed trait's comparison; counts and sums of no event compare as 0, other traits
+    without a value compare false (``ne`` true)."""
+    if op in ("is_set", "not_set"):
+        return f"{column} IS {'NOT ' if op == 'is_set' else ''}NULL"
+    left = f"COALESCE({column}, 0)" if aggregate in ZERO_WHEN_NONE else column
+    if isinstance(value, str) and aggregate in ("first_at", "last_at"):
+        moment = timestamp_value(value)
+        right = f"TIMESTAMP {text(moment.isoformat() if moment else value)}"
+    elif isinstance(value, str):
+        right = text(value)
+    else:
+        right = number(value)
+    if op == "ne":
+        return f"({left} IS NULL OR {left} != {right})"
+    return f"{left} {OPS[op]} {right}"
+
+
+def profile_trait_test(name: str, op: str, value: Any) -> str:
+    expr = json_text("pt.traits", name)
+    if op in ("is_set", "not_set"):
+        return f"{expr} IS {'NOT ' if op == 'is_set' else ''}NULL"
+    return compare_text(expr, op, value)
+
+
+def boolean(expr: str) -> str:
+    """Never NULL: a leaf on a missing value is false, so ``not`` of it is true."""
+    return f"COALESCE({expr}, FALSE)"
