@@ -157,12 +157,15 @@ class ProfileSync:
         shards: dict[str, dict[str, str]] = {f"{n:02d}": {} for n in range(SHARDS)}
         for pid, fp in now.items():
             shards[shard_of(pid)][pid] = fp
-        for shard, entries in sorted(shards.items()):
-            if entries != self._shards.get(shard, {}):
-                self.documents.set(
-                    FINGERPRINTS, shard, {"fingerprints": dict(sorted(entries.items()))}
-                )
-                self.writes += 1
+        moved = {k: v for k, v in sorted(shards.items()) if v != self._shards.get(k, {})}
+
+        def write(tx: Transaction) -> None:  # writes only: one commit for all of them
+            for shard, entries in moved.items():
+                tx.set(FINGERPRINTS, shard, {"fingerprints": dict(sorted(entries.items()))})
+
+        if moved:
+            self.documents.run_transaction(write)
+            self.writes += len(moved)
         self._shards = shards
 
 

@@ -16,7 +16,7 @@ from shared.audiences.emit import ENTERED_EVENT, EXITED_EVENT
 from shared.audiences.memberships import DELETED, MERGED
 from shared.audiences.profiles import AUDIENCES, FINGERPRINTS, TRAITS
 from shared.audiences.run import LATEST, AsOfRefused, run_audiences
-from shared.audiences.state import RUNS, STATE
+from shared.audiences.state import RUNS, STATE, StateRefused
 from shared.audiences.tables import MEMBERSHIPS_VIEW, TRAIT_STATE_TABLE, TRANSITIONS_TABLE
 from shared.bootstrap import Services, bootstrap
 from shared.governance.privacy.suppression import SuppressionList
@@ -323,3 +323,13 @@ def test_the_job_runs_the_shipped_definitions_and_records_the_run(services: Serv
     found = run_job("audiences", services)
     assert found["job"] == "audiences" and found["emitted"] is True
     assert (services.documents.get(RUNS, LATEST) or {})["run_id"] == found["run_id"]
+
+
+def test_state_rows_the_table_refuses_stop_the_run_before_the_watermark_moves(
+    services: Services,
+) -> None:
+    s = services
+    sql_of(s).state = [{**STATE_ROW, "unknown_column": 1}]
+    with pytest.raises(StateRefused, match="no such field"):
+        run_audiences(s, defs=DEFS)
+    assert s.documents.get(RUNS, STATE) is None and transitions(s) == []
