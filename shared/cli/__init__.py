@@ -11,6 +11,8 @@
     cdp privacy status|verify REQUEST_ID [--json]
     cdp privacy resume [--json]
     cdp jobs run NAME [--stack FILE]
+    cdp audiences run [--as-of T] [--json] [--stack FILE]
+    cdp audiences list|members KEY|preview FILE|sql-sources [--dry-run] [--json] [--stack FILE]
     cdp profile get|explain TYPE:VALUE [--json] [--stack FILE]
     cdp profile unmerge TYPE:VALUE --evidence ID [--stack FILE]
     cdp identity reprocess --since T [--json] [--stack FILE]
@@ -64,6 +66,7 @@ def parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", required=True)
     # Imported here: the groups import this module's helpers.
     from shared.cli import (
+        audiences,
         destinations,
         dev,
         failed_events,
@@ -86,6 +89,7 @@ def parser() -> argparse.ArgumentParser:
         identity.register,
         destinations.register,
         jobs.register,
+        audiences.register,
         mtu.register,
         topology.register,
     ):
