@@ -328,26 +328,35 @@ def parse_definitions(data: Any, *, origin: str = "definitions") -> Definitions:
         raise DefinitionError(f"{origin}: " + "\n  ".join(["invalid", *lines])) from None
 
 
-def load_definitions(path: Path | None = None) -> Definitions:
-    """The definitions in ``path`` (default: the shipped ``audiences.yaml``)."""
+def load_definitions(path: Path | None = None, *, over: Definitions | None = None) -> Definitions:
+    """The definitions in ``path`` (default: the shipped ``audiences.yaml``). With ``over``, the
+    file's traits, audiences, groups and SQL sources are laid over those (a new file may name
+    the shipped ones: ``cdp audiences preview``), then validated as one."""
     path = path or DEFINITIONS_PATH
     try:
         data = yaml.safe_load(path.read_text(encoding="utf-8"))
     except (OSError, yaml.YAMLError) as error:
         raise DefinitionError(f"{path}: {error}") from None
+    if over is not None:
+        return merge_definitions(over, data, origin=str(path))
     return parse_definitions(data, origin=str(path))
 
 
-def merge_definitions(base: Definitions, overlay: Definitions) -> Definitions:
-    """``overlay``'s traits, audiences, groups and SQL sources over ``base``'s (a preview of a
-    new file that names the shipped ones), validated again as one file."""
-    merged: dict[str, Any] = {"version": 1}
-    for section in ("traits", "audiences", "groups", "sql_sources"):
-        merged[section] = {
-            **base.model_dump(by_alias=True, exclude_none=True)[section],
-            **overlay.model_dump(by_alias=True, exclude_none=True)[section],
-        }
-    return parse_definitions(merged, origin="merged definitions")
+SECTIONS = ("traits", "audiences", "groups", "sql_sources")
+
+
+def merge_definitions(base: Definitions, data: Any, *, origin: str = "definitions") -> Definitions:
+    """``data``'s sections (a definitions mapping, not yet valid alone) over ``base``'s."""
+    if not isinstance(data, dict):
+        raise DefinitionError(f"{origin}: invalid\n  definitions: a mapping of {SECTIONS}")
+    merged: dict[str, Any] = {**data, **base.model_dump(by_alias=True, exclude_none=True)}
+    for section in SECTIONS:
+        overlay = data.get(section) or {}
+        if not isinstance(overlay, dict):
+            raise DefinitionError(f"{origin}: invalid\n  {section}: a mapping by key")
+        merged[section] = {**merged[section], **overlay}
+    merged["version"] = data.get("version", 1)
+    return parse_definitions(merged, origin=origin)
 
 
 def timestamp_value(value: Any) -> datetime | None:
