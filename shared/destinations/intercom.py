@@ -18,6 +18,12 @@ message (one extra request per person per message, and correct without any state
 An identify and a group need the id for their next request, which only the answer gives:
 their first request is a ``Step`` and ``follow_up(request, answer)`` builds the next one
 (identify: ensure → ``PUT /contacts/{id}``; group: ``POST /companies`` → ensure → attach).
+Custom attributes (a contact's or a company's) must exist in Intercom before a write sets them
+(API 2.0 on: "Custom Data Attributes can only be created through the Data Attributes API"), so
+a chain that sets some starts by listing them (``GET /data_attributes?model=...``) and creates
+the missing ones (``POST /data_attributes`` with the type of the value, ``intercom_fields``)
+before its first write: one more request per identify or group that carries custom attributes,
+and none refused for an attribute Intercom has not seen (e.g. an audience's ``churn_risk``).
 Only the last request of a chain carries the event's messageId. A 404 on an event (a contact
 deleted or merged meanwhile) retries: the redelivered message ensures the contact again.
 
@@ -31,9 +37,10 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any, cast
+from urllib.parse import quote
 
 from pydantic import Field
 from pydantic_settings import SettingsConfigDict
@@ -49,21 +56,25 @@ from shared.destinations.framework import (
     Verdict,
     default_verdict,
 )
+from shared.destinations.intercom_fields import (
+    company_body,
+    contact_attributes,
+    data_event,
+    data_type,
+    identity,
+    section,
+    text_of,
+)
 from shared.envelope import dumps
 from shared.ports.http import HttpResponse
 from shared.tiering.ga4 import event_time
 
 DEFAULT_ENDPOINT = "https://api.intercom.io"
 DEFAULT_VERSION = "2.16"
-MAX_METADATA = 10
-MAX_TEXT = 255
 RATE_WINDOW_SECONDS = 10.0  # Intercom spreads its per-minute limit over 10-second windows
-KEY_FORBIDDEN = re.compile(r"[.$~`!@#%^&*'{}|\\\"\x00]")
 EXISTING_ID = re.compile(r"id=([A-Za-z0-9_-]+)")
-CONTACT_FIELDS = {"email", "name", "phone", "avatar", "firstName", "first_name", "lastName",
-                  "last_name", "createdAt", "created_at", "id", "userId", "company"}  # fmt: skip
-COMPANY_FIELDS = {"name": "name", "plan": "plan", "industry": "industry", "website": "website"}
-COMPANY_NUMBERS = {"employees": "size", "size": "size", "monthly_spend": "monthly_spend"}
+DECLARING = ("declare", "create")  # the steps that make a chain's custom attributes exist
+ALREADY = "You already have"  # Intercom's 400 to creating a data attribute that exists
 
 ANONYMOUS = "no userId or email: Intercom knows people by user_id or email"
 NO_EVENT_NAME = "a track without an event name"
@@ -71,6 +82,7 @@ NO_GROUP_ID = "a group call without a groupId"
 NOT_SENT = "only tracks, identifies and groups go to Intercom"
 ARCHIVED = "the contact is archived in Intercom"
 NOT_ENSURED = "Intercom refused to create the contact the event needs"
+NOT_DECLARED = "Intercom refused to list or create the custom attributes the event sets"
 USER_NOT_FOUND = "Intercom does not know the user yet: retried, which ensures the contact first"
 
 
@@ -84,114 +96,15 @@ class IntercomSettings(DestinationSettings):
 
 @dataclass(frozen=True)
 class Step(Request):
-    """A request whose answer names the id the next request needs (see ``follow_up``)."""
+    """A request whose answer decides the next request (see ``follow_up``)."""
 
-    then: str = ""  # "update" (a contact), "ensure" (after a company), "attach"
+    then: str = ""  # "update" (a contact), "ensure" (after a company), "attach", or DECLARING
     payload: bytes = b""  # the next request's body, or the company id to attach
     contact: bytes = b""  # the ensure body, for a chain that ensures later
     for_ids: tuple[str, ...] = ()  # the events this chain delivers (refused if it fails)
-
-
-def _text(value: Any) -> str | None:
-    if isinstance(value, bool) or value is None or not isinstance(value, str | int | float):
-        return None
-    return str(value) or None
-
-
-def _section(container: Mapping[str, Any], name: str) -> Mapping[str, Any]:
-    value = container.get(name)
-    return value if isinstance(value, dict) else {}
-
-
-def _seconds(value: Any) -> int | None:
-    if isinstance(value, int | float) and not isinstance(value, bool):
-        return int(value / 1000 if value > 10**11 else value)
-    if isinstance(value, str):
-        try:
-            return int(datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp())
-        except ValueError:
-            return None
-    return None
-
-
-def identity(event: Event, person: Person) -> dict[str, str] | None:
-    """How Intercom finds the person: ``external_id`` = userId, else an email (the event's
-    traits, then the profile's)."""
-    user = _text(event.get("userId"))
-    if user:
-        return {"external_id": user}
-    for traits in (_section(event, "traits"), _section(_section(event, "context"), "traits"),
-                   person.traits):  # fmt: skip
-        email = _text(traits.get("email"))
-        if email:
-            return {"email": email}
-    return None
-
-
-def flat_value(key: str, value: Any, booleans: bool) -> Any:
-    """A value Intercom keeps: strings (≤ 255), numbers, Unix seconds for ``*_date``, a rich
-    link ``{url, value}`` or an amount ``{amount, currency}``; booleans where the field takes
-    them (custom attributes); anything else as text (Intercom stores no nested JSON)."""
-    if key.endswith("_date") and _seconds(value) is not None:
-        return _seconds(value)
-    if isinstance(value, bool):
-        return value if booleans else ("true" if value else "false")
-    if isinstance(value, int | float):
-        return value
-    if isinstance(value, str):
-        return value[:MAX_TEXT]
-    if isinstance(value, dict) and set(value) in ({"url", "value"}, {"amount", "currency"}):
-        return value
-    return json.dumps(value, separators=(",", ":"), default=str)[:MAX_TEXT]
-
-
-def flat(values: Mapping[str, Any], limit: int = 0, booleans: bool = True) -> dict[str, Any]:
-    """Keys Intercom accepts (no ``.``, ``$`` and the other characters it forbids), in order,
-    at most ``limit`` of them (0: all); empty values left out."""
-    found: dict[str, Any] = {}
-    for key, value in values.items():
-        name = KEY_FORBIDDEN.sub("_", str(key))
-        if value is None or name in found or (limit and len(found) >= limit):
-            continue
-        found[name] = flat_value(name, value, booleans)
-    return found
-
-
-def contact_attributes(traits: Mapping[str, Any]) -> dict[str, Any]:
-    """Standard fields (email, name, phone, avatar, signed_up_at) and the rest as custom
-    attributes (which Intercom needs defined as data attributes)."""
-    first, last = (_text(traits.get(k)) or _text(traits.get(j)) for k, j in
-                   (("firstName", "first_name"), ("lastName", "last_name")))  # fmt: skip
-    name = _text(traits.get("name")) or " ".join(p for p in (first, last) if p) or None
-    found: dict[str, Any] = {k: _text(traits.get(k)) for k in ("email", "phone", "avatar")}
-    found["name"] = name
-    found["signed_up_at"] = _seconds(traits.get("createdAt") or traits.get("created_at"))
-    found = {k: v for k, v in found.items() if v is not None}
-    custom = flat({k: v for k, v in traits.items() if k not in CONTACT_FIELDS})
-    return {**found, "custom_attributes": custom} if custom else found
-
-
-def company_body(group_id: str, traits: Mapping[str, Any]) -> dict[str, Any]:
-    found: dict[str, Any] = {"company_id": group_id}
-    for ours, theirs in COMPANY_FIELDS.items():
-        if _text(traits.get(ours)):
-            found[theirs] = _text(traits.get(ours))
-    for ours, theirs in COMPANY_NUMBERS.items():
-        if isinstance(traits.get(ours), int | float) and not isinstance(traits[ours], bool):
-            found.setdefault(theirs, int(traits[ours]))
-    created = _seconds(traits.get("createdAt") or traits.get("created_at"))
-    if created is not None:
-        found["remote_created_at"] = created
-    known = {*COMPANY_FIELDS, *COMPANY_NUMBERS, "createdAt", "created_at"}
-    custom = flat({k: v for k, v in traits.items() if k not in known})
-    return {**found, "custom_attributes": custom} if custom else found
-
-
-def data_event(event: Event, who: Mapping[str, str], seconds: int) -> dict[str, Any]:
-    person = {"user_id": who["external_id"]} if "external_id" in who else {"email": who["email"]}
-    found: dict[str, Any] = {"event_name": str(event["event"]), "created_at": seconds, **person}
-    metadata = flat(_section(event, "properties"), MAX_METADATA, booleans=False)
-    return {**found, "metadata": metadata} if metadata else found
+    after: Step | None = None  # declaring: the chain's first write, once its attributes exist
+    model: str = ""  # declaring: "contact" or "company"
+    pending: tuple[tuple[str, str], ...] = ()  # declaring: (name, data type) to make exist
 
 
 class IntercomTransform(Transform):
@@ -218,9 +131,9 @@ class IntercomTransform(Transform):
                 prepared.skipped[mid] = NOT_SENT
             elif who is None:
                 prepared.skipped[mid] = ANONYMOUS
-            elif kind == "track" and not _text(event.get("event")):
+            elif kind == "track" and not text_of(event.get("event")):
                 prepared.refused[mid] = NO_EVENT_NAME
-            elif kind == "group" and not _text(event.get("groupId")):
+            elif kind == "group" and not text_of(event.get("groupId")):
                 prepared.refused[mid] = NO_GROUP_ID
             else:
                 contact = dumps({"role": "user", **who})
@@ -233,12 +146,13 @@ class IntercomTransform(Transform):
     def _chain(self, event: Event, mid: str, who: dict[str, str], contact: bytes,
                ensured: dict[bytes, Step], now: datetime) -> list[Request]:  # fmt: skip
         if event["type"] == "identify":
-            update = dumps(contact_attributes(_section(event, "traits")))
-            return [self._step("POST", "/contacts", contact, "update", update, for_ids=(mid,))]
+            fields = contact_attributes(section(event, "traits"))
+            step = self._step("POST", "/contacts", contact, "update", dumps(fields), for_ids=(mid,))
+            return [self._declared(step, "contact", fields)]
         if event["type"] == "group":
-            company = dumps(company_body(str(event["groupId"]), _section(event, "traits")))
-            step = self._step("POST", "/companies", company, "ensure", contact=contact)
-            return [_with_ids(step, (mid,))]
+            fields = company_body(str(event["groupId"]), section(event, "traits"))
+            step = self._step("POST", "/companies", dumps(fields), "ensure", contact=contact)
+            return [self._declared(_with_ids(step, (mid,)), "company", fields)]
         seconds = int((event_time(event) or now).timestamp())
         requests: list[Request] = []
         if contact not in ensured:
@@ -246,6 +160,31 @@ class IntercomTransform(Transform):
             requests.append(ensured[contact])
         body = dumps(data_event(event, who, seconds))
         return [*requests, self._request("POST", "/events", body, (mid,))]
+
+    def _declared(self, write: Step, model: str, fields: Mapping[str, Any]) -> Step:
+        """``write`` itself, or, when it sets custom attributes, the listing of the model's data
+        attributes that leads to it (creating the missing ones first)."""
+        custom = fields.get("custom_attributes") or {}
+        if not custom:
+            return write
+        types = tuple((name, data_type(name, value)) for name, value in custom.items())
+        listing = self._step("GET", f"/data_attributes?model={quote(model)}", b"", "declare")
+        return replace(listing, for_ids=write.for_ids, after=write, model=model, pending=types)
+
+    def _declaring(self, step: Step, response: HttpResponse) -> Request | None:
+        """After the listing, the first missing attribute's creation; after a creation, the
+        next one's; once none is missing, the chain's first write."""
+        missing = step.pending
+        if step.then == "declare":
+            known = declared(response, step.model)
+            missing = tuple((name, kind) for name, kind in step.pending if name not in known)
+        if not missing:
+            return step.after
+        (name, kind), rest = missing[0], missing[1:]
+        body = dumps({"name": name, "model": step.model, "data_type": kind})
+        create = self._step("POST", "/data_attributes", body, "create")
+        return replace(create, for_ids=step.for_ids, after=step.after, model=step.model,
+                       pending=rest)  # fmt: skip
 
     def _headers(self) -> dict[str, str]:
         return {"Authorization": f"Bearer {self.intercom.access_token}",
@@ -266,6 +205,8 @@ class IntercomTransform(Transform):
         chain's), or None when the chain is complete or failed."""
         if not isinstance(request, Step) or not request.then:
             return None
+        if request.then in DECLARING:
+            return self._declaring(request, response)
         found = _answered_id(response)
         if found is None:
             return None
@@ -283,13 +224,16 @@ class IntercomTransform(Transform):
             if "archived" in _message(response).lower():
                 return Verdict(Outcome.PERMANENT, ARCHIVED, {i: ARCHIVED for i in ids})
             return Verdict(Outcome.SENT, "the contact exists")
+        declaring = isinstance(request, Step) and request.then in DECLARING
+        if declaring and status == 400 and ALREADY in _message(response):
+            return Verdict(Outcome.SENT, "the data attribute exists")  # created meanwhile
         if status == 429:
             return Verdict(Outcome.RETRY, "rate limited", retry_after_seconds=self._wait(response))
         if status == 404 and request.url.endswith("/events"):
             return Verdict(Outcome.RETRY, USER_NOT_FOUND)
         found = default_verdict(response)
         if found.outcome is Outcome.PERMANENT and ids:
-            reason = f"{NOT_ENSURED}: {_message(response)}"
+            reason = f"{NOT_DECLARED if declaring else NOT_ENSURED}: {_message(response)}"
             return Verdict(Outcome.PERMANENT, reason, {i: reason for i in ids})
         return found
 
@@ -305,8 +249,15 @@ class IntercomTransform(Transform):
 
 
 def _with_ids(step: Step, ids: tuple[str, ...]) -> Step:
-    return Step(step.method, step.url, step.headers, step.body, step.message_ids, step.then,
-                step.payload, step.contact, ids)  # fmt: skip
+    return replace(step, for_ids=ids)
+
+
+def declared(response: HttpResponse, model: str) -> set[str]:
+    """The names of the data attributes a listing answer holds for ``model``."""
+    body = _json(response.body)
+    data = body.get("data") if isinstance(body, dict) else None
+    return {str(d.get("name")) for d in data or [] if isinstance(d, dict)
+            and d.get("model", model) == model}  # fmt: skip
 
 
 def ensured_ids(requests: Sequence[Request], step: Step) -> tuple[str, ...]:

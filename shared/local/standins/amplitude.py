@@ -9,7 +9,8 @@ docs rather than from the sender's code:
 - each event: an ``event_type`` and a ``user_id`` or ``device_id`` (strings, at least
   ``options.min_id_length`` characters, 5 by default), ``time`` an integer of milliseconds
   (a value in seconds is refused as invalid), ``insert_id`` a string, property fields objects,
-  ``$identify`` with ``user_properties`` and ``$groupidentify`` with ``groups`` and
+  ``$identify`` with ``user_properties`` (operations such as ``$set`` each with an object, or
+  plain properties, not mixed, as the Identify API says) and ``$groupidentify`` with ``groups`` and
   ``group_properties``, no all-zero device id. Faulty events are named by index in the 400
   body (``events_with_missing_fields``, ``events_with_invalid_fields``,
   ``events_with_invalid_id_lengths``) and, as with Amplitude, the whole request is rejected.
@@ -63,6 +64,8 @@ INVALID_IDS = "Invalid ids: the project has no such users (set ignore_invalid_id
 NO_SEARCH = "user is required"
 DELETIONS, SEARCH = "/api/2/deletions/users", "/api/2/usersearch"
 MAX_DELETIONS = 100
+OPERATIONS = frozenset({"$set", "$setOnce", "$add", "$append", "$prepend", "$unset",
+                        "$preInsert", "$postInsert", "$remove", "$clearAll"})  # fmt: skip
 JOB_DAYS = 11  # Amplitude schedules a deletion job 10 to 13 days after its first request
 
 Problems = dict[str, dict[str, list[int]]]
@@ -261,6 +264,8 @@ def event_problems(event: Any, min_length: int) -> list[tuple[str, str]]:
     for name in ("event_properties", "user_properties", "group_properties", "groups"):
         if name in event and not isinstance(event[name], dict):
             found.append(("events_with_invalid_fields", name))
+    if isinstance(event.get("user_properties"), dict) and not _operations(event["user_properties"]):
+        found.append(("events_with_invalid_fields", "user_properties"))
     kind = event.get("event_type")
     if kind == "$identify" and not event.get("user_properties"):
         found.append(("events_with_missing_fields", "user_properties"))
@@ -268,6 +273,18 @@ def event_problems(event: Any, min_length: int) -> list[tuple[str, str]]:
         found += [("events_with_missing_fields", name) for name in ("groups", "group_properties")
                   if not event.get(name)]  # fmt: skip
     return found
+
+
+def _operations(properties: dict[str, Any]) -> bool:
+    """User properties as the Identify API takes them: operations (``$set``, ``$unset``, ...)
+    each with an object (``$clearAll`` with ``"-"``), or plain properties, never both mixed."""
+    named = [k for k in properties if k.startswith("$")]
+    if not named:
+        return True
+    if len(named) < len(properties) or not set(named) <= OPERATIONS:
+        return False
+    return all(isinstance(v, dict) or (k == "$clearAll" and v == "-")
+               for k, v in properties.items())  # fmt: skip
 
 
 def _is_text(value: Any) -> bool:

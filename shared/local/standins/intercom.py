@@ -7,7 +7,9 @@ attachments, so answers depend on what came before, as Intercom's do:
 - ``POST /contacts`` (``role`` user or lead, an ``external_id`` or ``email``): 200 with the
   contact, or 409 ``conflict`` "A contact matching those details already exists with id=<id>";
 - ``PUT /contacts/{id}``: 404 for an unknown id; ``email``/``name``/``phone`` strings,
-  ``custom_attributes`` flat (strings ≤ 255, numbers, booleans);
+  ``custom_attributes`` flat (strings ≤ 255, numbers, booleans) and declared, each of its
+  declared type (``GET``/``POST /data_attributes``: ``intercom_attributes.py``), as on
+  ``POST /contacts`` and ``POST /companies``;
 - ``POST /events``: ``event_name``, ``created_at`` in seconds (milliseconds are refused),
   ``user_id``, ``email`` or ``id`` of a known contact (404 "User Not Found"), ``metadata`` flat,
   at most 10 keys (Intercom drops the rest: a contract violation here), keys without ``.``,
@@ -34,9 +36,11 @@ import json
 import re
 from collections.abc import Mapping
 from typing import Any
+from urllib.parse import parse_qs
 
 from shared.local.standins import deletions
 from shared.local.standins.base import Reply
+from shared.local.standins.intercom_attributes import DataAttributes
 from shared.local.standins.intercom_search import (
     BAD_PAGE,
     BAD_QUERY,
@@ -76,6 +80,11 @@ def _error(status: int, code: str, message: str) -> Reply:
     return Reply(status, body, reason=message)
 
 
+def _answer(status: int, found: Any) -> Reply:
+    """A data attributes answer: the object, or Intercom's error list with its message."""
+    return Reply(status, found) if status < 300 else _error(status, "parameter_invalid", found)
+
+
 def _text(value: Any, limit: int = MAX_TEXT) -> bool:
     return isinstance(value, str) and 0 < len(value) <= limit
 
@@ -103,6 +112,7 @@ class IntercomStandIn(deletions.DeletingStandIn):
         self.access_token = access_token
         self.contacts: dict[str, dict[str, Any]] = {}  # Intercom id → contact
         self.companies: dict[str, dict[str, Any]] = {}  # company_id → company
+        self.attributes = DataAttributes()  # custom data attributes, per model
         self._ids = itertools.count(1)
 
     def receive(
@@ -128,12 +138,19 @@ class IntercomStandIn(deletions.DeletingStandIn):
             payload = None
         if not isinstance(payload, dict):
             return _error(400, "parameter_invalid", NOT_JSON)
-        parts = path.split("?")[0].strip("/").split("/")
+        route, _, query = path.partition("?")
+        parts = route.strip("/").split("/")
         with self._lock:
-            return self._route(method, parts, payload)
+            return self._route(method, parts, payload, parse_qs(query))
 
-    def _route(self, method: str, parts: list[str], payload: dict[str, Any]) -> Reply:
+    def _route(
+        self, method: str, parts: list[str], payload: dict[str, Any], query: dict[str, list[str]]
+    ) -> Reply:
         match method, parts:
+            case "GET", ["data_attributes"]:
+                return _answer(*self.attributes.listing(query.get("model", [None])[0]))
+            case "POST", ["data_attributes"]:
+                return _answer(*self.attributes.create(payload))
             case "POST", ["contacts"]:
                 return self._create(payload)
             case "POST", ["contacts", "merge"]:
@@ -166,6 +183,9 @@ class IntercomStandIn(deletions.DeletingStandIn):
         external_id, email = payload.get("external_id"), payload.get("email")
         if not (_text(external_id) or _text(email)):
             return _error(400, "parameter_not_found", NO_IDENTIFIER)
+        problem = self._undeclared("contact", payload)
+        if problem:
+            return problem
         existing = self._find(external_id, email)
         if existing is not None:
             return _error(409, "conflict", EXISTS.format(id=existing["id"]))
@@ -182,12 +202,22 @@ class IntercomStandIn(deletions.DeletingStandIn):
         for field in ("email", "name", "phone", "avatar"):
             if field in payload and not _text(payload[field]):
                 return _error(400, "parameter_invalid", f"{field} is not a string")
-        if not _flat(payload.get("custom_attributes", {}), None, booleans=True):
-            return _error(400, "parameter_invalid", BAD_ATTRIBUTE)
+        problem = self._undeclared("contact", payload)
+        if problem:
+            return problem
         attributes = {**contact["custom_attributes"], **payload.pop("custom_attributes", {})}
         contact.update({**payload, "custom_attributes": attributes})
         who = contact.get("external_id") or contact.get("email")
         return Reply(200, contact, delivered=({"key": f"contact:{who}", **payload},))
+
+    def _undeclared(self, model: str, payload: dict[str, Any]) -> Reply | None:
+        """Intercom's 400 for custom attributes that are not flat, not declared, or not of
+        their declared type."""
+        values = payload.get("custom_attributes", {})
+        if not _flat(values, None, booleans=True):
+            return _error(400, "parameter_invalid", BAD_ATTRIBUTE)
+        problem = self.attributes.problem(model, values)
+        return _error(400, "parameter_invalid", problem) if problem else None
 
     def _event(self, payload: dict[str, Any]) -> Reply:
         if not _text(payload.get("event_name")):
@@ -210,8 +240,9 @@ class IntercomStandIn(deletions.DeletingStandIn):
         company_id = str(payload.get("company_id") or "")
         if not _text(company_id):
             return _error(400, "parameter_not_found", NO_COMPANY_ID)
-        if not _flat(payload.get("custom_attributes", {}), None, booleans=True):
-            return _error(400, "parameter_invalid", BAD_ATTRIBUTE)
+        problem = self._undeclared("company", payload)
+        if problem:
+            return problem
         company = self.companies.setdefault(
             company_id, {"type": "company", "id": f"k{next(self._ids):06d}"}
         )

@@ -2,11 +2,14 @@
 
 Its checks are written from Meta's documentation (parameters, customer information, using the
 API), not from ``shared.destinations.meta``, so the sender cannot hide a mistake behind the
-same mistake here. Like Meta, one invalid event refuses the whole request (400 with a Graph
-error body, ``error.code`` 100, the event's index in ``error_user_msg``); a wrong access token
-is code 190, an unknown pixel code 100 with subcode 33. Accepted requests answer
-``{"events_received": n, "messages": [], "fbtrace_id": ...}``; each event is delivered with its
-``event_id`` as the key (Meta dedupes on it with the pixel's eventID).
+same mistake here: ``event_name`` a standard event or a custom one (letters, digits, ``_``,
+``-`` and spaces, at most 50 characters, as the pixel's custom events), ``custom_data`` an
+object of standard and custom properties. Like Meta, one invalid event refuses the whole
+request (400 with a Graph error body, ``error.code`` 100, the event's index in
+``error_user_msg``); a wrong access token is code 190, an unknown pixel code 100 with subcode
+33. Accepted requests answer ``{"events_received": n, "messages": [], "fbtrace_id": ...}``;
+each event is delivered with its ``event_id`` as the key (Meta dedupes on it with the pixel's
+eventID).
 
     python -m shared.local.standins.meta --port 8601
 """
@@ -23,6 +26,7 @@ from urllib.parse import parse_qs, urlsplit
 from shared.local.standins.base import Reply, StandIn
 
 PIXEL_ID = "1234567890"
+LOCAL_AUDIENCES = "direct_deposit"
 ACCESS_TOKEN = "local-meta-token"
 PATH = re.compile(r"^/(v\d+\.\d+)/([^/]+)/events$")
 MAX_EVENTS = 1000
@@ -53,6 +57,7 @@ WEB_FIELDS = "website events require event_source_url and user_data.client_user_
 APP_FIELDS = "app events require app_data.advertiser_tracking_enabled and a 16-value extinfo"
 PURCHASE = "Purchase requires custom_data.value (a number) and custom_data.currency (ISO 4217)"
 NO_EVENT_ID = "event_id should be a non-empty string for deduplication"
+CUSTOM_DATA = "custom_data must be an object"
 
 
 def graph_error(code: int, message: str, subcode: int | None = None) -> dict[str, Any]:
@@ -99,6 +104,8 @@ def event_problems(event: Any, now: float) -> list[str]:
         found.append(WEB_FIELDS)
     if source == "app" and not _app_data(event.get("app_data")):
         found.append(APP_FIELDS)
+    if "custom_data" in event and not isinstance(event["custom_data"], dict):
+        found.append(CUSTOM_DATA)
     if name == "Purchase" and not _purchase(event.get("custom_data")):
         found.append(PURCHASE)
     return found
@@ -174,13 +181,17 @@ class MetaStandIn(StandIn):
 
 def _delivered(event: dict[str, Any], test_code: Any) -> dict[str, Any]:
     keep = ("event_name", "action_source", "event_time")
-    return {"key": event["event_id"], "test_event_code": test_code} | {k: event[k] for k in keep}
+    found = {"key": event["event_id"], "test_event_code": test_code} | {k: event[k] for k in keep}
+    return found | {"custom_data": event.get("custom_data") or {}}
 
 
 def function_environment(url: str) -> dict[str, str]:
-    """What the platform's functions need to deliver here (the credentials checked above)."""
+    """What the platform's functions need to deliver here (the credentials checked above), and
+    the one audience the local stack sends Meta: the direct-deposit audience's entries and exits
+    (every other track still goes; see ``CDP_<NAME>_AUDIENCES`` in ``filters.py``)."""
     return {
         "CDP_META_ENDPOINT": url,
         "CDP_META_PIXEL_ID": PIXEL_ID,
         "CDP_META_ACCESS_TOKEN": ACCESS_TOKEN,
+        "CDP_META_AUDIENCES": LOCAL_AUDIENCES,
     }

@@ -130,10 +130,62 @@ IDENTIFY = event("identify", traits={"email": "ana@example.com", "firstName": "A
                                      "kyc.level": 2, "vip": True})  # fmt: skip
 
 
+def listed(*names: str) -> HttpResponse:
+    data = [{"type": "data_attribute", "model": "contact", "name": n} for n in names]
+    return HttpResponse(200, {}, json.dumps({"type": "list", "data": data}).encode())
+
+
+ALREADY = HttpResponse(400, {}, json.dumps({"type": "error.list", "errors": [
+    {"code": "parameter_invalid", "message": "You already have 'x' in your people data."}]}
+).encode())  # fmt: skip
+
+
+def declared_first(
+    intercom: IntercomTransform, requests: list[Request], model: str, missing: list[Any]
+) -> Request:
+    """A chain that sets custom attributes lists the model's, creates those Intercom lacks
+    (``plan`` exists, as listed; one creation is answered "already have": created meanwhile),
+    then makes its first write, which this returns."""
+    [listing] = requests
+    assert isinstance(listing, Step) and (listing.method, listing.body) == ("GET", b"")
+    assert listing.url == f"https://api.intercom.io/data_attributes?model={model}"
+    assert listing.message_ids == () and listing.for_ids == ("m-0",)
+    step = intercom.follow_up(listing, listed("plan", "elsewhere"))
+    for n, (name, kind) in enumerate(missing):
+        assert isinstance(step, Step) and (step.method, step.message_ids) == ("POST", ())
+        assert step.url == "https://api.intercom.io/data_attributes"
+        assert json.loads(step.body) == {"name": name, "model": model, "data_type": kind}
+        answer = ALREADY if n == 0 else HttpResponse(200, {}, b'{"id": 7}')
+        assert intercom.verdict(step, answer).outcome is Outcome.SENT
+        step = intercom.follow_up(step, answer)
+    assert step is not None
+    return step
+
+
+def test_a_refused_declaration_refuses_the_events_of_its_chain() -> None:
+    intercom = transform()
+    [listing] = intercom.prepare([IDENTIFY], [NOBODY]).requests
+    found = intercom.verdict(listing, HttpResponse(401, {}, b'{"errors": [{"message": "no"}]}'))
+    assert found.outcome is Outcome.PERMANENT and set(found.refused) == {"m-0"}
+    assert found.reason.startswith("Intercom refused to list or create the custom attributes")
+    create = intercom.follow_up(listing, listed())
+    assert create is not None and json.loads(create.body)["name"] == "plan"
+    bad = HttpResponse(400, {}, b'{"errors": [{"message": "Data Type isn\'t an option"}]}')
+    assert intercom.verdict(create, bad).refused == {"m-0": found.reason.split(":")[0] + ": "
+                                                     "Data Type isn't an option"}  # fmt: skip
+
+
+def test_an_identify_without_custom_attributes_lists_nothing() -> None:
+    plain = event("identify", traits={"email": "ana@example.com"})
+    [step] = transform().prepare([plain], [NOBODY]).requests
+    assert (step.method, step.url) == ("POST", "https://api.intercom.io/contacts")
+
+
 @pytest.mark.parametrize("status", [200, 409])
 def test_an_identify_ensures_the_contact_then_updates_it_by_intercoms_id(status: int) -> None:
     intercom = transform()
-    [step] = intercom.prepare([IDENTIFY], [NOBODY]).requests
+    step = declared_first(intercom, intercom.prepare([IDENTIFY], [NOBODY]).requests, "contact",
+                          [("kyc_level", "integer"), ("vip", "boolean")])  # fmt: skip
     assert isinstance(step, Step) and step.message_ids == () and step.for_ids == ("m-0",)
     assert json.loads(step.body) == {"role": "user", "external_id": "user-1"}
     answer = contact_answer(status)
@@ -152,7 +204,20 @@ def test_a_group_upserts_the_company_ensures_the_contact_and_attaches_it() -> No
     intercom = transform()
     group = event("group", groupId="acme", traits={"name": "Acme GmbH", "employees": 40,
                                                    "plan": "team", "region": "EU"})  # fmt: skip
-    [company] = intercom.prepare([group], [NOBODY]).requests
+    requests = intercom.prepare([group], [NOBODY]).requests
+    listed_company = HttpResponse(
+        200,
+        {},
+        json.dumps(
+            {"data": [{"model": "company", "name": "plan"}, {"model": "contact", "name": "region"}]}
+        ).encode(),
+    )
+    [listing] = requests
+    company = intercom.follow_up(listing, listed_company)  # a contact's region is not the company's
+    assert company is not None and json.loads(company.body) == {
+        "name": "region", "model": "company", "data_type": "string"}  # fmt: skip
+    company = intercom.follow_up(company, HttpResponse(200, {}, b"{}"))
+    assert isinstance(company, Step) and company.for_ids == ("m-0",)
     assert (company.method, company.url) == ("POST", "https://api.intercom.io/companies")
     assert json.loads(company.body) == {
         "company_id": "acme", "name": "Acme GmbH", "plan": "team", "size": 40,

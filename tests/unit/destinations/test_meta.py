@@ -110,7 +110,7 @@ CASES: list[
     (
         track("Audience Entered", properties={"audience_key": "churn_risk"}),
         {},
-        {"event_name": "Audience Entered", "custom_data.audience_key": "churn_risk"},
+        {"event_name": "Audience Entered churn_risk", "custom_data.audience_key": "churn_risk"},
     ),
     (track("kyc:started! (v2)"), {}, {"event_name": "kyc_started_ _v2_"}),
     (track("x" * 60), {}, {"event_name": "x" * 40}),
