@@ -94,7 +94,8 @@ class Settings(BaseSettings):
             "card_activated",
         ]
     )
-    tier_engaged_source_kinds: list[str] = Field(default_factory=lambda: ["server"])
+    # the backend's, and the platform's own (audience changes, SQL sources: always of a profile)
+    tier_engaged_source_kinds: list[str] = Field(default_factory=lambda: ["server", "internal"])
     tier_negative_cache_seconds: float = 5.0  # how stale "not promoted" may be on an instance
     tier_cache_max_ids: int = 200_000
     tier_session_threshold: int = 3  # promoted after this many sessions ...

@@ -6,6 +6,7 @@
     tier_promotions/{anonymous id}  promotion records
     attribution/{anonymous id}      first-touch attribution records
     backfills/{anonymous id}        back-fill records (they name the userId)
+    sql_sources/{source}:{identity} the SQL sources' ledger (the row last sent for the person)
 
 Other people's documents may name the person too: a shared device's identifier document lists
 the userIds that claimed it, another profile's conflicts name the identifier it refused. The
@@ -27,11 +28,12 @@ from shared.governance.privacy.audit import Person
 from shared.governance.privacy.requests import DONE, Attempt
 from shared.identity.graph import IDENTIFIERS, PROFILES, identifier_ref
 from shared.identity.identifiers import Identifier
-from shared.ports.documents import DocumentStore, Ref, Transaction
+from shared.ports.documents import DocumentStore, Ref, Transaction, document_id
 from shared.tiering.attribution import ATTRIBUTION
 from shared.tiering.state import PROMOTIONS, doc_id
 
-COLLECTIONS = (IDENTIFIERS, PROFILES, PROMOTIONS, ATTRIBUTION, BACKFILLED)
+SQL_SOURCES = "sql_sources"  # shared.audiences.sql_source.LEDGER (a test keeps them equal)
+COLLECTIONS = (IDENTIFIERS, PROFILES, PROMOTIONS, ATTRIBUTION, BACKFILLED, SQL_SOURCES)
 BY_ANONYMOUS_ID = (PROMOTIONS, ATTRIBUTION, BACKFILLED)
 CHUNK = 200  # documents per transaction (Firestore allows 500 writes)
 SCAN_LIMIT = 20_000  # profiles scanned for mentions of the person
@@ -52,6 +54,16 @@ def refs_of(person: Person, collection: str) -> list[Ref]:
     if collection in BY_ANONYMOUS_ID:
         return [(collection, doc_id(a)) for a in person.values("anonymous_id")]
     raise ValueError(f"no person documents known in {collection!r}")
+
+
+def ledger_refs(store: DocumentStore, person: Person, limit: int = SCAN_LIMIT) -> list[Ref]:
+    """The SQL sources' ledger documents of the person: ids are ``<source>:<identity>``, so the
+    source keys are read from the ids (a bounded scan) and each is matched exactly."""
+    values = {v for vs in person.identifiers.values() for v in vs}
+    found: list[Ref] = []
+    for key in sorted({d.split("%3A", 1)[0] for d, _ in store.list(SQL_SOURCES, limit=limit)}):
+        found.extend((SQL_SOURCES, document_id(f"{key}:{v}")) for v in sorted(values))
+    return found
 
 
 def needles(person: Person) -> set[str]:
@@ -148,7 +160,12 @@ def step(
             scrubbed += scrub_refs(store, mentioning, keyed_names(person))
             deleted = delete_refs(store, refs_of(person, PROFILES))
             return Attempt(DONE, f"deleted {deleted} profiles; scrubbed {scrubbed} mentions")
-        deleted = delete_refs(store, refs_of(person, collection))
+        refs = (
+            ledger_refs(store, person, scan_limit)
+            if collection == SQL_SOURCES
+            else refs_of(person, collection)
+        )
+        deleted = delete_refs(store, refs)
         return Attempt(DONE, f"deleted {deleted} documents")
 
     return run

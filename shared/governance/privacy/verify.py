@@ -1,7 +1,8 @@
 """Verification: search every store for anything of the person a request deleted.
 
 - Firestore: the person's documents by key in every collection that is keyed by a person
-  (identifiers, profiles, promotion, attribution and back-fill records), then a scan of those
+  (identifiers, profiles, promotion, attribution and back-fill records, the SQL sources'
+  ledger), then a scan of those
   collections and of the delivery ledger for any document naming one of their identifier keys
   (``user_id:42``, not a bare ``42``) or profile ids (up to ``scan_limit`` documents each; a
   larger collection is reported as only partly scanned). The request records themselves and
@@ -28,7 +29,9 @@ from shared.governance.privacy import deadletters, payload
 from shared.governance.privacy.audit import Person
 from shared.governance.privacy.firestore import (
     COLLECTIONS,
+    SQL_SOURCES,
     keyed_names,
+    ledger_refs,
     mentions,
     needles,
     refs_of,
@@ -60,7 +63,11 @@ def search_firestore(
     documents: DocumentStore, person: Person, scan_limit: int, out: Findings
 ) -> None:
     for collection in COLLECTIONS:
-        refs = refs_of(person, collection)
+        refs = (
+            ledger_refs(documents, person, scan_limit)
+            if collection == SQL_SOURCES
+            else refs_of(person, collection)
+        )
         docs = documents.get_all(refs) if refs else {}
         out.found.extend(f"firestore:{c}/{d}" for (c, d), doc in docs.items() if doc is not None)
     names = keyed_names(person)  # a bare value may be anyone's string

@@ -7,14 +7,16 @@ from typing import Any
 
 import pytest
 
+from shared.audiences.sql_source import LEDGER
 from shared.governance.privacy.audit import REQUESTS
+from shared.governance.privacy.firestore import SQL_SOURCES
 from shared.governance.privacy.requests import DONE, PENDING, UNSUPPORTED, VERIFIED
 from shared.governance.privacy.service import PrivacyService
 from shared.governance.privacy.suppression import Suppressions
 from shared.identity.graph import IDENTIFIERS, PROFILES
 from shared.identity.identifiers import Identifier
 from shared.ports.clock import FakeClock
-from shared.ports.documents import InMemoryDocumentStore
+from shared.ports.documents import InMemoryDocumentStore, document_id
 from shared.ports.http import FakeHttpSender
 from shared.ports.subscriber import InMemorySubscriber
 from shared.tiering.attribution import ATTRIBUTION
@@ -33,6 +35,8 @@ def world() -> dict[str, Any]:
     store.set(PROMOTIONS, "a1", {"anonymous_id": "a1", "user_id": "u1"})
     store.set(ATTRIBUTION, "a1", {"anonymous_id": "a1", "user_id": "u1"})
     store.set(PROMOTIONS, "b1", {"anonymous_id": "b1", "user_id": "u9"})
+    for who in ("u1", "ada@example.com", "u9"):  # SQL sources' ledger: <source>:<identity>
+        store.set(LEDGER, document_id(f"crm_traits:{who}"), {"message_id": f"sql-{who}"})
     sql = ScriptedSql(
         rows={RAW: 4, "cdp_raw.cold_archive": 7, "cdp_processed.tracks": 1,
               "cdp_ops.failed_events": 1},
@@ -84,6 +88,7 @@ def test_a_delete_removes_the_person_and_retries_the_streaming_buffer(
     assert store.get(PROMOTIONS, "a1") is None and store.get(ATTRIBUTION, "a1") is None
     assert world["repo"].find(("user_id", "u9")) is not None  # Bob is untouched
     assert store.get(PROMOTIONS, "b1") is not None
+    assert [d for d, _ in store.list(LEDGER)] == [document_id("crm_traits:u9")]  # only Bob's
     left = [m.data for m in world["sub"].waiting[world["dead"]]]
     assert left == [b'{"events": [{"userId": "u9", "messageId": "m9"}]}']
     # The failed events were matched by payload and by the person's raw event ids.
@@ -162,3 +167,7 @@ def test_a_subject_nobody_holds_is_still_deleted_and_suppressed(world: dict[str,
     assert request.person.identifiers == {"user_id": ["stranger"]}
     check = Suppressions(world["store"], world["clock"], KEY)
     assert check.suppressed({"type": "track", "userId": "stranger", "messageId": "z"})
+
+
+def test_the_sql_sources_ledger_is_the_one_privacy_clears() -> None:
+    assert SQL_SOURCES == LEDGER
