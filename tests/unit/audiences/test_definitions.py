@@ -98,6 +98,8 @@ BAD: list[tuple[str, dict[str, Any], str]] = [
     ("gt with true", with_("traits.x", trait(where={"m": {"op": "gt", "value": True}})),
      "traits.x.where.m: op gt compares numbers or text"),
     ("a list as a value", with_("traits.x", trait(where={"m": [1]})), "traits.x.where.m"),
+    ("an infinite number", with_("traits.x", trait(where={"m": float("inf")})),
+     "traits.x.where.m.value: a number is finite"),
     ("two event tests", with_("audiences.a", audience({"event": "e", "at_least": 1,
      "never": True})), "audiences.a.rule: needs exactly one of"),
     ("no event test", with_("audiences.a", audience({"all": [{"event": "e"}]})),
