@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import sys
 
-from bench import destinations, identity, ingest, tiering, warehouse
+from bench import audiences, destinations, identity, ingest, tiering, warehouse
 
 
 def main() -> int:
@@ -18,6 +18,9 @@ def main() -> int:
         print(line)
     print()
     for line in warehouse.run():
+        print(line)
+    print()
+    for line in audiences.run():
         print(line)
     print()
     status = max(status, destinations.main())  # 1 when a stand-in refused anything
