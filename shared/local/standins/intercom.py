@@ -24,7 +24,8 @@ attachments, so answers depend on what came before, as Intercom's do:
   "contact", "deleted": true}`` (listed in ``deletions``, not among delivered events).
 
 A 409 "already exists" is Intercom's normal answer to a contact that exists, which the sender
-relies on: it is answered, and not listed among refusals. Delivered: data events (``key`` =
+relies on: it is answered, and not listed among refusals; so is the 400 "You already have" to
+a data attribute two deliveries created at once. Delivered: data events (``key`` =
 contact, name and ``created_at``: what Intercom identifies an event by), contact updates
 (``contact:<external id or email>``), attachments (``company:<company_id>:<contact>``), merges.
 """
@@ -40,7 +41,7 @@ from urllib.parse import parse_qs
 
 from shared.local.standins import deletions
 from shared.local.standins.base import Reply
-from shared.local.standins.intercom_attributes import DataAttributes
+from shared.local.standins.intercom_attributes import ALREADY, DataAttributes
 from shared.local.standins.intercom_search import (
     BAD_PAGE,
     BAD_QUERY,
@@ -119,8 +120,9 @@ class IntercomStandIn(deletions.DeletingStandIn):
         self, method: str, path: str, headers: Mapping[str, str], body: bytes
     ) -> tuple[Reply, float]:
         reply, wait = super().receive(method, path, headers, body)
-        if reply.status == 409 and reply.reason.startswith(EXISTS[:20]):
-            with self._lock:  # an answer the sender relies on, not a refusal
+        exists = reply.status == 409 and reply.reason.startswith(EXISTS[:20])
+        if exists or (reply.status == 400 and reply.reason.startswith(ALREADY)):
+            with self._lock:  # answers the sender relies on (the latter: a creation raced)
                 self.refused = [r for r in self.refused if r["reason"] != reply.reason]
         return reply, wait
 

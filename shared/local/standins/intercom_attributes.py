@@ -37,7 +37,11 @@ BAD_NAME = (
     "symbols, and hyphens"
 )
 STANDARD_NAME = "'{name}' is one of our standard attributes for your {people} data."
-EXISTS = "You already have '{name}' in your {people} data. To save this as new {people} data, use a different name."  # noqa: E501
+ALREADY = "You already have '"
+EXISTS = (
+    ALREADY + "{name}' in your {people} data. To save this as new {people} data, use a "
+    "different name."
+)
 FEW_OPTIONS = "You must have at least two options on a list type data attribute"
 UNKNOWN = "Custom attribute '{name}' does not exist"
 WRONG_TYPE = "Custom attribute '{name}' is of type {kind}"

@@ -162,25 +162,6 @@ def declared_first(
     return step
 
 
-def test_a_refused_declaration_refuses_the_events_of_its_chain() -> None:
-    intercom = transform()
-    [listing] = intercom.prepare([IDENTIFY], [NOBODY]).requests
-    found = intercom.verdict(listing, HttpResponse(401, {}, b'{"errors": [{"message": "no"}]}'))
-    assert found.outcome is Outcome.PERMANENT and set(found.refused) == {"m-0"}
-    assert found.reason.startswith("Intercom refused to list or create the custom attributes")
-    create = intercom.follow_up(listing, listed())
-    assert create is not None and json.loads(create.body)["name"] == "plan"
-    bad = HttpResponse(400, {}, b'{"errors": [{"message": "Data Type isn\'t an option"}]}')
-    assert intercom.verdict(create, bad).refused == {"m-0": found.reason.split(":")[0] + ": "
-                                                     "Data Type isn't an option"}  # fmt: skip
-
-
-def test_an_identify_without_custom_attributes_lists_nothing() -> None:
-    plain = event("identify", traits={"email": "ana@example.com"})
-    [step] = transform().prepare([plain], [NOBODY]).requests
-    assert (step.method, step.url) == ("POST", "https://api.intercom.io/contacts")
-
-
 @pytest.mark.parametrize("status", [200, 409])
 def test_an_identify_ensures_the_contact_then_updates_it_by_intercoms_id(status: int) -> None:
     intercom = transform()
