@@ -115,7 +115,7 @@ def test_layers_in_a_query_name_the_settings_datasets_and_nothing_else_changes()
 class RowsSql(SqlRunner):
     """Answers every query with the rows of ``answers`` for the first marker found in it."""
 
-    def __init__(self, answers: dict[str, list[dict[str, Any]]]) -> None:
+    def __init__(self, answers: dict[str, Any]) -> None:
         self.answers = answers
         self.queries: list[str] = []
 
@@ -174,13 +174,14 @@ def published(s: Services, topic: str = EVENTS) -> list[dict[str, Any]]:
     ]
 
 
-CRM = [
+CRM: list[dict[str, Any]] = [
     {"user_id": "u1", "plan": "pro", "seats": Decimal("3"), "ignored": "x"},
     {"user_id": "u2", "plan": "free", "seats": None, "ignored": "y"},
     {"user_id": None, "plan": "pro", "seats": 1, "ignored": "z"},
     {"user_id": "u1", "plan": "plus", "seats": 9, "ignored": "w"},
 ]
-DEVICES = [{"device": "a-1", "model": "Pixel", "seen": datetime(2026, 11, 1, tzinfo=UTC)}]
+SEEN = datetime(2026, 11, 1, tzinfo=UTC)
+DEVICES: list[dict[str, Any]] = [{"device": "a-1", "model": "Pixel", "seen": SEEN}]
 
 
 def test_each_row_becomes_one_identify_and_an_unchanged_row_sends_nothing_next_run(
@@ -246,7 +247,7 @@ def test_a_dry_run_counts_what_it_would_send_and_sends_and_records_nothing(
 
 
 def test_a_failed_query_is_reported_and_the_other_sources_still_run(defs: Definitions) -> None:
-    failing: Any = BadRequest("Unrecognized name: plan")
+    failing: Any = BadRequest("Unrecognized name: plan")  # type: ignore[no-untyped-call]
     s = services_with(RowsSql({"-- crm": failing, "-- devices": DEVICES}))
     report = run_sql_sources(s, defs=defs).to_json()
     assert "Unrecognized name: plan" in report["sources"]["crm"]["error"]
