@@ -20,7 +20,7 @@ from __future__ import annotations
 from shared.audiences.definitions import Definitions
 from shared.audiences.sql_parts import FACT_COLUMNS, fact_select, final_aggregate, text, within
 from shared.audiences.sql_rules import RuleCompiler
-from shared.audiences.sql_specs import Plan, plan_of
+from shared.audiences.sql_specs import Plan, hidden_key, jsonable, plan_of
 from shared.audiences.tables import TRAIT_STATE_TABLE
 from shared.metrics.sessions import sessions_sql
 from shared.settings import Settings
@@ -266,3 +266,13 @@ def compile_state(defs: Definitions, settings: Settings) -> str:
     ctes = [("current_map", _current_map(settings)), ("identified", identified), ("facts", facts)]
     select = f"SELECT {state_id} AS state_id,\n  {columns},\n  CURRENT_TIMESTAMP() AS recorded_at"
     return _with(ctes, f"{select}\nFROM facts")
+
+
+def state_fingerprint(defs: Definitions) -> str:
+    """What the state table's rows mean: a hash of every all-time aggregate (key and what it
+    aggregates). When it changes (a trait redefined under its key), the state must be rebuilt
+    from the start of the raw history; rows of an unchanged aggregate stay right."""
+    specs = sorted(
+        (s.key, s.aggregate, s.event, s.prop, jsonable(s.where)) for s in plan_of(defs).all_time
+    )
+    return hidden_key("state", specs)

@@ -101,7 +101,7 @@ def _where(where: dict[str, Any]) -> tuple[tuple[str, Any], ...]:
     return tuple(sorted(where.items()))
 
 
-def _jsonable(where: tuple[tuple[str, Any], ...]) -> list[Any]:
+def jsonable(where: tuple[tuple[str, Any], ...]) -> list[Any]:
     return [[k, v.model_dump() if isinstance(v, Condition) else v] for k, v in where]
 
 
@@ -122,7 +122,7 @@ def event_spec(rule: EventRule) -> Spec:
     aggregate = {"first_before": "first_at", "last_before": "last_at"}.get(rule.test, "count")
     window = days(rule.within) if rule.within else None
     where = _where(rule.where)
-    key = hidden_key("h", aggregate, rule.event, _jsonable(where), window)
+    key = hidden_key("h", aggregate, rule.event, jsonable(where), window)
     return Spec(key, aggregate, rule.event, None, where, window, declared=False)
 
 

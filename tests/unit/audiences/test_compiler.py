@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from shared.audiences.compiler import compile_run, compile_state
+from shared.audiences.compiler import compile_run, compile_state, state_fingerprint
 from shared.audiences.definitions import Definitions, load_definitions, parse_definitions
 from shared.audiences.sql_parts import (
     compare_text,
@@ -276,3 +276,15 @@ def test_trait_tests_treat_no_count_as_zero() -> None:
     assert profile_trait_test("age", "gt", 40) == (
         "SAFE_CAST(JSON_VALUE(pt.traits, '$.age') AS FLOAT64) > 40"
     )
+
+
+def test_the_state_fingerprint_changes_only_with_the_all_time_aggregates() -> None:
+    shipped = load_definitions()
+    fingerprint = state_fingerprint(shipped)
+    assert fingerprint == state_fingerprint(load_definitions())
+    windowed_only = {k: v.model_dump(by_alias=True) for k, v in shipped.traits.items()}
+    windowed_only["transactions_30d"]["window"] = "7d"  # a windowed trait: no state
+    data = {**shipped.model_dump(by_alias=True, exclude_none=True), "traits": windowed_only}
+    assert state_fingerprint(parse_definitions(data)) == fingerprint
+    windowed_only["transaction_methods"]["property"] = "type"  # an all-time one redefined
+    assert state_fingerprint(parse_definitions(data)) != fingerprint
