@@ -3,8 +3,9 @@ requests out.
 
 1. Only live events (``profiled-events``: each with the person identity resolved it to) and,
    where the destination opted in, back-fills.
-2. The filter: call types, track names (or audience keys), and consent — the event's own and
-   its person's, so a refusal on one device holds on every device (``filters.py``).
+2. The filter: call types, track names (or audience keys, and ``CDP_<NAME>_AUDIENCES``), and
+   consent — the event's own and its person's, so a refusal on one device holds on every
+   device (``filters.py``).
 3. The ledger, for providers with no dedup key of their own: what this destination already
    delivered of the same engaged message (a redelivery, an identity retry, a replay from the
    dead-letter queue) is not sent again.

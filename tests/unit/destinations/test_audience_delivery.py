@@ -61,32 +61,44 @@ def envelope(events: list[Any], source: str = "s1") -> Envelope:
     return Envelope("events", events, {"kind": "events"}, "ps-1", meta=meta_)
 
 
+MODULES: dict[str, ModuleType] = {"meta": meta, "intercom": intercom, "amplitude": amplitude}
+
+
+@pytest.fixture(scope="module")
+def servers() -> Iterator[dict[str, StandIn]]:
+    """One stand-in per provider for the module (each stop waits out a poll interval)."""
+    started = {name: next(v for v in vars(module).values() if isinstance(v, type)
+                          and issubclass(v, StandIn) and v is not StandIn)()
+               for name, module in MODULES.items()}  # fmt: skip
+    for server in started.values():
+        server.start()
+    yield started
+    for server in started.values():
+        server.stop()
+
+
 @pytest.fixture
-def live(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
-    """``(name) → (runner, stand-in)``: the destination as ``cdp dev`` configures it."""
-    started: list[StandIn] = []
-    modules: dict[str, ModuleType] = {"meta": meta, "intercom": intercom, "amplitude": amplitude}
+def live(servers: dict[str, StandIn], monkeypatch: pytest.MonkeyPatch) -> Any:
+    """``(name) → (runner, stand-in)``: the destination as ``cdp dev`` configures it, its
+    stand-in as new."""
 
     def make(name: str, **overrides: str) -> tuple[Runner, Any]:
-        module = modules[name]
-        server = next(
-            v
-            for v in vars(module).values()
-            if isinstance(v, type) and issubclass(v, StandIn) and v is not StandIn
-        )()
-        environment = module.function_environment(server.start()) | overrides
+        server = servers[name]
+        server.clear()
+        for kept in ("contacts", "companies"):
+            getattr(server, kept, {}).clear()
+        if isinstance(server, intercom.IntercomStandIn):
+            server.attributes.clear()
+        environment = MODULES[name].function_environment(server.url) | overrides
         for variable, value in environment.items():
             monkeypatch.setenv(variable, value)
-        started.append(server)
         clock = FakeClock(NOW)
         transform = registry.build(name, clock)
         runner = Runner(transform, http=HttpxSender(), clock=clock, publisher=InMemoryPublisher(),
                         documents=InMemoryDocumentStore(), sleep=lambda _: None)  # fmt: skip
         return runner, server
 
-    yield make
-    for server in started:
-        server.stop()
+    return make
 
 
 def clean(done: Delivery) -> None:
