@@ -35,7 +35,6 @@ keeps a replay from sending an event twice).
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
@@ -56,6 +55,7 @@ from shared.destinations.framework import (
     Verdict,
     default_verdict,
 )
+from shared.destinations.intercom_answers import answered_id, declared, message_of
 from shared.destinations.intercom_fields import (
     company_body,
     contact_attributes,
@@ -72,7 +72,6 @@ from shared.tiering.ga4 import event_time
 DEFAULT_ENDPOINT = "https://api.intercom.io"
 DEFAULT_VERSION = "2.16"
 RATE_WINDOW_SECONDS = 10.0  # Intercom spreads its per-minute limit over 10-second windows
-EXISTING_ID = re.compile(r"id=([A-Za-z0-9_-]+)")
 DECLARING = ("declare", "create")  # the steps that make a chain's custom attributes exist
 ALREADY = "You already have"  # Intercom's 400 to creating a data attribute that exists
 
@@ -207,7 +206,7 @@ class IntercomTransform(Transform):
             return None
         if request.then in DECLARING:
             return self._declaring(request, response)
-        found = _answered_id(response)
+        found = answered_id(response)
         if found is None:
             return None
         if request.then == "update":
@@ -221,11 +220,11 @@ class IntercomTransform(Transform):
     def verdict(self, request: Request, response: HttpResponse) -> Verdict:
         status, ids = response.status, getattr(request, "for_ids", ())
         if isinstance(request, Step) and request.url.endswith("/contacts") and status == 409:
-            if "archived" in _message(response).lower():
+            if "archived" in message_of(response).lower():
                 return Verdict(Outcome.PERMANENT, ARCHIVED, {i: ARCHIVED for i in ids})
             return Verdict(Outcome.SENT, "the contact exists")
         declaring = isinstance(request, Step) and request.then in DECLARING
-        if declaring and status == 400 and ALREADY in _message(response):
+        if declaring and status == 400 and ALREADY in message_of(response):
             return Verdict(Outcome.SENT, "the data attribute exists")  # created meanwhile
         if status == 429:
             return Verdict(Outcome.RETRY, "rate limited", retry_after_seconds=self._wait(response))
@@ -233,7 +232,7 @@ class IntercomTransform(Transform):
             return Verdict(Outcome.RETRY, USER_NOT_FOUND)
         found = default_verdict(response)
         if found.outcome is Outcome.PERMANENT and ids:
-            reason = f"{NOT_DECLARED if declaring else NOT_ENSURED}: {_message(response)}"
+            reason = f"{NOT_DECLARED if declaring else NOT_ENSURED}: {message_of(response)}"
             return Verdict(Outcome.PERMANENT, reason, {i: reason for i in ids})
         return found
 
@@ -252,14 +251,6 @@ def _with_ids(step: Step, ids: tuple[str, ...]) -> Step:
     return replace(step, for_ids=ids)
 
 
-def declared(response: HttpResponse, model: str) -> set[str]:
-    """The names of the data attributes a listing answer holds for ``model``."""
-    body = _json(response.body)
-    data = body.get("data") if isinstance(body, dict) else None
-    return {str(d.get("name")) for d in data or [] if isinstance(d, dict)
-            and d.get("model", model) == model}  # fmt: skip
-
-
 def ensured_ids(requests: Sequence[Request], step: Step) -> tuple[str, ...]:
     """The events of the tracks that follow an ensure (the same person's data events)."""
     person = json.loads(step.body)
@@ -270,34 +261,6 @@ def ensured_ids(requests: Sequence[Request], step: Step) -> tuple[str, ...]:
     )
     return tuple(m for r in requests if r.url.endswith("/events")
                  and json.loads(r.body).get(key[0]) == key[1] for m in r.message_ids)  # fmt: skip
-
-
-def _json(raw: bytes) -> Any:
-    try:
-        return json.loads(raw or b"null")
-    except ValueError:
-        return None
-
-
-def _message(response: HttpResponse) -> str:
-    body = _json(response.body)
-    errors = body.get("errors") if isinstance(body, dict) else None
-    if isinstance(errors, list) and errors and isinstance(errors[0], dict):
-        return str(errors[0].get("message", ""))
-    return response.body[:200].decode(errors="replace")
-
-
-def _answered_id(response: HttpResponse) -> str | None:
-    """Intercom's id of what the answer is about: the created or updated object's ``id``, or the
-    existing contact a 409 names (``... already exists with id=<id>``)."""
-    if 200 <= response.status < 300:
-        body = _json(response.body)
-        found = body.get("id") if isinstance(body, dict) else None
-        return str(found) if found else None
-    if response.status == 409:
-        matched = EXISTING_ID.search(_message(response))
-        return matched.group(1) if matched else None
-    return None
 
 
 def merge_request(settings: IntercomSettings, lead_id: str, user_id: str) -> Request:
