@@ -11,12 +11,13 @@ letters → ``a``, space → ``-``) and five literal searches in it, all at C sp
 - ``.000.000.`` an NPWP in its dotted form.
 
 Every shape a detector accepts contains one of them (the gated number rule in
-``pii_numbers`` is written so that this holds). What nearly every event carries is blanked
-first: microsecond fractions of timestamps and UUIDs. Each hit is then validated in a small
-window: the stdnum checks of the ungated detectors, and for a number a keyword could gate, the
-keyword context the walk would use — the field holding it (memoised per name), the free text
-before it, and where that context lies further away (a ``number`` under ``bank_account``, an
-array under ``accounts``, an ``id`` next to a ``type``), the enclosing field or simply: walk.
+``pii_numbers`` is written so that this holds). What nearly every event carries costs no
+validation: microsecond fractions of timestamps are blanked first, a hit inside a UUID is
+dismissed. Each other hit is validated in a small window: the stdnum checks of the ungated
+detectors, and for a number a keyword could gate, the keyword context the walk would use —
+the field holding it (memoised per name), the free text before it, and where that context lies
+further away (a ``number`` under ``bank_account``, an array under ``accounts``, an ``id`` next
+to a ``type``), the enclosing field or simply: walk.
 The rule is that this answers True whenever the walk would find something; it may answer True
 when the walk finds nothing.
 """
@@ -67,7 +68,6 @@ _STRUCTURAL = re.compile(rb"[:\[\]{},]")
 _ESCAPE = re.compile(r"\\(?:u[0-9a-fA-F]{4}|.)")
 _HEX = bytes.maketrans(b"0123456789abcdefABCDEF", b"0" * 22)
 _UUID = b"00000000-0000-0000-0000-000000000000"
-_BLANK = b"~" * len(_UUID)
 
 
 def _covered(checked: list[int], at: int) -> bool:
@@ -91,22 +91,34 @@ def _maybe_card(text: bytes, near: bytes, start: int) -> bool:
     return False
 
 
-def _without_uuids(text: bytes, shape: bytes) -> bytes:
-    """``shape`` with every UUID blanked. Nearly every event carries one or two (messageId,
-    anonymousId) and half of all UUIDs hold six decimal digits in a row; none can hold a
-    detection (8-4-4-4-12 hex groups are no card layout, too long an account number, and
-    their digit groups are dash-joined to the next), so they need no validation."""
-    hexed = text.translate(_HEX)
-    at = hexed.find(_UUID)
-    if at < 0:
-        return shape
-    out = bytearray(shape)
-    while at >= 0:
-        end = at + len(_UUID)
-        if not text[at - 1 : at].isalnum() and not text[end : end + 1].isalnum():
-            out[at:end] = _BLANK
-        at = hexed.find(_UUID, end)
-    return bytes(out)
+def _known_uuid(ends: list[int], at: int, length: int) -> int:
+    """The end of a UUID already found that holds ``[at, at + length)``, else 0."""
+    i = bisect.bisect_left(ends, at + length)
+    return ends[i] if i < len(ends) and ends[i] - len(_UUID) <= at else 0
+
+
+def _uuid_end(text: bytes, at: int, length: int) -> int:
+    """The end of the UUID holding ``text[at:at + length]``, or -1. Nearly every event carries
+    one or two (messageId, anonymousId) and half of all UUIDs hold six decimal digits in a row;
+    none can hold a detection (8-4-4-4-12 hex groups are no card layout, too long an account
+    number, and their digit groups are dash-joined to the next), so a hit inside one needs no
+    validation. Only one not glued to a letter or digit counts, and UUID shapes cannot overlap,
+    so a small window around the hit decides it (blanking every UUID of the text first costs a
+    pass more than the few hits do)."""
+    low = max(0, at + length - len(_UUID))
+    window = text[low : at + len(_UUID)].translate(_HEX)
+    found = window.find(_UUID)
+    while 0 <= found <= at - low:
+        start = low + found
+        end = start + len(_UUID)
+        if (
+            end >= at + length
+            and not text[start - 1 : start].isalnum()
+            and not text[end : end + 1].isalnum()
+        ):
+            return end
+        found = window.find(_UUID, found + 1)
+    return -1
 
 
 class Prescan:
@@ -119,13 +131,20 @@ class Prescan:
 
     def candidate(self, text: bytes) -> bool:
         """Whether ``text`` (an event's JSON) may hold a detection: then walk the event."""
-        shape = _without_uuids(text, text.translate(_SHAPE).replace(*_FRACTION))
+        shape = text.translate(_SHAPE).replace(*_FRACTION)
         checked: list[int] = []  # digit hits validated, sorted: their windows cover near ones
+        uuids: list[int] = []  # ends of the UUIDs hits were found in, sorted
         for literal in _LITERALS:
             digits = literal in _DIGIT_LITERALS  # same validators: one window answers
             at = shape.find(literal)
             while at >= 0:
                 if not (digits and _covered(checked, at)):
+                    end = _known_uuid(uuids, at, len(literal)) or _uuid_end(text, at, len(literal))
+                    if end >= 0:  # the next hit not inside this UUID
+                        if end not in uuids:
+                            bisect.insort(uuids, end)
+                        at = shape.find(literal, end - len(literal) + 1)
+                        continue
                     if self._hit(text, shape, at, literal):
                         return True
                     if digits:

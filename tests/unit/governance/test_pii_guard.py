@@ -193,6 +193,11 @@ def test_the_pre_scan_never_hides_what_the_walk_finds(value: str) -> None:
         {"note": "0f3c9a4e-1d2b-4c5e-8f70-123456789abc01.312.166.0-091.000"},
         {"note": "\nAAAPL1234C"},
         {"bank_account": {"meta": {"x": 1}, "number": "1234567890"}},  # a closed object between
+        # numbers right after a UUID (hits inside one are dismissed, the next ones are not)
+        {"note": "12345678-1234-4123-8123-123456789012 4111111111111111"},
+        {"note": "0f3c9a4e-1d2b-4c5e-8f70-123456789abc-4111 1111 1111 1111"},
+        {"note": "12345678-1234-4123-8123-123456789012\n378282246310005"},
+        {"note": "ref 12345678-1234-4123-8123-123456789012, card 5555-5555-5555-4444"},
     ],
 )
 def test_pre_scan_regressions(properties: dict[str, Any]) -> None:
@@ -223,3 +228,12 @@ def test_a_card_used_as_a_property_name_is_rewritten_and_its_path_does_not_name_
     assert result.event["properties"] == {"****1486": 1, "plain": 2}
     assert [(d.cls, d.path) for d in result.detections] == [("card", "properties.<key>")]
     assert "4539578763621486" not in json.dumps(guard().scrub(event))
+
+
+def test_uuids_alone_cost_no_walk() -> None:
+    """Half of all UUIDs hold six decimal digits in a row: the pre-scan dismisses those hits."""
+    ids = ["12345678-1234-4123-8123-123456789012", "0F3C9A4E-1D2B-4C5E-8F70-123456789ABC"]
+    ev = event(order_id=ids[0], items=ids, note=f"refund {ids[1]} done")
+    assert not guard()._prescan.candidate(json.dumps(ev).encode())
+    glued = event(note="x" + ids[0] + "1")  # glued to letters or digits: not a UUID, validated
+    assert inspect(guard(), glued).detections == ()
