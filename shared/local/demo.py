@@ -7,24 +7,18 @@ after an earlier anonymous visit, which stays cold until they do). Each person w
 lives one of the seeds' lifecycle stages, in turn (``LIFECYCLE``), so any demo of five or more
 sign-ups has members in all five audiences of ``shared/audiences/audiences.yaml``:
 
-- ``active_core``: three to five settled transactions in the last 20 days, an app session in
-  the last week;
-- ``churn_risk`` (twice in the cycle: once high-value, once not): three sessions 8 to 29 days
-  ago (app login, dashboard, a support ticket and a cancellation on the web), none since, and
-  the transactions 22 to 29 days ago: inside the 30-day volume (two of 260 to 450: at least 500,
-  the Slack alert's threshold; or one under 200), outside the 21 days without one;
-- ``activated_incomplete``: signed up 8 to 20 days ago, the bank link failed; ``kyc_rejected``
-  likewise, rejected;
-- ``funded_dormant``: a bank linked and nothing initiated for 30 days (transacted a little
-  right after a sign-up 41 to 58 days ago, or linked 8 to 20 days ago and never used it);
-- ``direct_deposit``: one or two transactions in the last 20 days, then payroll switched on;
-- ``new_user``: signed up in the last week: in no stage yet, like the anonymous visitors.
+``active_core`` (3 to 5 settled transactions in the last 20 days), ``churn_risk`` twice (three
+sessions 8 to 29 days back and none since; transactions only 22 to 29 days back: in the 30-day
+volume, once at least 500, the Slack alert's threshold, once under 200),
+``activated_incomplete`` and ``kyc_rejected`` (signed up 8 to 20 days back, never funded),
+``funded_dormant``, ``direct_deposit``, and ``new_user`` (this week: in no stage yet, like the
+anonymous visitors). Their moments come from bands of days at least a third of a day from the
+stages' edges (7, 21, 30 and 37 days back: the sessions rule's 30 days before the last 7
+begin), so the job finds the same memberships for hours after the demo.
 
-Every moment of a person who signs up is drawn from a band of days that keeps it at least a
-third of a day from the stages' edges (7, 21, 30 days back, and 37: where the sessions rule's 30
-days before the last 7 begin), so the job finds the same memberships for hours after the demo. Each source (web, ios, android,
-backend) uses its own write key and SDK client, which batches as a production app would.
-Deterministic for a given seed, so figures drawn from it can be reproduced.
+Each source (web, ios, android, backend) uses its own write key and SDK client, which batches
+as a production app would. Deterministic for a given seed, so figures drawn from it can be
+reproduced.
 
 Every track call passes the shipped tracking plan with no finding: the browser's and the apps'
 events carry ``platform`` and their ``session_id``; the backend's carry ``platform: server`` and
