@@ -107,6 +107,36 @@ class Gate:
         PII guard's pre-scan found nothing in any event of the request (``clear(texts)``)."""
         if self.suppressed(event):
             return Verdict(SUPPRESSED, event, text)
+        return self._decide(event, text, source_id, source_kind, clear)
+
+    def admit_all(
+        self, events: Sequence[Event], texts: Sequence[bytes], source_id: str, source_kind: str
+    ) -> list[Verdict]:
+        """``admit`` for each event of a request (``texts[i]`` is ``events[i]`` as JSON), after
+        one PII pre-scan of them all (``clear``). When it found nothing, the usual event (one
+        the plan finds nothing on) costs the suppression check and the plan's checks alone."""
+        clear = self.clear(texts)
+        plan, check = self.plan, self.check
+        if not clear or plan is None or check is None:
+            return [
+                self.admit(e, t, source_id, source_kind, clear)
+                for e, t in zip(events, texts, strict=True)
+            ]
+        suppressed = self.suppression.suppressed if self.suppression is not None else None
+        verdicts: list[Verdict] = []
+        for event, text in zip(events, texts, strict=True):
+            if suppressed is not None and isinstance(event, dict) and suppressed(event):
+                verdicts.append(Verdict(SUPPRESSED, event, text))
+            elif check(plan, event, source_kind):  # found something: decided in full
+                verdicts.append(self._decide(event, text, source_id, source_kind, clear))
+            else:
+                verdicts.append(Verdict(PASS, event, text))
+        return verdicts
+
+    def _decide(
+        self, event: Event, text: bytes, source_id: str, source_kind: str, clear: bool
+    ) -> Verdict:
+        """The PII guard, then the plan's findings, for an event that is not suppressed."""
         blocking: list[Found] = []
         if self.guard is not None and not clear:
             found = self.guard.inspect(event, text)

@@ -73,7 +73,6 @@ class _Admitted:
     findings: dict[str, tuple[Found, ...]] = field(default_factory=dict)  # by messageId
     bad: list[dict[str, Any]] = field(default_factory=list)
     suppressed: int = 0
-    clear: bool = False  # the PII guard's pre-scan found nothing in any of the events
 
 
 @dataclass(frozen=True)
@@ -169,29 +168,25 @@ class IngestHandler:
 
     def _admit_all(self, events: list[Event], source: Source) -> _Admitted:
         texts = [dumps(e) for e in events]  # each written once: measured, published as is
-        admitted = _Admitted(clear=self._gate.clear(texts))  # one PII pre-scan for them all
-        for event, text in zip(events, texts, strict=True):
-            self._admit(event, text, source, admitted)
+        admitted = _Admitted()
+        verdicts = self._gate.admit_all(events, texts, source.id, source.kind)
+        good, good_texts, findings = admitted.good, admitted.texts, admitted.findings
+        limits = self._limits
+        for outcome, event, text, flagged, blocking in verdicts:
+            if outcome == SUPPRESSED:
+                admitted.suppressed += 1
+            elif outcome == BLOCKED:
+                found = blocking + flagged
+                admitted.bad.append(blocked(event, found, source, self._gate.plan_version))
+            elif problem := check_stored(event, limits, text):
+                received = str(event.get("receivedAt") or "")
+                admitted.bad.append(failure(event, problem, source, received))
+            else:
+                good.append(event)
+                good_texts.append(text)
+                if flagged:
+                    findings[str(event["messageId"])] = flagged
         return admitted
-
-    def _admit(self, event: Event, text: bytes, source: Source, admitted: _Admitted) -> None:
-        verdict = self._gate.admit(event, text, source.id, source.kind, admitted.clear)
-        if verdict.outcome == SUPPRESSED:
-            admitted.suppressed += 1
-            return
-        received = str(event.get("receivedAt") or "")
-        if verdict.outcome == BLOCKED:
-            found = verdict.blocking + verdict.flagged
-            admitted.bad.append(blocked(verdict.event, found, source, self._gate.plan_version))
-            return
-        problem = check_stored(verdict.event, self._limits, verdict.text)
-        if problem:
-            admitted.bad.append(failure(verdict.event, problem, source, received))
-            return
-        admitted.good.append(verdict.event)
-        admitted.texts.append(verdict.text)
-        if verdict.flagged:
-            admitted.findings[str(verdict.event["messageId"])] = verdict.flagged
 
     def _events_of(self, route: Route, body: dict[str, Any]) -> list[Any]:
         if route.kind == "webhook":
