@@ -77,8 +77,9 @@ class TierRouter:
         depend, look = depends.append, lookup.add
         promoting: list[Event] = []  # engaged events that may promote an id not known promoted
         known = self._state.known
+        always = kind in policy.engaged_source_kinds  # engaged_without_state, once per request
         for event in events:
-            if engaged_without_state(event, kind, policy):
+            if always or engaged_without_state(event, kind, policy):
                 depend(None)
                 anon, event_type = event.get("anonymousId"), event.get("type")
                 if event_type != "alias" and type(anon) is str and anon in known:
