@@ -218,14 +218,25 @@ class IngestHandler:
         cold = [False] * len(new)
         if new and self._tiers is not None:  # engaged → events, cold → cold-events
             cold = self._tiers.decide(new, source).cold
-        engaged = [i for i, c in enumerate(cold) if not c]
-        chilled = [i for i, c in enumerate(cold) if c]
         messages: list[OutboundMessage] = []
-        for topic, kind, picked in ((EVENTS, "events", engaged), (COLD_EVENTS, "cold", chilled)):
-            if picked:
-                meta = self._meta(admitted, [new[i] for i in picked])
-                texts_ = [new_texts[i] for i in picked]
-                messages.append(encode_serialized(topic, kind, texts_, meta, source_id=source.id))
+        if new and not any(cold):  # the usual request: one message, the texts as they are
+            meta = self._meta(admitted, new)
+            messages.append(
+                encode_serialized(EVENTS, "events", new_texts, meta, source_id=source.id)
+            )
+        else:
+            engaged = [i for i, c in enumerate(cold) if not c]
+            chilled = [i for i, c in enumerate(cold) if c]
+            for topic, kind, picked in (
+                (EVENTS, "events", engaged),
+                (COLD_EVENTS, "cold", chilled),
+            ):
+                if picked:
+                    meta = self._meta(admitted, [new[i] for i in picked])
+                    texts_ = [new_texts[i] for i in picked]
+                    messages.append(
+                        encode_serialized(topic, kind, texts_, meta, source_id=source.id)
+                    )
         if bad:
             messages.append(encode(FAILED_EVENTS, "failed", bad, source_id=source.id))
         try:
@@ -234,7 +245,8 @@ class IngestHandler:
             self._recent.release(claimed)
             raise
         self._recent.commit(claimed)
-        flagged = sum(1 for e in new if str(e["messageId"]) in admitted.findings)
+        findings = admitted.findings
+        flagged = sum(1 for e in new if str(e["messageId"]) in findings) if findings else 0
         duplicates = len(good) - len(new)
         return IngestResult(len(new), len(bad), duplicates, published, admitted.suppressed, flagged)
 
