@@ -2,17 +2,21 @@
 
 A person is a current profile of the identity map; an event counts for the profile of its
 userId when that is mapped, else of its anonymousId (as ``cdp_curated.event_profiles``), so a
-merge moves every event, old ones too, to the surviving profile at the next run.
+merge moves every event, old ones too, to the surviving profile at the next run. A message
+counts once, as its first-loaded copy (``sql_state.py``).
 
 Cost follows the windows (docs/audiences.md): windowed aggregates read only the raw partitions
 received since ``@as_of`` minus the longest window minus one day (events arrive after they
 happen, and ingest caps a timestamp at 24 h ahead of its arrival), and filter on ``timestamp``.
-All-time aggregates read the small state table (``compile_state``: per identifier and hour
-received) for what was received before ``@state_until`` and the raw events received since;
-without the state (``use_state=False``: a historical ``--as-of`` or a preview) they read the
-whole raw history. Both give the same answer: the facts are rolled up the same way. An event
-counted from the state table counts even when its timestamp is after ``@as_of`` (rare: ingest
-corrects device clocks); the raw reads never count such an event.
+All-time aggregates read the small state table (``compile_state``: per event identifier and
+hour loaded) for the messages first loaded before a cut, ``STATE_CUT`` = the earlier of
+``@state_until`` and ``@as_of`` minus 25 hours (hour-aligned), and the raw rows first loaded
+since the cut, from the partitions received since the cut minus 7 days. Below the cut no event
+can be timestamped after ``@as_of``; above it, the raw read filters ``timestamp <= @as_of``.
+Without the state (``use_state=False``: a historical ``--as-of`` or a preview) they read the
+whole raw history. Both give the same answer (the facts are rolled up the same way), under the
+bounds ``sql_state.py`` names: a message loaded within 7 days of its ``receivedAt``, and a
+timestamp at most 24 hours ahead of it.
 """
 
 from __future__ import annotations
@@ -21,24 +25,18 @@ from shared.audiences.definitions import Definitions
 from shared.audiences.sql_parts import FACT_COLUMNS, fact_select, final_aggregate, text, within
 from shared.audiences.sql_rules import RuleCompiler
 from shared.audiences.sql_specs import Plan, hidden_key, jsonable, plan_of
-from shared.audiences.tables import TRAIT_STATE_TABLE
+from shared.audiences.sql_state import (
+    STATE_COLUMNS,
+    STATE_CUT,
+    STATE_ID,
+    loaded,
+    received,
+    state_facts,
+    state_rows,
+)
 from shared.metrics.sessions import sessions_sql
 from shared.settings import Settings
-from shared.warehouse.layers import (
-    COLD_ARCHIVE_TABLE,
-    CURATED,
-    EVENTS_TABLE,
-    IDENTITY_MAP_VIEW,
-    PROCESSED,
-    RAW,
-    USERS_TABLE,
-)
-
-STATE_FACTS = ", ".join(f"s.{column}" for column in FACT_COLUMNS.split(", "))
-AUDIENCES_SOURCE_ID = "audiences"  # our own events: they never count
-EVENT_COLUMNS = (
-    "message_id, event, user_id, anonymous_id, source_id, timestamp, received_at, payload"
-)
+from shared.warehouse.layers import CURATED, IDENTITY_MAP_VIEW, PROCESSED, USERS_TABLE
 
 
 def _current_map(settings: Settings) -> str:
@@ -48,28 +46,15 @@ def _current_map(settings: Settings) -> str:
     )
 
 
-def _received(settings: Settings, condition: str) -> str:
-    """Raw events (engaged and cold) received under ``condition``, each message once, not ours."""
-    union = " UNION ALL ".join(
-        f"SELECT {EVENT_COLUMNS} FROM `{settings.table(RAW, table)}` WHERE {condition}"
-        for table in (EVENTS_TABLE, COLD_ARCHIVE_TABLE)
-    )
-    return (
-        f"SELECT * FROM ({union})\n"
-        f"    WHERE source_id IS NULL OR source_id != {text(AUDIENCES_SOURCE_ID)}\n"
-        "    QUALIFY ROW_NUMBER() OVER (PARTITION BY message_id ORDER BY received_at) = 1"
-    )
-
-
-def _profiled(settings: Settings, condition: str, *extra: str) -> str:
-    """Events received under ``condition``, up to ``@as_of`` by event time, with their profile;
-    events of no profile are nobody's."""
+def _profiled(events: str, *extra: str) -> str:
+    """``events`` (a raw read), up to ``@as_of`` by event time, with their profile; events of
+    no profile are nobody's."""
     filters = " AND ".join(
         ["e.timestamp <= @as_of", *extra, "COALESCE(u.profile_id, a.profile_id) IS NOT NULL"]
     )
     return (
         "SELECT e.*, COALESCE(u.profile_id, a.profile_id) AS profile_id\n"
-        f"  FROM ({_received(settings, condition)}) AS e\n"
+        f"  FROM ({events}) AS e\n"
         "  LEFT JOIN current_map AS u\n"
         "    ON u.identifier_type = 'user_id' AND u.identifier_value = e.user_id\n"
         "  LEFT JOIN current_map AS a\n"
@@ -87,31 +72,19 @@ def _fact_ctes(plan: Plan, settings: Settings, use_state: bool) -> list[tuple[st
     facts: list[str] = []
     if plan.windowed or plan.sessions:
         lower = f"TIMESTAMP_SUB(@as_of, INTERVAL {plan.reach_days + 1} DAY)"
-        ctes.append(
-            ("recent", _profiled(settings, f"received_at >= {lower}", within(plan.reach_days)))
-        )
+        recent = received(settings, f"received_at >= {lower}")
+        ctes.append(("recent", _profiled(recent, within(plan.reach_days))))
         facts += [
             fact_select(s, "recent", "profile_id", within(s.window_days))
             for s in plan.windowed
             if s.window_days is not None
         ]
     if plan.all_time:
-        since = "received_at >= @state_until" if use_state else "TRUE"
-        ctes.append(("history", _profiled(settings, since)))
+        history = loaded(settings, STATE_CUT) if use_state else received(settings, "TRUE")
+        ctes.append(("history", _profiled(history)))
         facts += [fact_select(s, "history", "profile_id") for s in plan.all_time]
     if plan.all_time and use_state:
-        keys = ", ".join(text(s.key) for s in plan.all_time)
-        state = settings.table(PROCESSED, TRAIT_STATE_TABLE)
-        ctes.append((
-            "state_facts",
-            f"SELECT s.trait_key, m.profile_id, s.value, {STATE_FACTS}\n"
-            f"  FROM (SELECT * FROM `{state}`\n"
-            f"    WHERE received_hour < @state_until AND trait_key IN ({keys})\n"
-            "    QUALIFY ROW_NUMBER() OVER (PARTITION BY state_id ORDER BY recorded_at) = 1) AS s\n"
-            "  JOIN current_map AS m\n"
-            "    ON m.identifier_type = s.identifier_type\n"
-            "    AND m.identifier_value = s.identifier_value",
-        ))  # fmt: skip
+        ctes.append(("state_facts", state_facts(plan, settings)))
         facts.append(f"SELECT trait_key, profile_id, value, {FACT_COLUMNS} FROM state_facts")
     if facts:
         ctes.append(("facts", _union(facts)))
@@ -230,42 +203,27 @@ def compile_run(defs: Definitions, settings: Settings, *, use_state: bool) -> st
 
 
 def compile_state(defs: Definitions, settings: Settings) -> str:
-    """The state table's rows for the raw events received in ``[@from, @until)``: per all-time
-    aggregate (hidden ones too), identifier, hour received and value. An event is kept under its
-    userId when that is mapped (or it has no anonymousId), else under its anonymousId: the rule
-    of a run, applied once; each run resolves the identifiers to profiles again."""
+    """The state table's rows for the messages first loaded in ``[@from, @until)`` (hour
+    boundaries): per all-time aggregate (hidden ones too), the event's own identifier (its
+    userId, else its anonymousId) and anonymousId, hour loaded and value. Nothing here reads
+    the identity map, so an hour computed again after a merge gives the same ``state_id``s;
+    each run resolves the identifiers to profiles through the map of its day."""
     plan = plan_of(defs)
-    columns = "trait_key, identifier_type, identifier_value, received_hour, value, " + FACT_COLUMNS
     if not plan.all_time:
         return (
             "SELECT CAST(NULL AS STRING) AS state_id, CAST(NULL AS STRING) AS trait_key,\n"
             "  CAST(NULL AS STRING) AS identifier_type, CAST(NULL AS STRING) AS identifier_value,\n"
-            "  CAST(NULL AS TIMESTAMP) AS received_hour, CAST(NULL AS STRING) AS value,\n"
+            "  CAST(NULL AS STRING) AS anonymous_id, CAST(NULL AS TIMESTAMP) AS loaded_hour,\n"
+            "  CAST(NULL AS STRING) AS value,\n"
             "  CAST(NULL AS INT64) AS events, CAST(NULL AS FLOAT64) AS total,\n"
             "  CAST(NULL AS FLOAT64) AS minimum, CAST(NULL AS FLOAT64) AS maximum,\n"
             "  CAST(NULL AS TIMESTAMP) AS first_at, CAST(NULL AS TIMESTAMP) AS last_at,\n"
             "  CAST(NULL AS TIMESTAMP) AS recorded_at\nLIMIT 0\n"
         )
-    by_user = "e.user_id IS NOT NULL AND (u.profile_id IS NOT NULL OR e.anonymous_id IS NULL)"
-    identified = (
-        "SELECT e.*,\n"
-        f"    IF({by_user}, 'user_id', 'anonymous_id') AS identifier_type,\n"
-        f"    IF({by_user}, e.user_id, e.anonymous_id) AS identifier_value,\n"
-        "    TIMESTAMP_TRUNC(e.received_at, HOUR) AS received_hour\n"
-        f"  FROM ({_received(settings, 'received_at >= @from AND received_at < @until')}) AS e\n"
-        "  LEFT JOIN current_map AS u\n"
-        "    ON u.identifier_type = 'user_id' AND u.identifier_value = e.user_id\n"
-        "  WHERE COALESCE(e.user_id, e.anonymous_id) IS NOT NULL"
+    select = (
+        f"SELECT {STATE_ID} AS state_id,\n  {STATE_COLUMNS},\n  CURRENT_TIMESTAMP() AS recorded_at"
     )
-    group = "identifier_type, identifier_value, received_hour"
-    facts = _union([fact_select(s, "identified", group) for s in plan.all_time])
-    state_id = (
-        "TO_HEX(SHA256(CONCAT(trait_key, '|', identifier_type, '|', identifier_value, '|',\n"
-        "    CAST(UNIX_SECONDS(received_hour) AS STRING), '|', value)))"
-    )
-    ctes = [("current_map", _current_map(settings)), ("identified", identified), ("facts", facts)]
-    select = f"SELECT {state_id} AS state_id,\n  {columns},\n  CURRENT_TIMESTAMP() AS recorded_at"
-    return _with(ctes, f"{select}\nFROM facts")
+    return _with(state_rows(plan, settings), f"{select}\nFROM facts")
 
 
 def state_fingerprint(defs: Definitions) -> str:

@@ -1,17 +1,26 @@
 """The all-time trait state: refreshed at the start of every present-time run, so the run reads
-only the partitions inside its longest window plus this small table.
+its longest window, a few days of raw partitions and this small table.
 
-``audience_runs/state`` (Firestore) holds ``state_until``: raw events received before it are in
-``cdp_processed.audience_trait_state``. A refresh adds the closed hours since then, up to the
-last full hour that ended at least ``SETTLE`` ago (the loader streams an event into BigQuery a
-little after it was received), inserting ``compile_state``'s rows with their ``state_id`` as
-insertId, then moves the watermark. A refresh stopped before the watermark moved inserts the same
-rows again next time: the same ids, which readers deduplicate.
+``audience_runs/state`` (Firestore) holds ``state_until``: every message first loaded into the
+raw tables before it is in ``cdp_processed.audience_trait_state``, rolled up per event
+identifier and hour **loaded** (``compile_state``; ``sql_state.py`` says why loaded, not
+received). A refresh adds the closed hours since then, up to the last full hour that ended at
+least ``SETTLE`` ago, inserting ``compile_state``'s rows with their ``state_id`` as insertId,
+then moves the watermark. ``SETTLE`` is how long a row may take to become queryable after its
+``loaded_at``: the loader stamps ``loaded_at`` before its streaming insert, which the BigQuery
+client retries for up to 10 minutes; an hour is final once that has passed. A refresh stopped
+before the watermark moved inserts the same rows again next time: the same ids (the rows do not
+depend on when they were computed, nor on the identity map), which readers deduplicate.
 
 The watermark also records a digest of the state SQL: definitions whose all-time aggregates
 changed (a new trait, another property) rebuild the state from the beginning, since the table
 has no history for them; the rows of the aggregates that did not change come out identical and
 are deduplicated the same way.
+
+What the state cannot see: a message loaded more than ``LOAD_DAYS`` (7) after the ``receivedAt``
+it carries. Pub/Sub redelivers for 7 days at most, but ``cdp failed-events replay`` re-enters a
+blocked event with its original ``receivedAt``: one older than 7 days reaches the full history
+but not the state until the state is rebuilt (delete ``audience_runs/state``).
 """
 
 from __future__ import annotations
@@ -31,7 +40,7 @@ from shared.warehouse.layers import PROCESSED
 
 RUNS = "audience_runs"
 STATE = "state"
-SETTLE = timedelta(minutes=5)
+SETTLE = timedelta(minutes=15)  # > the client's 10-minute insert retry deadline
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 INSERT_BATCH = 500
 REFUSED = "The trait state refused {n} rows, e.g. row {index}: {reason}"

@@ -19,8 +19,13 @@ TRAIT_STATE_COLUMNS = (
     Column("state_id", "STRING", "REQUIRED", "Hash of the key columns: the insertId."),
     Column("trait_key", "STRING", "REQUIRED", "A computed trait, or a rule's hidden aggregate."),
     Column("identifier_type", "STRING", "REQUIRED", "user_id or anonymous_id."),
-    Column("identifier_value", "STRING", "REQUIRED"),
-    Column("received_hour", "TIMESTAMP", "REQUIRED", "The hour its events were received in."),
+    Column("identifier_value", "STRING", "REQUIRED", "The events' userId, else anonymousId."),
+    Column(
+        "anonymous_id",
+        "STRING",
+        description="The events' anonymousId: their person when the userId is not mapped.",
+    ),
+    Column("loaded_hour", "TIMESTAMP", "REQUIRED", "The hour its events were loaded in."),
     Column("value", "STRING", description="The property value as text, '' when not needed."),
     Column("events", "INT64"),
     Column("total", "FLOAT64"),
@@ -68,9 +73,9 @@ def audience_tables() -> tuple[Table, ...]:
         Table(
             TRAIT_STATE_TABLE,
             TRAIT_STATE_COLUMNS,
-            partition_field="received_hour",
+            partition_field="loaded_hour",
             clustering=("trait_key", "identifier_type", "identifier_value"),
-            description="All-time computed-trait aggregates per identifier and hour received.",
+            description="All-time computed-trait aggregates per identifier and hour loaded.",
         ),
         Table(
             TRANSITIONS_TABLE,

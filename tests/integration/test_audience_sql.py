@@ -1,7 +1,9 @@
 """The compiled audience SQL on the BigQuery emulator, over hand-built histories whose
 memberships are known: each of the five shipped stages at its edges, a person split over two
 devices and merged later, sessions (30 minutes exactly is one session), server and audience
-events making no session, a past as-of, and the state-table path equal to the full-history one.
+events making no session, a past as-of, and the state-table path equal to the full-history one,
+also for what the loader does to it: an event loaded hours after it was received, a message
+loaded twice, a merge between two computations of the same hour, an event stamped after as-of.
 
 One population, one set of tables, few queries (each costs the emulator seconds): the module's
 fixture loads every row once and runs each query once; the tests read its answers per person.
@@ -19,7 +21,7 @@ import pytest
 
 from shared.adapters.bigquery import BigQueryWarehouse
 from shared.audiences.compiler import compile_run, compile_state
-from shared.audiences.definitions import Definitions, load_definitions
+from shared.audiences.definitions import Definitions, load_definitions, parse_definitions
 from shared.audiences.tables import TRAIT_STATE_TABLE
 from shared.local.emulators import EmulatorPorts
 from shared.settings import Settings, Source
@@ -42,6 +44,7 @@ pytestmark = pytest.mark.integration
 T = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)  # the run's as-of
 PAST = T - timedelta(days=10)  # a historical --as-of
 STATE_UNTIL = T - timedelta(hours=2)  # hours before it are in the state table
+FIRST_STATE = T - timedelta(days=5)  # a first refresh up to here, before later loads
 D, S = timedelta(days=1), timedelta(seconds=1)
 COVERAGE = Path(__file__).parents[1] / "fixtures" / "audiences" / "coverage.yaml"
 TABLES = (
@@ -96,6 +99,7 @@ class Population:
         device: int | None = None,  # None: sent with the userId; else that device's anonymousId
         source: str = "web",
         received: datetime | None = None,
+        loaded: datetime | None = None,  # None: a second after it was received
         cold: bool = False,
         message_id: str | None = None,
         **properties: Any,
@@ -108,7 +112,8 @@ class Population:
             "timestamp": at.isoformat(), "receivedAt": (received or at + 60 * S).isoformat(),
             "properties": properties,
         }  # fmt: skip
-        (self.cold if cold else self.events).append(event_row(payload, T.isoformat()))
+        when = loaded or (received or at + 60 * S) + S
+        (self.cold if cold else self.events).append(event_row(payload, when.isoformat()))
         return mid
 
 
@@ -156,6 +161,7 @@ def build(p: Population) -> dict[str, set[str]]:
     p.person("dd")
     p.event("dd", "direct_deposit_enabled", T - 200 * D, source="backend")
 
+    _loads(p)
     _churn(p)
     return {
         "activated_incomplete": {"ai_plus"},
@@ -164,6 +170,53 @@ def build(p: Population) -> dict[str, set[str]]:
         "direct_deposit": {"dd"},
         "churn_risk": {"cr_yes", "cr_gap31", "cr_recent_yes"},
     }
+
+
+LOADS = ("late", "retry", "retry_tail", "redelivered", "newcomer", "ahead")
+
+
+def _loads(p: Population) -> None:
+    """What the loader does to the state: each person has all-time amounts of 40 (``ALL_TIME``)
+    and should count each message once, as the full history does."""
+    for name in LOADS:
+        p.person(name, user=name != "newcomer")
+    # Received 6 days ago, loaded a day later (the loader retried): after the first refresh.
+    p.event("late", "transaction_completed", T - 6 * D, amount=40, loaded=T - 5 * D + 7200 * S)
+    # One message received twice (an SDK retry reaching another instance), 3 days apart: in
+    # two refreshes; then in the state and in the raw rows since.
+    twice = p.event("retry", "transaction_completed", T - 8 * D, amount=40)
+    p.event("retry", "transaction_completed", T - 8 * D, amount=40, message_id=twice,
+            received=T - 5 * D + 3 * 3600 * S)  # fmt: skip
+    twice = p.event("retry_tail", "transaction_completed", T - 3 * D, amount=40)
+    p.event("retry_tail", "transaction_completed", T - 3 * D, amount=40, message_id=twice,
+            received=T - 3600 * S)  # fmt: skip
+    # A Pub/Sub redelivery (the same receipt) loaded again two hours later, and in the same hour.
+    again = p.event("redelivered", "transaction_completed", T - 9 * D, amount=40)
+    for loaded in (T - 9 * D + 2 * 3600 * S, T - 9 * D + 120 * S):
+        p.event("redelivered", "transaction_completed", T - 9 * D, amount=40, message_id=again,
+                loaded=loaded)  # fmt: skip
+    # Sent with a userId the map has only after the first refresh (a late identify).
+    p.event("newcomer", "transaction_completed", T - 7 * D, amount=40)
+    p.assign(p.pid("newcomer"), "user_id", f"{p.run}-u-newcomer", T - 3 * 60 * S, p.later)
+    # Stamped 3 hours after as-of (ingest allows up to 24 h ahead of receipt): never counts.
+    p.event("ahead", "transaction_completed", T - 10 * D, amount=40)
+    p.event("ahead", "transaction_completed", T + 3 * 3600 * S, amount=40,
+            received=T - 20 * 3600 * S)  # fmt: skip
+
+
+ALL_TIME = {
+    "count_all": {"owner": "t", "description": "d", "event": "transaction_completed",
+                  "aggregate": "count"},
+    "sum_all": {"owner": "t", "description": "d", "event": "transaction_completed",
+                "aggregate": "sum", "property": "amount"},
+}  # fmt: skip
+
+
+def extended() -> Definitions:
+    """The shipped definitions and all-time count and sum traits (the shipped ones are last_at,
+    most_frequent and unique_list)."""
+    shipped = load_definitions().model_dump(by_alias=True, exclude_none=True)
+    return parse_definitions({**shipped, "traits": {**shipped["traits"], **ALL_TIME}})
 
 
 def _sessions(p: Population, name: str, days: list[int], **kwargs: Any) -> None:
@@ -220,32 +273,45 @@ def answers(emulators: EmulatorPorts) -> Answers:
     population = Population(uuid.uuid4().hex[:8])
     expected = build(population)
     name = settings.dataset
+    first = [r for r in population.events if r["loaded_at"] < FIRST_STATE.isoformat()]
+    cold_first = [r for r in population.cold if r["loaded_at"] < FIRST_STATE.isoformat()]
     for table, rows in (
-        (f"{name(RAW)}.{EVENTS_TABLE}", population.events),
-        (f"{name(RAW)}.{COLD_ARCHIVE_TABLE}", population.cold),
+        (f"{name(RAW)}.{EVENTS_TABLE}", first),
+        (f"{name(RAW)}.{COLD_ARCHIVE_TABLE}", cold_first),
         (f"{name(PROCESSED)}.{IDENTITY_ASSIGNMENTS_TABLE}", population.assignments),
         (f"{name(PROCESSED)}.{USERS_TABLE}", _users(population)),
     ):
         assert bigquery.insert_rows(table, rows, [str(uuid.uuid4()) for _ in rows]) == []
-    shipped, coverage = load_definitions(), load_definitions(COVERAGE)
-    state = sql.query(compile_state(shipped, settings), {"from": T - 500 * D, "until": STATE_UNTIL})
+    shipped, coverage, defs = load_definitions(), load_definitions(COVERAGE), extended()
+    state_sql = compile_state(defs, settings)
+    state = sql.query(state_sql, {"from": T - 500 * D, "until": FIRST_STATE})
     assert state, "the all-time aggregates have state rows"
+    # Then what was loaded after the first refresh, and a second refresh.
+    for table, rows, before in (
+        (f"{name(RAW)}.{EVENTS_TABLE}", population.events, first),
+        (f"{name(RAW)}.{COLD_ARCHIVE_TABLE}", population.cold, cold_first),
+    ):
+        rest = [r for r in rows if r not in before]
+        assert bigquery.insert_rows(table, rest, [str(uuid.uuid4()) for _ in rest]) == []
+    state += sql.query(state_sql, {"from": FIRST_STATE, "until": STATE_UNTIL})
     state_table = f"{name(PROCESSED)}.{TRAIT_STATE_TABLE}"
     assert bigquery.insert_rows(state_table, state, [r["state_id"] for r in state]) == []
-    later = population.later  # the split person's devices merge after the state was computed
+    later = population.later  # merges and an identify after the state was computed
     table = f"{name(PROCESSED)}.{IDENTITY_ASSIGNMENTS_TABLE}"
     assert bigquery.insert_rows(table, later, [r["assignment_id"] for r in later]) == []
+    again = sql.query(state_sql, {"from": T - 500 * D, "until": FIRST_STATE})
 
     def run(defs: Definitions, as_of: datetime, use_state: bool) -> list[dict[str, Any]]:
         params = {"as_of": as_of, **({"state_until": STATE_UNTIL} if use_state else {})}
         return sql.query(compile_run(defs, settings, use_state=use_state), params)
 
     rows = {
-        "full": run(shipped, T, False),
-        "state": run(shipped, T, True),
+        "full": run(defs, T, False),
+        "state": run(defs, T, True),
         "past": run(shipped, PAST, False),
         "coverage": run(coverage, T, False),
         "state_rows": state,
+        "state_again": again,
     }
     return Answers(population, expected, rows)
 
@@ -308,6 +374,29 @@ def test_the_state_path_gives_the_same_rows(answers: Answers) -> None:
     assert sorted(answers.rows["state"], key=key) == sorted(answers.rows["full"], key=key)
     kinds = {r["identifier_type"] for r in answers.rows["state_rows"]}
     assert kinds == {"user_id", "anonymous_id"}  # identifiers, resolved again at each run
+
+
+@pytest.mark.parametrize("query", ["full", "state"])
+@pytest.mark.parametrize("name", LOADS)
+def test_each_message_counts_once_however_it_was_loaded(
+    answers: Answers, query: str, name: str
+) -> None:
+    row = answers.by_person(query)[name]
+    assert (row["t_count_all"], row["t_sum_all"]) == (1, 40.0)
+
+
+def test_computing_an_hour_again_after_a_merge_gives_the_same_rows(answers: Answers) -> None:
+    def mine(rows: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+        run = answers.population.run
+        return {r["state_id"]: {k: v for k, v in r.items() if k != "recorded_at"}
+                for r in rows if str(r["identifier_value"]).startswith(run)}  # fmt: skip
+
+    first = mine([r for r in answers.rows["state_rows"] if r["loaded_hour"] < FIRST_STATE])
+    assert mine(answers.rows["state_again"]) == first
+    newcomer = f"{answers.population.run}-u-newcomer"
+    assert {r["identifier_type"] for r in first.values() if r["identifier_value"] == newcomer} == {
+        "user_id"  # its own userId, though the map did not have it yet
+    }
 
 
 def test_a_past_as_of_ignores_later_events(answers: Answers) -> None:

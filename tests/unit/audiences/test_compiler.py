@@ -20,12 +20,14 @@ from shared.audiences.sql_parts import (
 )
 from shared.audiences.sql_rules import RuleCompiler
 from shared.audiences.sql_specs import event_spec, plan_of, trait_spec
-from shared.audiences.tables import TRAIT_STATE_COLUMNS
+from shared.audiences.sql_state import FIRST_LOADED, STATE_CUT
+from shared.audiences.tables import TRAIT_STATE_COLUMNS, audience_tables
 from shared.metrics.sessions import sessions_sql
 from shared.settings import Settings, Source
 
 SETTINGS = Settings(project_id="p", dataset_prefix="cdp")
 EVENTS, STATE = "`p.cdp_raw.events`", "`p.cdp_processed.audience_trait_state`"
+COLD = "`p.cdp_raw.cold_archive`"
 
 
 def defs(traits: dict[str, Any] | None = None, audiences: dict[str, Any] | None = None,
@@ -86,16 +88,67 @@ def test_all_time_aggregates_read_the_state_and_only_the_raw_events_since() -> N
     definitions = defs({"l": LAST_ALL, "v": SUM_30D})
     sql = compile_run(definitions, SETTINGS, use_state=True)
     assert f"FROM {STATE}" in sql
-    assert "received_hour < @state_until AND trait_key IN ('l')" in sql
+    assert f"loaded_hour < {STATE_CUT} AND trait_key IN ('l')" in sql
     assert "PARTITION BY state_id ORDER BY recorded_at" in sql  # reads dedupe by state_id
-    assert f"FROM {EVENTS} WHERE received_at >= @state_until" in sql
+    # The raw rows first loaded since the cut, from the partitions that can hold them.
+    since = f"received_at >= TIMESTAMP_SUB({STATE_CUT}, INTERVAL 7 DAY)"
+    assert f"FROM {EVENTS} WHERE {since}" in sql and f"FROM {COLD} WHERE {since}" in sql
+    assert f"WHERE loaded_at >= {STATE_CUT}) AS e" in sql
     full = compile_run(definitions, SETTINGS, use_state=False)
     assert STATE not in full and f"FROM {EVENTS} WHERE TRUE" in full  # the whole history
+    assert "loaded_at >=" not in full
+
+
+def test_the_state_is_read_only_where_no_event_can_be_after_as_of() -> None:
+    # Ingest stamps at most 24 h ahead of arrival: below as-of minus 25 h nothing is later.
+    sql = compile_run(defs({"l": LAST_ALL}), SETTINGS, use_state=True)
+    cut = "TIMESTAMP_TRUNC(LEAST(@state_until, TIMESTAMP_SUB(@as_of, INTERVAL 25 HOUR)), HOUR)"
+    assert f"WHERE loaded_hour < {cut} AND" in sql and f"WHERE loaded_at >= {cut})" in sql
+    history = sql[sql.index("history AS (") : sql.index("state_facts AS (")]
+    assert "e.timestamp <= @as_of" in history
+
+
+@pytest.mark.parametrize(
+    ("what", "fragment"),
+    [
+        ("bucketed by the hour loaded", "TIMESTAMP_TRUNC(loaded_at, HOUR) AS loaded_hour"),
+        ("the messages loaded in the span", "WHERE loaded_at >= @from AND loaded_at < @until"),
+        ("late loads found: 7 days of partitions",
+         "WHERE received_at >= TIMESTAMP_SUB(@from, INTERVAL 7 DAY)"),
+        ("a message counts where first loaded", f"QUALIFY ROW_NUMBER() OVER ({FIRST_LOADED}) = 1"),
+        ("the engaged copy before the cold one", f"0 AS copy_order FROM {EVENTS}"),
+        ("", f"1 AS copy_order FROM {COLD}"),
+        ("the event's own identifier", "IF(user_id IS NOT NULL, 'user_id', 'anonymous_id')"),
+        ("", "COALESCE(user_id, anonymous_id) AS identifier_value"),
+        ("its anonymousId kept for the run", "identifier_value, anonymous_id, loaded_hour"),
+        ("", "IFNULL(CONCAT('=', anonymous_id), '')"),
+    ],
+)  # fmt: skip
+def test_the_state_counts_each_message_once_where_it_was_first_loaded(
+    what: str, fragment: str
+) -> None:
+    assert fragment in compile_state(load_definitions(), SETTINGS), what
+
+
+def test_the_state_never_reads_the_identity_map_and_runs_resolve_it_with_a_fallback() -> None:
+    state = compile_state(load_definitions(), SETTINGS)
+    assert "identity_map" not in state and "received_at < @until" not in state
+    # The first copy is chosen among all copies, then kept if it was loaded in the span.
+    assert state.index(f"OVER ({FIRST_LOADED})") < state.index("WHERE loaded_at >= @from")
+    run = compile_run(load_definitions(), SETTINGS, use_state=True)
+    for fragment in (
+        "COALESCE(u.profile_id, a.profile_id) AS profile_id, s.value",
+        "ON s.identifier_type = 'user_id' AND u.identifier_type = 'user_id'",
+        "a.identifier_type = 'anonymous_id' AND a.identifier_value = s.anonymous_id",
+    ):
+        assert fragment in run, fragment
+    [state_table, _] = audience_tables()
+    assert state_table.partition_field == "loaded_hour"
 
 
 def test_every_read_dedupes_messages_and_drops_our_own_events() -> None:
     sql = compile_run(load_definitions(), SETTINGS, use_state=True)
-    reads = sql.count("PARTITION BY message_id ORDER BY received_at")
+    reads = sql.count(f"QUALIFY ROW_NUMBER() OVER ({FIRST_LOADED}) = 1")
     assert reads == 2  # the windowed read and the all-time read since the state
     assert sql.count("source_id != 'audiences'") == 2
     assert "`p.cdp_raw.cold_archive`" in sql and "`p.cdp_curated.identity_map`" in sql
@@ -241,7 +294,7 @@ def test_output_columns_of_the_shipped_definitions() -> None:
 
 def test_the_state_query_has_exactly_the_state_tables_columns() -> None:
     sql = compile_state(load_definitions(), SETTINGS)
-    assert "received_at >= @from AND received_at < @until" in sql
+    assert "loaded_at >= @from AND loaded_at < @until" in sql
     assert "@as_of" not in sql
     final = sql[sql.rindex("\nSELECT TO_HEX") :].split("\nFROM facts")[0]
     after_hash = final.split("))) AS ")[1]

@@ -70,7 +70,8 @@ STATE_ROW = {
     "trait_key": "h_abc",
     "identifier_type": "user_id",
     "identifier_value": "u1",
-    "received_hour": datetime(2026, 3, 10, 10, tzinfo=UTC),
+    "anonymous_id": None,
+    "loaded_hour": datetime(2026, 3, 10, 10, tzinfo=UTC),
     "value": "",
     "events": 1,
     "total": None,
@@ -313,7 +314,9 @@ def test_the_state_is_refreshed_from_its_watermark(services: Services) -> None:
     assert isinstance(s.clock, FakeClock)
     s.clock.advance(1800)  # 13:00:15: 13:00 is not settled yet
     run_audiences(s, defs=DEFS)
-    s.clock.advance(600)  # 13:10:15
+    s.clock.advance(600)  # 13:10:15: not yet (a row may show 10 minutes after its loaded_at)
+    run_audiences(s, defs=DEFS)
+    s.clock.advance(300)  # 13:15:15
     run_audiences(s, defs=DEFS)
     refreshes = [c for c in sql_of(s).calls if "from" in c]
     assert [(c["from"].hour, c["until"].hour) for c in refreshes] == [(0, 12), (12, 13)]
