@@ -1,7 +1,7 @@
 """One audience run (the hourly job ``audiences``, ``cdp audiences run [--as-of T]``).
 
 A present-time run (no ``as_of``):
-1. refreshes the all-time trait state up to the last closed hour (``state.py``);
+1. refreshes the all-time trait state up to the last settled hour loaded (``state.py``);
 2. computes every person's traits and audiences as of now (``compile_run``, with the state);
 3. diffs them against the open memberships (``memberships.py``), suppressed people left out
    first (they exit as ``deleted``);
@@ -13,7 +13,7 @@ Events go out before the transitions are stored: a run stopped between the two f
 changes next time and announces them again (at least once, never lost).
 
 A run ``as_of`` a past moment computes over the whole raw history (no state: the state holds
-events received up to now), stores its transitions at that moment, and emits nothing and writes
+events loaded up to now), stores its transitions at that moment, and emits nothing and writes
 no profile (profiles show the present). Memberships are a history in time order, so an as-of
 run must not be earlier than the last run's as-of; one that is, is refused.
 """

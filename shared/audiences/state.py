@@ -20,7 +20,9 @@ are deduplicated the same way.
 What the state cannot see: a message loaded more than ``LOAD_DAYS`` (7) after the ``receivedAt``
 it carries. Pub/Sub redelivers for 7 days at most, but ``cdp failed-events replay`` re-enters a
 blocked event with its original ``receivedAt``: one older than 7 days reaches the full history
-but not the state until the state is rebuilt (delete ``audience_runs/state``).
+but not the state until the state is rebuilt: empty the table, then delete
+``audience_runs/state`` (a rebuild over rows already there changes nothing, since readers keep
+the first row recorded per ``state_id``).
 """
 
 from __future__ import annotations
