@@ -7,10 +7,12 @@ kept as a fingerprint (16 hex digits of a SHA-256 of the two fields) in the run'
 reads those 64 documents, compares, and opens only the profiles whose fingerprint moved; a run
 with nothing changed reads 64 documents and writes none. BigQuery was the other place for them,
 but a run would then stream rows and read them back at the next run, and a streaming insert is
-not reliably visible to a query that soon; the shards hold about a million profiles before one
-reaches Firestore's 1 MiB per document (about 60 bytes an entry), and only shards whose
-entries changed are written back. The fingerprints are a shortcut, not the truth: a changed
-profile is still compared with its document, and one already holding the values is not written.
+not reliably visible to a query that soon. The shards hold ``CAPACITY`` (a million) profiles:
+about 15,600 entries a shard, some 55 bytes each, stays under Firestore's 1 MiB and 20,000 fields
+per document. Only shards whose entries changed are written back, in commits of at most
+``COMMIT_BYTES`` (all 64 full shards are far beyond the 10 MiB a request may carry). The
+fingerprints are a shortcut, not the truth: a changed profile is still compared with its
+document, and one already holding the values is not written.
 Fingerprints are written after the profiles, so a run stopped between the two rewrites nothing
 but its comparison on the next run.
 
@@ -38,6 +40,12 @@ from shared.ports.documents import DocumentStore, Ref, Transaction
 FINGERPRINTS = "audience_fingerprints"
 SHARDS = 64
 BATCH = 200  # profiles per transaction (Firestore: 500 writes; pointers may add reads)
+CAPACITY = 1_000_000  # profiles the shards hold within Firestore's per-document limits
+DOC_BYTES = 1_048_576  # Firestore: the storage size of one document
+DOC_FIELDS = 20_000  # Firestore: fields of one document (each map entry is one)
+COMMIT_BYTES = 8 * 1_048_576  # per commit, below the 10 MiB of one Firestore request
+ENTRY_BYTES = 12  # a map entry's framing in a request, beyond its key and value
+WRITE_BYTES = 512  # one write's framing in a request (document name, mask, precondition)
 TRAITS = "computed_traits"
 AUDIENCES = "audiences"
 Fields = dict[str, Any]  # {computed_traits: {...}, audiences: {key: {"entered_at": iso}}}
@@ -59,6 +67,36 @@ def fingerprint(fields: Fields) -> str:
 
 def shard_of(profile_id: str) -> str:
     return f"{int(hashlib.sha256(profile_id.encode()).hexdigest()[:8], 16) % SHARDS:02d}"
+
+
+def shard_bytes(shard: str, entries: Mapping[str, str]) -> int:
+    """Firestore's storage size of a shard document: its name, the ``fingerprints`` field, each
+    entry (a string is its UTF-8 bytes plus one) and 32 bytes per document."""
+    name = len(FINGERPRINTS.encode()) + 1 + len(shard.encode()) + 1 + 16
+    body = sum(len(k.encode()) + 1 + len(v.encode()) + 1 for k, v in entries.items())
+    return name + len("fingerprints") + 1 + body + 32
+
+
+def request_bytes(entries: Mapping[str, str]) -> int:
+    """An upper estimate of one shard's write in a commit request."""
+    return WRITE_BYTES + sum(len(k.encode()) + len(v.encode()) + ENTRY_BYTES
+                             for k, v in entries.items())  # fmt: skip
+
+
+def commits(
+    weights: Mapping[str, int], limit: int = COMMIT_BYTES, writes: int = 500
+) -> list[list[str]]:
+    """The shards to write (shard → its ``request_bytes``), grouped in order into commits of at
+    most ``limit`` bytes and ``writes`` writes (one bigger than ``limit`` goes alone)."""
+    groups: list[list[str]] = []
+    size = 0
+    for shard, weight in weights.items():
+        if not groups or size + weight > limit or len(groups[-1]) >= writes:
+            groups.append([])
+            size = 0
+        groups[-1].append(shard)
+        size += weight
+    return groups
 
 
 def combined(pids: Sequence[str], desired: Mapping[str, Fields], root: str) -> Fields:
@@ -97,6 +135,7 @@ class Counted(Transaction):
 @dataclass
 class ProfileSync:
     documents: DocumentStore
+    commit_bytes: int = COMMIT_BYTES
     reads: int = 0
     writes: int = 0
     profiles_written: int = 0
@@ -158,14 +197,16 @@ class ProfileSync:
         for pid, fp in now.items():
             shards[shard_of(pid)][pid] = fp
         moved = {k: v for k, v in sorted(shards.items()) if v != self._shards.get(k, {})}
+        weights = {shard: request_bytes(entries) for shard, entries in moved.items()}
+        for group in commits(weights, self.commit_bytes):  # the shards are independent
 
-        def write(tx: Transaction) -> None:  # writes only: one commit for all of them
-            for shard, entries in moved.items():
-                tx.set(FINGERPRINTS, shard, {"fingerprints": dict(sorted(entries.items()))})
+            def write(tx: Transaction, group: list[str] = group) -> None:  # writes only
+                for shard in group:
+                    entries = dict(sorted(moved[shard].items()))
+                    tx.set(FINGERPRINTS, shard, {"fingerprints": entries})
 
-        if moved:
             self.documents.run_transaction(write)
-            self.writes += len(moved)
+            self.writes += len(group)
         self._shards = shards
 
 

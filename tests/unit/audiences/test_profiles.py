@@ -2,26 +2,44 @@
 
 from __future__ import annotations
 
+import math
+import uuid
+from collections import Counter
+from collections.abc import Callable
 from datetime import UTC, datetime
+from typing import TypeVar
+
+import pytest
 
 from shared.audiences.memberships import Person
 from shared.audiences.profiles import (
     AUDIENCES,
+    CAPACITY,
+    COMMIT_BYTES,
+    DOC_BYTES,
+    DOC_FIELDS,
     EMPTY,
+    ENTRY_BYTES,
     FINGERPRINTS,
     SHARDS,
     TRAITS,
+    WRITE_BYTES,
     Fields,
     ProfileSync,
     combined,
+    commits,
     fields_of,
     fingerprint,
     merged_roots,
+    request_bytes,
+    shard_bytes,
     shard_of,
 )
 from shared.identity.graph import PROFILES
 from shared.identity.records import forwarding
-from shared.ports.documents import InMemoryDocumentStore
+from shared.ports.documents import InMemoryDocumentStore, Transaction
+
+T = TypeVar("T")
 
 AT = datetime(2026, 1, 8, 12, tzinfo=UTC)
 
@@ -177,3 +195,76 @@ def test_a_profile_written_before_and_absent_now_is_emptied_once() -> None:
     assert ProfileSync(documents).sync({"p2": fields(4.0)}) == 1  # p1: no events left
     assert documents.get(PROFILES, "p1") == {**profile("p1"), **EMPTY}
     assert ProfileSync(documents).sync({"p2": fields(4.0)}) == 0
+
+
+def full_shard(n: int) -> dict[str, str]:
+    """``n`` entries the size a run writes: UUID profile ids, 16 hex digits each."""
+    assert len(str(uuid.uuid4())) == 36 and len(fingerprint(fields(1.0))) == 16
+    return {f"{i:08x}-0000-4000-8000-000000000000": f"{i:016x}" for i in range(n)}
+
+
+def test_the_shards_hold_the_capacity_within_firestores_document_limits() -> None:
+    mean = CAPACITY / SHARDS
+    biggest = math.ceil(mean + 6 * math.sqrt(mean))  # hashing spreads ids binomially
+    shard = full_shard(biggest)
+    assert shard_bytes("63", shard) < DOC_BYTES
+    assert len(shard) + 1 < DOC_FIELDS  # the entries and the map holding them
+    assert 2 * (len(shard) + 1) < 40_000  # index entries (ascending and descending)
+    # all the shards full are far past one request, each commit is not
+    weight = request_bytes(shard)
+    assert shard_bytes("63", shard) <= weight
+    weights = {f"{n:02d}": weight for n in range(SHARDS)}
+    assert sum(weights.values()) > 10 * 1_048_576
+    groups = commits(weights)
+    assert [s for g in groups for s in g] == list(weights)
+    assert all(len(g) * weight <= COMMIT_BYTES for g in groups)
+
+
+def test_the_shards_spread_profiles_evenly() -> None:
+    counts = Counter(shard_of(f"{i:08x}-0000-4000-8000-000000000000") for i in range(16_000))
+    assert len(counts) == SHARDS and max(counts.values()) < 250 * 1.3
+
+
+@pytest.mark.parametrize(
+    ("weights", "limit", "writes", "expected"),
+    [
+        ({}, 100, 500, []),
+        ({"a": 30, "b": 30, "c": 40}, 100, 500, [["a", "b", "c"]]),
+        ({"a": 60, "b": 60, "c": 40}, 100, 500, [["a"], ["b", "c"]]),
+        ({"a": 150, "b": 10}, 100, 500, [["a"], ["b"]]),  # too big alone: still written
+        ({"a": 1, "b": 1, "c": 1}, 100, 2, [["a", "b"], ["c"]]),
+    ],
+)
+def test_commits_are_bounded_by_bytes_and_writes(
+    weights: dict[str, int], limit: int, writes: int, expected: list[list[str]]
+) -> None:
+    assert commits(weights, limit, writes) == expected
+
+
+def test_request_bytes_count_the_entries_and_their_framing() -> None:
+    assert request_bytes({}) == WRITE_BYTES
+    assert request_bytes({"ab": "é"}) == WRITE_BYTES + 2 + 2 + ENTRY_BYTES
+    assert shard_bytes("00", {"ab": "é"}) == (21 + 1 + 2 + 1 + 16) + 13 + (3 + 3) + 32
+
+
+class CountingStore(InMemoryDocumentStore):
+    def __init__(self) -> None:
+        super().__init__()
+        self.commits = 0
+
+    def run_transaction(self, fn: Callable[[Transaction], T], max_attempts: int = 10) -> T:
+        self.commits += 1
+        return super().run_transaction(fn, max_attempts)
+
+
+def test_the_changed_shards_go_in_several_commits_when_they_are_big() -> None:
+    documents = CountingStore()
+    pids = [f"p{n:04d}" for n in range(500)]
+    for pid in pids:
+        documents.set(PROFILES, pid, profile(pid))
+    desired = {p: fields(float(n)) for n, p in enumerate(pids)}
+    sync = ProfileSync(documents, commit_bytes=WRITE_BYTES + 10 * 40)  # ~one shard a commit
+    sync.sync(desired)
+    profile_commits = -(-len(pids) // 200)
+    assert documents.commits - profile_commits > SHARDS // 2  # far more than one
+    assert ProfileSync(documents).fingerprints() == {p: fingerprint(f) for p, f in desired.items()}
