@@ -22,8 +22,11 @@ Custom attributes (a contact's or a company's) must exist in Intercom before a w
 (API 2.0 on: "Custom Data Attributes can only be created through the Data Attributes API"), so
 a chain that sets some starts by listing them (``GET /data_attributes?model=...``) and creates
 the missing ones (``POST /data_attributes`` with the type of the value, ``intercom_fields``)
-before its first write: one more request per identify or group that carries custom attributes,
-and none refused for an attribute Intercom has not seen (e.g. an audience's ``churn_risk``).
+before its first write, so none is refused for an attribute Intercom has not seen (e.g. an
+audience's ``churn_risk``). What the listings and creations tell is kept for ten minutes per
+instance (``intercom_declared``): a chain whose attributes are all known starts at its write.
+A write refused because an attribute "does not exist" (archived meanwhile) forgets them and
+retries the message, whose next attempt lists again.
 Only the last request of a chain carries the event's messageId. A 404 on an event (a contact
 deleted or merged meanwhile) retries: the redelivered message ensures the contact again.
 
@@ -56,6 +59,7 @@ from shared.destinations.framework import (
     default_verdict,
 )
 from shared.destinations.intercom_answers import answered_id, declared, message_of
+from shared.destinations.intercom_declared import DeclaredAttributes, unknown_attribute
 from shared.destinations.intercom_fields import (
     company_body,
     contact_attributes,
@@ -66,6 +70,7 @@ from shared.destinations.intercom_fields import (
     text_of,
 )
 from shared.envelope import dumps
+from shared.ports.clock import Clock
 from shared.ports.http import HttpResponse
 from shared.tiering.ga4 import event_time
 
@@ -83,6 +88,7 @@ ARCHIVED = "the contact is archived in Intercom"
 NOT_ENSURED = "Intercom refused to create the contact the event needs"
 NOT_DECLARED = "Intercom refused to list or create the custom attributes the event sets"
 USER_NOT_FOUND = "Intercom does not know the user yet: retried, which ensures the contact first"
+STALE_ATTRIBUTES = "a custom attribute known a while ago no longer exists: retried, listing them"
 
 
 class IntercomSettings(DestinationSettings):
@@ -104,6 +110,7 @@ class Step(Request):
     after: Step | None = None  # declaring: the chain's first write, once its attributes exist
     model: str = ""  # declaring: "contact" or "company"
     pending: tuple[tuple[str, str], ...] = ()  # declaring: (name, data type) to make exist
+    cached: str = ""  # a write whose model's attributes were known without listing them
 
 
 class IntercomTransform(Transform):
@@ -112,6 +119,10 @@ class IntercomTransform(Transform):
     event_types = ("track", "identify", "group")
     consent_category = "functional"
     provider_dedup = False  # Intercom's dedup is best effort, on content, not on a key we send
+
+    def __init__(self, settings: DestinationSettings, clock: Clock) -> None:
+        super().__init__(settings, clock)
+        self.declared = DeclaredAttributes(clock)  # prepare skips the listings it makes moot
 
     @property
     def intercom(self) -> IntercomSettings:
@@ -166,6 +177,8 @@ class IntercomTransform(Transform):
         custom = fields.get("custom_attributes") or {}
         if not custom:
             return write
+        if self.declared.known(model, custom):
+            return replace(write, cached=model)
         types = tuple((name, data_type(name, value)) for name, value in custom.items())
         listing = self._step("GET", f"/data_attributes?model={quote(model)}", b"", "declare")
         return replace(listing, for_ids=write.for_ids, after=write, model=model, pending=types)
@@ -174,8 +187,11 @@ class IntercomTransform(Transform):
         """After the listing, the first missing attribute's creation; after a creation, the
         next one's; once none is missing, the chain's first write."""
         missing = step.pending
+        if step.then == "create":  # made, or there already: either way it exists
+            self.declared.exists(step.model, str(json.loads(step.body)["name"]))
         if step.then == "declare":
             known = declared(response, step.model)
+            self.declared.listed(step.model, known)
             missing = tuple((name, kind) for name, kind in step.pending if name not in known)
         if not missing:
             return step.after
@@ -210,7 +226,9 @@ class IntercomTransform(Transform):
         if found is None:
             return None
         if request.then == "update":
-            return self._request("PUT", f"/contacts/{found}", request.payload, request.for_ids)
+            put = self._request("PUT", f"/contacts/{found}", request.payload, request.for_ids)
+            return Step(put.method, put.url, put.headers, put.body, put.message_ids,
+                        cached=request.cached)  # fmt: skip
         if request.then == "ensure":
             step = self._step("POST", "/contacts", request.contact, "attach", found.encode())
             return _with_ids(step, request.for_ids)
@@ -226,6 +244,12 @@ class IntercomTransform(Transform):
         declaring = isinstance(request, Step) and request.then in DECLARING
         if declaring and status == 400 and ALREADY in message_of(response):
             return Verdict(Outcome.SENT, "the data attribute exists")  # created meanwhile
+        if status == 400 and unknown_attribute(message_of(response)):
+            cached = request.cached if isinstance(request, Step) else ""
+            for model in (cached,) if cached else ("contact", "company"):
+                self.declared.forget(model)
+            if cached:  # the cache was wrong, not the event: the retry lists them
+                return Verdict(Outcome.RETRY, STALE_ATTRIBUTES)
         if status == 429:
             return Verdict(Outcome.RETRY, "rate limited", retry_after_seconds=self._wait(response))
         if status == 404 and request.url.endswith("/events"):
