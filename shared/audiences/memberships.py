@@ -18,10 +18,10 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterable, Mapping, Sequence, Set
 from dataclasses import dataclass, field
-from datetime import date, datetime
-from decimal import Decimal
+from datetime import datetime
 from typing import Any
 
+from shared.audiences.values import json_safe
 from shared.ingest.events import iso
 
 ENTERED = "entered"
@@ -67,19 +67,6 @@ class Transition:
     def announced(self) -> bool:
         """Whether the person sees it (an event goes out): not for merges nor deletions."""
         return self.reason == ""
-
-
-def json_safe(value: Any) -> Any:
-    """A warehouse value as a document or an event can hold it: times as ISO text."""
-    if isinstance(value, datetime):
-        return iso(value)
-    if isinstance(value, date):
-        return value.isoformat()
-    if isinstance(value, Decimal):
-        return float(value)
-    if isinstance(value, list | tuple):
-        return [json_safe(v) for v in value]
-    return value
 
 
 def person_of(row: Mapping[str, Any], traits: Iterable[str], audiences: Iterable[str]) -> Person:

@@ -11,17 +11,15 @@ same ledger and so makes the same id again, which dedup then absorbs.
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import json
-import math
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import date, datetime, time
-from decimal import Decimal
+from datetime import datetime
 from typing import Any
 
+from shared.audiences.values import json_safe
 from shared.ingest.events import iso
 from shared.settings import Settings, Source
 
@@ -44,31 +42,6 @@ def source_of(key: str) -> Source:
 def expand(sql: str, settings: Settings) -> str:
     """The source's SQL with each ``{layer}`` named as the settings name its dataset."""
     return LAYER.sub(lambda m: f"{settings.project_id}.{settings.dataset(m.group(1))}", sql)
-
-
-def json_safe(value: Any) -> Any:
-    """A warehouse value as JSON carries it: timestamps as ISO text (UTC, milliseconds), dates
-    and times as ISO text, NUMERIC as a number (an integer when it is one), bytes as base64,
-    a non-finite float as null; arrays, structs and JSON columns value by value."""
-    if value is None or isinstance(value, bool | int | str):
-        return value
-    if isinstance(value, float):
-        return value if math.isfinite(value) else None
-    if isinstance(value, Decimal):
-        if not value.is_finite():
-            return None
-        return int(value) if value == value.to_integral_value() else float(value)
-    if isinstance(value, datetime):
-        return iso(value)
-    if isinstance(value, date | time):
-        return value.isoformat()
-    if isinstance(value, bytes):
-        return base64.b64encode(value).decode("ascii")
-    if isinstance(value, Mapping):
-        return {str(k): json_safe(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [json_safe(v) for v in value]
-    return str(value)
 
 
 def canonical(traits: Mapping[str, Any]) -> str:

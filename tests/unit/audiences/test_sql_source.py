@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import base64
-import json
 from collections.abc import Mapping
-from datetime import UTC, date, datetime, time, timedelta, timezone
+from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -21,7 +20,6 @@ from shared.audiences.sql_source_rows import (
     REPEATED_IDENTITY,
     SUPPRESSED,
     expand,
-    json_safe,
     message_id,
     read_row,
     source_of,
@@ -38,36 +36,6 @@ from shared.topology import EVENTS, FAILED_EVENTS
 from tests.fakes import unit_settings
 
 NOW = datetime(2026, 11, 20, 10, 0, tzinfo=UTC)
-
-
-@pytest.mark.parametrize(
-    ("value", "safe"),
-    [
-        (None, None),
-        (True, True),
-        (3, 3),
-        ("x", "x"),
-        (2.5, 2.5),
-        (float("nan"), None),
-        (float("inf"), None),
-        (Decimal("12"), 12),
-        (Decimal("12.50"), 12.5),
-        (Decimal("NaN"), None),
-        (datetime(2026, 1, 2, 3, 4, 5, 678901, tzinfo=UTC), "2026-01-02T03:04:05.678Z"),
-        (
-            datetime(2026, 1, 2, 5, 4, 5, tzinfo=timezone(timedelta(hours=2))),
-            "2026-01-02T03:04:05.000Z",
-        ),
-        (date(2026, 1, 2), "2026-01-02"),
-        (time(3, 4, 5), "03:04:05"),
-        (b"\x00\xff", base64.b64encode(b"\x00\xff").decode()),
-        ([Decimal("1"), datetime(2026, 1, 2, tzinfo=UTC)], [1, "2026-01-02T00:00:00.000Z"]),
-        ({"a": Decimal("1.5"), "b": [None]}, {"a": 1.5, "b": [None]}),
-    ],
-)
-def test_warehouse_values_become_json(value: Any, safe: Any) -> None:
-    assert json_safe(value) == safe
-    json.dumps(json_safe(value), allow_nan=False)  # JSON carries it as it is
 
 
 @pytest.mark.parametrize(
