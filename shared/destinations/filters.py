@@ -22,10 +22,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from shared.audiences.names import AUDIENCE_EVENTS as AUDIENCE_EVENTS
 from shared.destinations.framework import Person
 from shared.identity.records import consent_of
-
-AUDIENCE_EVENTS = frozenset({"Audience Entered", "Audience Exited"})
 
 
 def audience_key(event: Mapping[str, Any]) -> str | None:

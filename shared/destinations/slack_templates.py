@@ -21,9 +21,9 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from shared.audiences.names import AUDIENCE_EVENTS as AUDIENCE_EVENTS
 from shared.destinations.framework import Event, Person
 
-AUDIENCE_EVENTS = ("Audience Entered", "Audience Exited")
 Scalar = str | int | float | bool | None
 NOT_MET = "the {key!r} template is for {field} = {wanted}; this event's is {found}"
 ABSENT = "absent"
