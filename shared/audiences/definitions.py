@@ -43,7 +43,7 @@ __all__ = [
     "AllRule", "AnyRule", "Audience", "AudienceRule", "Condition", "Days", "DefinitionError",
     "Definitions", "EventRule", "Group", "NotRule", "ProfileTraitRule", "Rule", "Sessions",
     "SessionsRule", "SqlSource", "Trait", "TraitRule", "days", "load_definitions",
-    "merge_definitions", "parse_definitions",
+    "merge_definitions", "parse_definitions", "read_definitions",
 ]  # fmt: skip
 
 DEFINITIONS_PATH = Path(__file__).with_name("audiences.yaml")
@@ -167,20 +167,29 @@ def load_definitions(path: Path | None = None, *, over: Definitions | None = Non
     file's traits, audiences, groups and SQL sources are laid over those (a new file may name
     the shipped ones: ``cdp audiences preview``), then validated as one."""
     path = path or DEFINITIONS_PATH
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (OSError, yaml.YAMLError) as error:
-        raise DefinitionError(f"{path}: {error}") from None
+    data = read_definitions(path)
     if over is not None:
         return merge_definitions(over, data, origin=str(path))
     return parse_definitions(data, origin=str(path))
+
+
+def read_definitions(path: Path) -> Any:
+    """A definitions file's YAML, not yet validated, or a DefinitionError naming the file."""
+    try:
+        return yaml.safe_load(path.read_text(encoding="utf-8"))
+    except OSError as error:
+        raise DefinitionError(f"{path}: cannot read it: {error.strerror or error}") from None
+    except yaml.YAMLError as error:
+        raise DefinitionError(f"{path}: not YAML: {error}") from None
 
 
 SECTIONS = ("traits", "audiences", "groups", "sql_sources")
 
 
 def merge_definitions(base: Definitions, data: Any, *, origin: str = "definitions") -> Definitions:
-    """``data``'s sections (a definitions mapping, not yet valid alone) over ``base``'s."""
+    """``data``'s sections (a definitions mapping, not yet valid alone; an empty file is one
+    with none) over ``base``'s, key by key."""
+    data = {} if data is None else data
     if not isinstance(data, dict):
         raise DefinitionError(f"{origin}: invalid\n  definitions: a mapping of {SECTIONS}")
     merged: dict[str, Any] = {**data, **base.model_dump(by_alias=True, exclude_none=True)}

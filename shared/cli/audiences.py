@@ -31,7 +31,6 @@ if TYPE_CHECKING:
     from shared.audiences.definitions import Definitions
     from shared.bootstrap import Services
 
-SECTIONS = ("traits", "audiences", "groups", "sql_sources")
 MEMBERS = """
 SELECT m.profile_id, m.user_id AS member_user_id, i.identifier_value AS user_id
 FROM `{memberships}` AS m
@@ -178,41 +177,17 @@ def cmd_members(args: argparse.Namespace) -> int:
     return 0
 
 
-def merged(shipped: Mapping[str, Any], given: Mapping[str, Any]) -> dict[str, Any]:
-    """``given`` over ``shipped``, section by section and key by key: FILE's traits,
-    audiences, groups and SQL sources replace or join the shipped ones of the same key."""
-    out = {k: v for k, v in shipped.items() if k not in SECTIONS}
-    out.update({k: v for k, v in given.items() if k not in SECTIONS})
-    for section in SECTIONS:
-        both = {**(shipped.get(section) or {}), **(given.get(section) or {})}
-        if both:
-            out[section] = both
-    return out
-
-
-def _yaml(path: Path) -> dict[str, Any]:
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    except OSError as error:
-        raise SetupError(f"cannot read {path}: {error.strerror}") from error
-    except yaml.YAMLError as error:
-        raise SetupError(f"{path} is not YAML: {error}") from error
-    if not isinstance(data, dict) or not all(isinstance(data.get(s) or {}, dict) for s in SECTIONS):
-        raise SetupError(f"{path}: a definitions file is a mapping of sections ({SECTIONS})")
-    return data
-
-
 def preview_definitions(s: Services, path: Path) -> tuple[Definitions, list[str]]:
-    """FILE merged over the definitions in force, validated; and the audiences FILE defines."""
-    from shared.audiences.definitions import DEFINITIONS_PATH, parse_definitions
+    """FILE laid over the definitions in force, validated; and the audiences FILE defines."""
+    from shared.audiences.definitions import merge_definitions, read_definitions
 
-    given = _yaml(path)
-    shipped = _yaml(Path(s.settings.audience_definitions or DEFINITIONS_PATH))
+    base = _definitions(s)
     try:
-        defs = parse_definitions(merged(shipped, given), origin=f"{path} over the shipped ones")
-    except ValueError as error:  # DefinitionError: every problem, by its path
+        data = read_definitions(path)
+        defs = merge_definitions(base, data, origin=f"{path} over the definitions in force")
+    except ValueError as error:  # DefinitionError: unreadable, not YAML, or every problem
         raise SetupError(str(error)) from error
-    return defs, list(given.get("audiences") or {})
+    return defs, list((data or {}).get("audiences") or {})
 
 
 def preview_sql(compiled: str, keys: Sequence[str]) -> str:

@@ -17,7 +17,7 @@ from shared.audiences.run import LATEST
 from shared.audiences.state import RUNS
 from shared.bootstrap import Services, use_services
 from shared.cli import main
-from shared.cli.audiences import members_of, merged, run_lines
+from shared.cli.audiences import members_of, run_lines
 from shared.ports.clock import FakeClock
 from shared.ports.warehouse import SqlRunner
 from shared.settings import Settings
@@ -231,21 +231,14 @@ def test_preview_of_a_file_that_is_not_definitions_is_an_error(
     assert code == 2 and said in err
 
 
+@pytest.mark.parametrize("text", ["traits: {}\n", ""])
 def test_preview_of_a_file_with_no_audiences_is_an_empty_answer(
-    sql: CannedSql, s: Services, capsys: pytest.CaptureFixture[str], tmp_path: Path
+    sql: CannedSql, s: Services, capsys: pytest.CaptureFixture[str], tmp_path: Path, text: str
 ) -> None:
     path = tmp_path / "traits.yaml"
-    path.write_text("traits: {}\n")
+    path.write_text(text)
     assert cdp(capsys, "preview", str(path), "--json")[:2] == (0, "[]\n")
     assert sql.queries == []
-
-
-def test_the_file_goes_over_the_shipped_definitions_key_by_key() -> None:
-    shipped = {"version": 1, "traits": {"a": 1, "b": 2}, "audiences": {"x": 1}}
-    given = {"traits": {"b": 3}, "groups": {"g": 4}}
-    assert merged(shipped, given) == {
-        "version": 1, "traits": {"a": 1, "b": 3}, "audiences": {"x": 1}, "groups": {"g": 4}
-    }  # fmt: skip
 
 
 SOURCES = """
