@@ -13,7 +13,8 @@ docs rather than from the sender's code:
   plain properties, not mixed, as the Identify API says) and ``$groupidentify`` with ``groups`` and
   ``group_properties``, no all-zero device id. Faulty events are named by index in the 400
   body (``events_with_missing_fields``, ``events_with_invalid_fields``,
-  ``events_with_invalid_id_lengths``) and, as with Amplitude, the whole request is rejected.
+  ``events_with_invalid_id_lengths``: ``amplitude_events.py``) and, as with Amplitude, the
+  whole request is rejected.
 
 Each accepted event is delivered with ``key`` = its ``insert_id`` (Amplitude's dedup key).
 
@@ -38,6 +39,8 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from shared.local.standins import deletions
+from shared.local.standins.amplitude_events import event_problems as event_problems
+from shared.local.standins.amplitude_events import is_text
 from shared.local.standins.base import Reply
 
 LOCAL_API_KEY = "local-amplitude-key"
@@ -45,7 +48,6 @@ LOCAL_SECRET_KEY = "local-amplitude-secret"
 MAX_EVENTS = 2000
 MAX_BYTES = 1_000_000
 DEFAULT_MIN_ID_LENGTH = 5
-EARLIEST_MILLIS = 10**12  # 2001-09-09 in milliseconds; anything smaller was sent in seconds
 
 NOT_FOUND = "no such Amplitude endpoint"
 NOT_JSON_TYPE = "Content-Type is not application/json"
@@ -64,8 +66,6 @@ INVALID_IDS = "Invalid ids: the project has no such users (set ignore_invalid_id
 NO_SEARCH = "user is required"
 DELETIONS, SEARCH = "/api/2/deletions/users", "/api/2/usersearch"
 MAX_DELETIONS = 100
-OPERATIONS = frozenset({"$set", "$setOnce", "$add", "$append", "$prepend", "$unset",
-                        "$preInsert", "$postInsert", "$remove", "$clearAll"})  # fmt: skip
 JOB_DAYS = 11  # Amplitude schedules a deletion job 10 to 13 days after its first request
 
 Problems = dict[str, dict[str, list[int]]]
@@ -135,7 +135,7 @@ class AmplitudeStandIn(deletions.DeletingStandIn):
             return _error(400, BAD_DELETION)
         user_ids, amplitude_ids = payload.get("user_ids", []), payload.get("amplitude_ids", [])
         valid = (isinstance(user_ids, list) and isinstance(amplitude_ids, list)
-                 and all(_is_text(u) for u in user_ids)
+                 and all(is_text(u) for u in user_ids)
                  and all(isinstance(a, int) and not isinstance(a, bool) for a in amplitude_ids)
                  and 0 < len(user_ids) + len(amplitude_ids) <= MAX_DELETIONS
                  and isinstance(payload.get("requester", ""), str))  # fmt: skip
@@ -207,8 +207,8 @@ class AmplitudeStandIn(deletions.DeletingStandIn):
         except ValueError:
             return Reply(400, "Invalid mapping", reason=BAD_MAPPING)
         valid = isinstance(mapping, list) and 0 < len(mapping) <= MAX_EVENTS and all(
-            isinstance(m, dict) and _is_text(m.get("user_id"))
-            and _is_text(m.get("global_user_id")) for m in mapping
+            isinstance(m, dict) and is_text(m.get("user_id"))
+            and is_text(m.get("global_user_id")) for m in mapping
         )  # fmt: skip
         if not valid or len(body) > MAX_BYTES:
             return Reply(400, "Invalid mapping", reason=BAD_MAPPING)
@@ -236,59 +236,6 @@ def _deletion_body(content_type: str, body: bytes) -> dict[str, Any] | None:
     except ValueError:
         return None
     return payload if isinstance(payload, dict) else None
-
-
-def event_problems(event: Any, min_length: int) -> list[tuple[str, str]]:
-    """``(answer field, event field)`` for each way the event breaks Amplitude's rules."""
-    if not isinstance(event, dict):
-        return [("events_with_invalid_fields", "event")]
-    found: list[tuple[str, str]] = []
-    if not _is_text(event.get("event_type")):
-        found.append(("events_with_missing_fields", "event_type"))
-    ids = {k: event[k] for k in ("user_id", "device_id") if event.get(k) is not None}
-    if not ids:
-        found.append(("events_with_missing_fields", "user_id or device_id"))
-    for name, value in ids.items():
-        if not isinstance(value, str):
-            found.append(("events_with_invalid_fields", name))
-        elif len(value) < min_length:
-            found.append(("events_with_invalid_id_lengths", name))
-        elif name == "device_id" and set(value) <= {"0", "-"}:
-            found.append(("events_with_invalid_fields", name))
-    time = event.get("time")
-    if time is not None and (not isinstance(time, int) or isinstance(time, bool)
-                             or time < EARLIEST_MILLIS):  # fmt: skip
-        found.append(("events_with_invalid_fields", "time"))
-    if "insert_id" in event and not _is_text(event["insert_id"]):
-        found.append(("events_with_invalid_fields", "insert_id"))
-    for name in ("event_properties", "user_properties", "group_properties", "groups"):
-        if name in event and not isinstance(event[name], dict):
-            found.append(("events_with_invalid_fields", name))
-    if isinstance(event.get("user_properties"), dict) and not _operations(event["user_properties"]):
-        found.append(("events_with_invalid_fields", "user_properties"))
-    kind = event.get("event_type")
-    if kind == "$identify" and not event.get("user_properties"):
-        found.append(("events_with_missing_fields", "user_properties"))
-    if kind == "$groupidentify":
-        found += [("events_with_missing_fields", name) for name in ("groups", "group_properties")
-                  if not event.get(name)]  # fmt: skip
-    return found
-
-
-def _operations(properties: dict[str, Any]) -> bool:
-    """User properties as the Identify API takes them: operations (``$set``, ``$unset``, ...)
-    each with an object (``$clearAll`` with ``"-"``), or plain properties, never both mixed."""
-    named = [k for k in properties if k.startswith("$")]
-    if not named:
-        return True
-    if len(named) < len(properties) or not set(named) <= OPERATIONS:
-        return False
-    return all(isinstance(v, dict) or (k == "$clearAll" and v == "-")
-               for k, v in properties.items())  # fmt: skip
-
-
-def _is_text(value: Any) -> bool:
-    return isinstance(value, str) and value != ""
 
 
 def _error(status: int, reason: str, error: str = "", **fields: Any) -> Reply:

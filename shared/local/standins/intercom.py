@@ -42,13 +42,7 @@ from urllib.parse import parse_qs
 from shared.local.standins import deletions
 from shared.local.standins.base import Reply
 from shared.local.standins.intercom_attributes import ALREADY, DataAttributes
-from shared.local.standins.intercom_search import (
-    BAD_PAGE,
-    BAD_QUERY,
-    MAX_PER_PAGE,
-    matches,
-    query_problem,
-)
+from shared.local.standins.intercom_search import search
 
 LOCAL_ACCESS_TOKEN = "local-intercom-token"
 VERSIONS = frozenset({*(f"1.{n}" for n in range(5)), *(f"2.{n}" for n in range(17)), "Unstable"})
@@ -82,7 +76,7 @@ def _error(status: int, code: str, message: str) -> Reply:
 
 
 def _answer(status: int, found: Any) -> Reply:
-    """A data attributes answer: the object, or Intercom's error list with its message."""
+    """A data attributes or search answer: the object, or Intercom's error list."""
     return Reply(status, found) if status < 300 else _error(status, "parameter_invalid", found)
 
 
@@ -158,7 +152,7 @@ class IntercomStandIn(deletions.DeletingStandIn):
             case "POST", ["contacts", "merge"]:
                 return self._merge(payload)
             case "POST", ["contacts", "search"]:
-                return self._search(payload)
+                return _answer(*search(self.contacts.values(), payload))
             case "DELETE", ["contacts", contact_id]:
                 return self._delete(contact_id)
             case "PUT", ["contacts", contact_id]:
@@ -271,21 +265,6 @@ class IntercomStandIn(deletions.DeletingStandIn):
             return _error(400, "parameter_invalid", BAD_MERGE)
         del self.contacts[lead["id"]]
         return Reply(200, user, delivered=({"key": f"merge:{lead['id']}:{user['id']}"},))
-
-    def _search(self, payload: dict[str, Any]) -> Reply:
-        query, page = payload.get("query"), payload.get("pagination") or {}
-        per_page = page.get("per_page", 50) if isinstance(page, dict) else None
-        if not isinstance(per_page, int) or not 0 < per_page <= MAX_PER_PAGE:
-            return _error(400, "parameter_invalid", BAD_PAGE)
-        problem = query_problem(query, 1)
-        if problem or not isinstance(query, dict):
-            return _error(400, "parameter_invalid", problem or BAD_QUERY)
-        found = [c for c in self.contacts.values() if matches(c, query)]
-        pages = {"type": "pages", "page": 1, "per_page": per_page,
-                 "total_pages": max(1, -(-len(found) // per_page))}  # fmt: skip
-        answer = {"type": "list", "data": found[:per_page], "total_count": len(found),
-                  "pages": pages}  # fmt: skip
-        return Reply(200, answer)
 
     def _delete(self, contact_id: str) -> Reply:
         contact = self.contacts.pop(contact_id, None)

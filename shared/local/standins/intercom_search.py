@@ -5,7 +5,7 @@ allows at most 15 filters in a group and 2 levels of nesting, and ``pagination.p
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 BAD_QUERY = "query must be a filter {field, operator, value} or a group {operator, value}"
@@ -14,6 +14,22 @@ BAD_PAGE = "pagination.per_page is 1 to 150"
 MAX_FILTERS, MAX_PER_PAGE, MAX_DEPTH = 15, 150, 2
 FIELDS = frozenset({"id", "external_id", "email", "role", "name", "phone"})
 OPERATORS = frozenset({"=", "!=", "IN", "NIN", "~", "^", "$"})
+
+
+def search(contacts: Iterable[Mapping[str, Any]], payload: Mapping[str, Any]) -> tuple[int, Any]:
+    """``POST /contacts/search``: (200, the list answer) or (400, Intercom's message)."""
+    query, page = payload.get("query"), payload.get("pagination") or {}
+    per_page = page.get("per_page", 50) if isinstance(page, dict) else None
+    if not isinstance(per_page, int) or not 0 < per_page <= MAX_PER_PAGE:
+        return 400, BAD_PAGE
+    problem = query_problem(query, 1)
+    if problem or not isinstance(query, dict):
+        return 400, problem or BAD_QUERY
+    found = [c for c in contacts if matches(c, query)]
+    pages = {"type": "pages", "page": 1, "per_page": per_page,
+             "total_pages": max(1, -(-len(found) // per_page))}  # fmt: skip
+    return 200, {"type": "list", "data": found[:per_page], "total_count": len(found),
+                 "pages": pages}  # fmt: skip
 
 
 def query_problem(query: Any, depth: int) -> str:
