@@ -5,6 +5,12 @@ Every model refuses unknown keys, so a typo is an error rather than a rule that 
 something else. What one definition says about another (a carried trait, a rule's trait or
 audience, a group's members) is checked once the whole file is read: an unknown key or a cycle
 between audiences is refused with the path of the field that names it.
+
+An audience also needs the tracking plan (``shared/governance/tracking_plan.yaml``): its key as
+a boolean identify trait (its identify sets ``<key>: true|false``) and each trait it carries as
+a property of ``Audience Entered`` / ``Audience Exited`` (``x-audience``); otherwise its events
+are flagged, or blocked under enforcement, on every run.
+``tests/unit/audiences/test_tracking_plan_coverage.py`` holds the shipped ones to it.
 """
 
 from __future__ import annotations
