@@ -21,13 +21,16 @@ from datetime import datetime
 from typing import Any, Protocol
 
 from shared.audiences.memberships import ENTERED, Person, Transition, message_id
+from shared.audiences.names import AUDIENCES_SOURCE_ID
 from shared.audiences.names import ENTERED_EVENT as ENTERED_EVENT
 from shared.audiences.names import EXITED_EVENT as EXITED_EVENT
 from shared.ingest.events import iso
 from shared.ingest.handler import IngestResult
 from shared.settings import Source
 
-AUDIENCES_SOURCE = Source(id="audiences", name="Audiences", kind="internal", write_key_sha256="")
+AUDIENCES_SOURCE = Source(
+    id=AUDIENCES_SOURCE_ID, name="Audiences", kind="internal", write_key_sha256=""
+)
 LIBRARY = {"name": "cdp-audiences", "version": 1}
 HIGH_VALUE_TRAIT = "transaction_volume_30d"
 CHUNK = 100  # events per re-entry (each a Pub/Sub message per tier)

@@ -8,7 +8,10 @@
 - ``audiences`` (``CDP_<NAME>_AUDIENCES``; ``None`` when unset): where set, the audience events
   it takes are exactly those of the keys listed, whatever ``events`` says, so a destination that
   takes every track (``events`` empty) can still take one audience only (Meta: the
-  direct-deposit audience). ``[]`` takes no audience event. Other events are not affected.
+  direct-deposit audience). ``[]`` takes no audience event. The audiences job's identifies
+  (source ``audiences``: traits ``<audience_key>: true|false`` only) are narrowed likewise: one
+  goes only if it sets a listed key, so a destination limited to one audience never hears of
+  the others. Every other event, identifies from other sources included, is not affected.
 - ``consent_category``: consent is the person's, not the device's. An event is sent unless it
   (``context.consent.categoryPreferences``) or its person's profile (as identity resolved it,
   every device's choices merged by time) refuses the category. Absence of a choice means
@@ -23,6 +26,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from shared.audiences.names import AUDIENCE_EVENTS as AUDIENCE_EVENTS
+from shared.audiences.names import AUDIENCES_SOURCE_ID
 from shared.destinations.framework import Person
 from shared.identity.records import consent_of
 
@@ -59,11 +63,24 @@ class EventFilter:
         kind = event.get("type")
         if self.types and kind not in self.types:
             return False
+        if kind == "identify" and self.audiences is not None:
+            return self._audience_identify(event)
         if kind != "track":
             return True
         if self.audiences is not None and event.get("event") in AUDIENCE_EVENTS:
             return audience_key(event) in self.audiences
         return not self.events or self._named(event)
+
+    def _audience_identify(self, event: Mapping[str, Any]) -> bool:
+        """Whether an identify goes where ``audiences`` is set: one from the audiences job only
+        if it sets a listed audience key (or sets nothing the job would: not its own)."""
+        traits = event.get("traits")
+        if event.get("sourceId") != AUDIENCES_SOURCE_ID or not isinstance(traits, dict):
+            return True
+        ours = {k for k, v in traits.items() if isinstance(v, bool)}
+        if not ours or len(ours) < len(traits):
+            return True  # not shaped as the job's: left alone
+        return bool(ours & (self.audiences or frozenset()))
 
     def _named(self, event: Mapping[str, Any]) -> bool:
         name = event.get("event")

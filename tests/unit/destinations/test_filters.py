@@ -70,6 +70,14 @@ ENTERED, EXITED = (
 OTHER = audience("Audience Entered", "direct_deposit")
 AUDIENCE_IDENTIFY = {"type": "identify", "userId": "u1", "traits": {"churn_risk": True}}
 
+
+def job_identify(**traits: Any) -> dict[str, Any]:
+    """An identify as the audiences job emits it (its source, ``<key>: true|false``)."""
+    return {**AUDIENCE_IDENTIFY, "sourceId": "audiences", "traits": traits}
+
+
+CHURN_EXIT = job_identify(churn_risk=False)
+
 SUBSCRIPTIONS = [
     # (filter, event, taken): subscribing to audiences by CDP_<NAME>_EVENTS / _AUDIENCES
     (EventFilter.of(events=["churn_risk"]), ENTERED, True),  # a key takes both transitions
@@ -94,6 +102,23 @@ SUBSCRIPTIONS = [
     (EventFilter.of(events=["kyc_started"], audiences=["direct_deposit"]), OTHER, True),
     (EventFilter.of(audiences=[]), OTHER, False),  # [] takes no audience event
     (EventFilter.of(types=["identify"], audiences=["direct_deposit"]), OTHER, False),
+    # ... and the job's identifies: one goes only where its audience key is listed
+    (EventFilter.of(audiences=["direct_deposit"]), CHURN_EXIT, False),
+    (EventFilter.of(audiences=["direct_deposit"]), job_identify(churn_risk=True), False),
+    (EventFilter.of(audiences=["direct_deposit"]), job_identify(direct_deposit=False), True),
+    (EventFilter.of(audiences=["churn_risk", "direct_deposit"]), CHURN_EXIT, True),
+    (EventFilter.of(audiences=[]), CHURN_EXIT, False),
+    (EventFilter.of(), CHURN_EXIT, True),  # unset: every identify
+    (EventFilter.of(events=["direct_deposit"]), CHURN_EXIT, True),  # names narrow tracks only
+    (EventFilter.of(audiences=["direct_deposit"]),  # one listed key is enough
+     job_identify(churn_risk=True, direct_deposit=True), True),
+    (EventFilter.of(audiences=["direct_deposit"]),  # other traits: not the job's shape
+     job_identify(churn_risk=True, plan="gold"), True),
+    (EventFilter.of(audiences=["direct_deposit"]), job_identify(), True),  # sets nothing
+    (EventFilter.of(audiences=["direct_deposit"]),  # another source's identify: unaffected
+     {**CHURN_EXIT, "sourceId": "ios-app"}, True),
+    (EventFilter.of(audiences=["direct_deposit"]), {**CHURN_EXIT, "traits": None}, True),
+    (EventFilter.of(types=["track"], audiences=["churn_risk"]), CHURN_EXIT, False),  # types
 ]  # fmt: skip
 
 
