@@ -2,9 +2,11 @@
 events and identity assignments, the membership history view, the profiles, and the events
 handed to ingest (a fake publisher receives them).
 
-One scenario, three moments: a first run enters people; a second one with nothing changed writes
-and emits nothing; a day later, with new events, one person leaves a windowed audience, another
-joins it, and only those two profiles are written."""
+One scenario: a first run enters people; a second one with nothing changed writes and emits
+nothing; a day later, with new events, one person leaves a windowed audience, another joins it,
+and only those two profiles are written; an as-of run then stores a past snapshot as its own
+lineage, which the next present run ignores; that run exits (and announces) the members of an
+audience removed from the definitions, once."""
 
 from __future__ import annotations
 
@@ -18,9 +20,14 @@ from shared.adapters.bigquery import BigQueryWarehouse
 from shared.audiences.definitions import parse_definitions
 from shared.audiences.emit import ENTERED_EVENT, EXITED_EVENT
 from shared.audiences.profiles import AUDIENCES, FINGERPRINTS, TRAITS
-from shared.audiences.run import run_audiences
+from shared.audiences.run import current_lineage, run_audiences
 from shared.audiences.state import RUNS
-from shared.audiences.tables import MEMBERSHIPS_VIEW, TRAIT_STATE_TABLE, TRANSITIONS_TABLE
+from shared.audiences.tables import (
+    MEMBERSHIPS_VIEW,
+    PRESENT,
+    TRAIT_STATE_TABLE,
+    TRANSITIONS_TABLE,
+)
 from shared.bootstrap import Services
 from shared.identity.graph import PROFILES
 from shared.ports.clock import FakeClock
@@ -142,9 +149,10 @@ def tracks(events: list[dict[str, Any]]) -> list[tuple[str, str, str]]:
                   for e in events if e["type"] == "track")  # fmt: skip
 
 
-def open_members(s: Services) -> set[tuple[str, str]]:
+def open_members(s: Services, lineage: str = PRESENT) -> set[tuple[str, str]]:
     view = s.settings.table(CURATED, MEMBERSHIPS_VIEW)
-    rows = s.sql.query(f"SELECT audience_key, profile_id FROM `{view}` WHERE exited_at IS NULL")
+    sql = f"SELECT audience_key, profile_id FROM `{view}` WHERE exited_at IS NULL AND lineage = @l"
+    rows = s.sql.query(sql, {"l": lineage})
     return {(r["audience_key"], r["profile_id"]) for r in rows}
 
 
@@ -210,3 +218,24 @@ def test_runs_enter_announce_write_then_change_only_what_changed(
     assert open_members(s) == {("active_core", pb), ("direct_deposit", pa), ("direct_deposit", pc)}
     assert (s.documents.get(PROFILES, pa) or {})[AUDIENCES].keys() == {"direct_deposit"}
     assert (s.documents.get(RUNS, "latest") or {})["run_id"] == changed.run_id
+
+    past = run_audiences(s, as_of=NOW - timedelta(days=5), defs=DEFS)  # after hourly runs
+    assert past.entered == {"active_core": 1, "direct_deposit": 1} and published(s) == []
+    assert current_lineage(s.documents) == past.run_id
+    assert open_members(s, past.run_id) == {("active_core", pa), ("direct_deposit", pa)}
+    assert open_members(s) == {("active_core", pb), ("direct_deposit", pa), ("direct_deposit", pc)}
+
+    clock.advance(3600)
+    only_core = DEFS.model_copy(
+        update={"audiences": {"active_core": DEFS.audiences["active_core"]}}
+    )
+    removed = run_audiences(s, defs=only_core)  # the as-of lineage moved nothing; a removal did
+    assert current_lineage(s.documents) == "present"
+    assert removed.exited == {"direct_deposit": 2} and removed.entered == {}
+    events = published(s)
+    assert tracks(events) == [(EXITED_EVENT, "direct_deposit", ann),
+                              (EXITED_EVENT, "direct_deposit", cat)]  # fmt: skip
+    assert {e["userId"]: e["traits"] for e in events if e["type"] == "identify"} == {
+        ann: {"direct_deposit": False}, cat: {"direct_deposit": False}}  # fmt: skip
+    assert open_members(s) == {("active_core", pb)}
+    assert run_audiences(s, defs=only_core).transitions == 0
