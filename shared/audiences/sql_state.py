@@ -22,13 +22,20 @@ no event loaded in it can still appear. Two bounds make the reads cheap and exac
 
 from __future__ import annotations
 
+from shared.audiences.names import AUDIENCES_SOURCE_ID
 from shared.audiences.sql_parts import FACT_COLUMNS, fact_select, text
 from shared.audiences.sql_specs import Plan
 from shared.audiences.tables import TRAIT_STATE_TABLE
 from shared.settings import Settings
 from shared.warehouse.layers import COLD_ARCHIVE_TABLE, EVENTS_TABLE, PROCESSED, RAW
 
-AUDIENCES_SOURCE_ID = "audiences"  # our own events: they never count
+# The platform's own sources: the job's events and the SQL sources' identifies (``sql-<key>``,
+# sql_source_rows.py). They are never a person's activity: no session, no trait, no rule.
+INTERNAL_SOURCE_PREFIX = "sql-"
+NOT_OURS = (
+    f"(source_id IS NULL OR (source_id != {text(AUDIENCES_SOURCE_ID)}"
+    f" AND source_id NOT LIKE '{INTERNAL_SOURCE_PREFIX}%'))"
+)
 LOAD_DAYS = 7  # Pub/Sub's retention: the longest an event waits between ingest and the loader
 AHEAD_HOURS = 25  # ingest's cap on a timestamp ahead of its arrival (24 h), plus an hour
 EVENT_COLUMNS = (
@@ -46,7 +53,7 @@ STATE_COLUMNS = f"trait_key, {STATE_KEY}, value, {FACT_COLUMNS}"
 
 def received(settings: Settings, condition: str) -> str:
     """Raw events (engaged and cold) received under ``condition``, each message once (its
-    first-loaded copy among them), not ours."""
+    first-loaded copy among them), none from the platform's own sources (``NOT_OURS``)."""
     union = " UNION ALL ".join(
         f"SELECT {EVENT_COLUMNS}, {order} AS copy_order FROM `{settings.table(RAW, table)}`"
         f" WHERE {condition}"
@@ -54,7 +61,7 @@ def received(settings: Settings, condition: str) -> str:
     )
     return (
         f"SELECT * FROM ({union})\n"
-        f"    WHERE source_id IS NULL OR source_id != {text(AUDIENCES_SOURCE_ID)}\n"
+        f"    WHERE {NOT_OURS}\n"
         f"    QUALIFY ROW_NUMBER() OVER ({FIRST_LOADED}) = 1"
     )
 
