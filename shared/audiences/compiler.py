@@ -24,7 +24,7 @@ from __future__ import annotations
 from shared.audiences.definitions import Definitions
 from shared.audiences.sql_parts import FACT_COLUMNS, fact_select, final_aggregate, text, within
 from shared.audiences.sql_rules import RuleCompiler
-from shared.audiences.sql_specs import Plan, hidden_key, jsonable, plan_of
+from shared.audiences.sql_specs import Plan, plan_of
 from shared.audiences.sql_state import (
     STATE_COLUMNS,
     STATE_CUT,
@@ -93,7 +93,9 @@ def _fact_ctes(plan: Plan, settings: Settings, use_state: bool) -> list[tuple[st
             "SELECT *,\n"
             "    MIN(first_at) OVER (PARTITION BY trait_key, profile_id) AS earliest,\n"
             "    MAX(last_at) OVER (PARTITION BY trait_key, profile_id) AS latest,\n"
-            "    MAX(events) OVER (PARTITION BY trait_key, profile_id) AS top\n"
+            "    MAX(events) OVER (PARTITION BY trait_key, profile_id) AS top,\n"
+            "    ROW_NUMBER() OVER (PARTITION BY trait_key, profile_id ORDER BY value)\n"
+            "      AS value_rank\n"
             "  FROM (SELECT trait_key, profile_id, value, SUM(events) AS events,\n"
             "      SUM(total) AS total, MIN(minimum) AS minimum, MAX(maximum) AS maximum,\n"
             "      MIN(first_at) AS first_at, MAX(last_at) AS last_at\n"
@@ -226,11 +228,8 @@ def compile_state(defs: Definitions, settings: Settings) -> str:
     return _with(state_rows(plan, settings), f"{select}\nFROM facts")
 
 
-def state_fingerprint(defs: Definitions) -> str:
-    """What the state table's rows mean: a hash of every all-time aggregate (key and what it
-    aggregates). When it changes (a trait redefined under its key), the state must be rebuilt
-    from the start of the raw history; rows of an unchanged aggregate stay right."""
-    specs = sorted(
-        (s.key, s.aggregate, s.event, s.prop, jsonable(s.where)) for s in plan_of(defs).all_time
-    )
-    return hidden_key("state", specs)
+def state_keys(defs: Definitions) -> list[str]:
+    """The state table's keys these definitions read: one per all-time aggregate, a hash of
+    what it aggregates (``sql_specs``). ``state.refresh_state`` starts a key it has not kept
+    yet (a new trait, or one redefined under its name) from the beginning of the history."""
+    return sorted(s.key for s in plan_of(defs).all_time)

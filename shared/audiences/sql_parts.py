@@ -15,18 +15,49 @@ from typing import Any
 from shared.audiences.definitions import Condition, timestamp_value
 from shared.audiences.sql_specs import Spec
 
+INT64_MAX = 2**63 - 1
+LIST_VALUES = 100  # unique_list keeps the smallest 100 values by text
+VALUE_CHARS = 1000  # a property value counts by its first 1,000 characters
 OPS = {"gt": ">", "gte": ">=", "lt": "<", "lte": "<=", "eq": "=", "ne": "!="}
 ZERO_WHEN_NONE = frozenset({"count", "unique_count", "sum"})  # compared as 0 when no event
 
 
+def _escape(char: str) -> str:
+    if char in ("\\", "'"):
+        return "\\" + char
+    if char == "\n":
+        return "\\n"
+    code = ord(char)
+    if code < 0x20 or 0x7F <= code <= 0x9F or code in (0x2028, 0x2029):
+        return f"\\u{code:04x}"
+    return char
+
+
 def text(value: str) -> str:
-    """A quoted string literal (BigQuery's escapes, which the emulator reads alike)."""
-    escaped = value.replace("\\", "\\\\").replace("'", "\\'").replace("\n", "\\n")
-    return f"'{escaped}'"
+    """A quoted string literal: quotes and backslashes escaped, every control character (and
+    the line and paragraph separators) as a ``\\uXXXX`` escape, so a literal is one line of
+    printable text whatever a definition holds. A NUL cannot be in a BigQuery string."""
+    if "\x00" in value:
+        raise ValueError(f"a text value holds a NUL character: {value!r}")
+    return "'" + "".join(_escape(c) for c in value) + "'"
 
 
 def number(value: float | int) -> str:
-    return repr(float(value)) if isinstance(value, float) else str(value)
+    """A numeric literal: an integer within INT64 as one, any other number as FLOAT64 (a count
+    compared with ``10**20`` is compared as a float, never an out-of-range literal)."""
+    if isinstance(value, int) and -INT64_MAX - 1 <= value <= INT64_MAX:
+        return str(value)
+    try:
+        return repr(float(value))  # the definitions hold finite floats only
+    except OverflowError:  # an integer beyond FLOAT64 too
+        return f"CAST('{'-' if value < 0 else ''}inf' AS FLOAT64)"
+
+
+def finite(expr: str) -> str:
+    """``expr`` (text) as FLOAT64, NULL when it is not a finite number: BigQuery reads the
+    strings "NaN" and "inf" as numbers, which would poison sums and comparisons."""
+    cast = f"SAFE_CAST({expr} AS FLOAT64)"
+    return f"IF(IS_NAN({cast}) OR IS_INF({cast}), NULL, {cast})"
 
 
 def json_text(column: str, path: str) -> str:
@@ -42,7 +73,7 @@ def compare_text(expr: str, op: str, value: Any) -> str:
     if isinstance(value, bool):
         left, right = expr, text("true" if value else "false")
     elif isinstance(value, int | float):
-        left, right = f"SAFE_CAST({expr} AS FLOAT64)", number(value)
+        left, right = finite(expr), number(value)
     else:
         left, right = expr, text(str(value))
     if op == "ne":
@@ -73,12 +104,16 @@ def within(days: int, column: str = "timestamp") -> str:
 
 
 def value_expr(spec: Spec) -> str:
-    return json_text("payload", f"properties.{spec.prop}") if spec.uses_value else "''"
+    """The property's text, its first ``VALUE_CHARS`` characters (a profile document stays
+    small; values alike in those characters are one value)."""
+    if not spec.uses_value:
+        return "''"
+    return f"SUBSTR({json_text('payload', f'properties.{spec.prop}')}, 1, {VALUE_CHARS})"
 
 
 def number_expr(spec: Spec) -> str:
     if spec.uses_number:
-        return f"SAFE_CAST({json_text('payload', f'properties.{spec.prop}')} AS FLOAT64)"
+        return finite(json_text("payload", f"properties.{spec.prop}"))
     return "CAST(NULL AS FLOAT64)"
 
 
@@ -103,8 +138,9 @@ def fact_select(spec: Spec, source: str, group: str, *extra: str) -> str:
 
 def final_aggregate(spec: Spec) -> str:
     """``spec``'s value per profile from the rolled-up facts (one row per key, profile and
-    value, with ``earliest``, ``latest`` and ``top`` over the key and profile): NULL when the
-    person had no matching event. Ties: the smallest text wins (first, last, most frequent)."""
+    value, with ``earliest``, ``latest``, ``top`` and the value's ``value_rank`` by text, over
+    the key and profile): NULL when the person had no matching event. Ties: the smallest text wins
+    (first, last, most frequent). A ``unique_list`` holds the ``LIST_VALUES`` smallest values."""
     mine = f"trait_key = {text(spec.key)}"
     events = f"SUM(IF({mine}, events, NULL))"
     return {
@@ -115,7 +151,10 @@ def final_aggregate(spec: Spec) -> str:
         "first": f"MIN(IF({mine} AND first_at = earliest, value, NULL))",
         "last": f"MIN(IF({mine} AND last_at = latest, value, NULL))",
         "unique_count": f"NULLIF(COUNTIF({mine}), 0)",
-        "unique_list": f"ARRAY_AGG(IF({mine}, value, NULL) IGNORE NULLS ORDER BY value)",
+        "unique_list": (
+            f"ARRAY_AGG(IF({mine} AND value_rank <= {LIST_VALUES}, value, NULL)"
+            " IGNORE NULLS ORDER BY value)"
+        ),
         "most_frequent": f"MIN(IF({mine} AND events = top, value, NULL))",
         "first_at": f"MIN(IF({mine}, first_at, NULL))",
         "last_at": f"MAX(IF({mine}, last_at, NULL))",
