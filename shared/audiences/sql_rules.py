@@ -29,9 +29,9 @@ from shared.audiences.sql_specs import Plan, event_spec, session_spec
 def event_test(rule: EventRule) -> str:
     column = event_spec(rule).key
     if rule.at_least is not None:
-        return f"COALESCE({column}, 0) >= {rule.at_least}"
+        return f"COALESCE({column}, 0) >= {number(rule.at_least)}"
     if rule.at_most is not None:
-        return f"COALESCE({column}, 0) <= {rule.at_most}"
+        return f"COALESCE({column}, 0) <= {number(rule.at_most)}"
     if rule.never:
         return f"COALESCE({column}, 0) = 0"
     before = rule.first_before or rule.last_before or ""
