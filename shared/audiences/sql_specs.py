@@ -4,6 +4,14 @@ A rule such as ``{event: transaction_completed, within: 30d, at_least: 3}`` need
 that event over 30 days; it becomes a hidden aggregate keyed ``h_<hash>`` of what it counts, so
 two rules counting the same thing share one, the key is the same on every run (the state table
 stores all-time ones under it), and it never reaches a profile as a computed trait.
+
+A declared trait aggregates under a key of the same kind, ``t_<hash>`` of what it aggregates
+(aggregate, event, property, ``where``, window), and comes out as the column ``t_<trait>``. The
+state table stores its rows under that key, so a trait redefined under the same name (another
+property, event or condition) writes new keys and never meets the rows of its old definition:
+``state.refresh_state`` starts a new key from the beginning of the history. ``STATE_VERSION``
+is part of every key: raising it (when what a key's rows hold changes, e.g. how a value is
+read) gives every aggregate new keys, and so a fresh state.
 """
 
 from __future__ import annotations
@@ -27,23 +35,24 @@ from shared.audiences.references import walk
 
 VALUE_AGGREGATES = frozenset({"first", "last", "unique_count", "unique_list", "most_frequent"})
 NUMBER_AGGREGATES = frozenset({"sum", "min", "max"})
+STATE_VERSION = 2  # 2: non-finite numbers read as NULL, values capped at VALUE_CHARS
 
 
 @dataclass(frozen=True)
 class Spec:
     """One aggregate of one event's matching occurrences per person, over a window."""
 
-    key: str  # the trait's key, or h_<hash> for a rule's
+    key: str  # t_<hash> of what a trait aggregates, h_<hash> for a rule's
     aggregate: str
     event: str
     prop: str | None
     where: tuple[tuple[str, Any], ...]  # (property, value or Condition), sorted
     window_days: int | None  # None: all time
-    declared: bool = True
+    name: str | None = None  # the declared trait's key; None: a rule's (hidden)
 
     @property
     def column(self) -> str:
-        return f"t_{self.key}" if self.declared else self.key
+        return f"t_{self.name}" if self.name else self.key
 
     @property
     def uses_value(self) -> bool:
@@ -75,12 +84,20 @@ class Plan:
         return [*self.traits, *self.hidden.values()]
 
     @property
+    def aggregated(self) -> list[Spec]:
+        """One spec per key: two traits defined alike share their facts."""
+        unique: dict[str, Spec] = {}
+        for spec in self.specs:
+            unique.setdefault(spec.key, spec)
+        return [*unique.values()]
+
+    @property
     def windowed(self) -> list[Spec]:
-        return [s for s in self.specs if s.window_days is not None]
+        return [s for s in self.aggregated if s.window_days is not None]
 
     @property
     def all_time(self) -> list[Spec]:
-        return [s for s in self.specs if s.window_days is None]
+        return [s for s in self.aggregated if s.window_days is None]
 
     @property
     def longest_days(self) -> int:
@@ -107,13 +124,16 @@ def jsonable(where: tuple[tuple[str, Any], ...]) -> list[Any]:
 
 def hidden_key(prefix: str, *parts: Any) -> str:
     """A key that depends only on what it aggregates."""
-    text = json.dumps(parts, sort_keys=True, separators=(",", ":"))
+    text = json.dumps([STATE_VERSION, *parts], sort_keys=True, separators=(",", ":"))
     return f"{prefix}_{hashlib.sha256(text.encode()).hexdigest()[:12]}"
 
 
-def trait_spec(key: str, trait: Trait) -> Spec:
-    return Spec(key, trait.aggregate, trait.event, trait.prop, _where(trait.where),
-                trait.window_days)  # fmt: skip
+def trait_spec(name: str, trait: Trait) -> Spec:
+    """Keyed by what it aggregates, not by its name (see the module's docstring)."""
+    where = _where(trait.where)
+    key = hidden_key("t", trait.aggregate, trait.event, trait.prop, jsonable(where),
+                     trait.window_days)  # fmt: skip
+    return Spec(key, trait.aggregate, trait.event, trait.prop, where, trait.window_days, name)
 
 
 def event_spec(rule: EventRule) -> Spec:
@@ -123,7 +143,7 @@ def event_spec(rule: EventRule) -> Spec:
     window = days(rule.within) if rule.within else None
     where = _where(rule.where)
     key = hidden_key("h", aggregate, rule.event, jsonable(where), window)
-    return Spec(key, aggregate, rule.event, None, where, window, declared=False)
+    return Spec(key, aggregate, rule.event, None, where, window)
 
 
 def session_spec(sessions: Sessions) -> SessionSpec:

@@ -12,10 +12,14 @@ client retries for up to 10 minutes; an hour is final once that has passed. A re
 before the watermark moved inserts the same rows again next time: the same ids (the rows do not
 depend on when they were computed, nor on the identity map), which readers deduplicate.
 
-The watermark also records a digest of the state SQL: definitions whose all-time aggregates
-changed (a new trait, another property) rebuild the state from the beginning, since the table
-has no history for them; the rows of the aggregates that did not change come out identical and
-are deduplicated the same way.
+Each aggregate's rows are keyed by a hash of what it aggregates (``compiler.state_keys``), so a
+trait redefined under its name gets new keys and its old rows are simply never read again. The
+watermark lists the keys it holds: a refresh first back-fills the keys it does not hold yet (a
+new trait, a redefined one), over the whole history up to the watermark, then adds the new hours
+for every key. A redefined trait's first run therefore counts its whole history once, and the
+keys that did not change are not computed again. Called without ``keys``, a refresh falls back
+to a digest of the state SQL: any change rebuilds every key from the beginning (the rows of the
+unchanged ones come out identical and are deduplicated by ``state_id``).
 
 What the state cannot see: a message loaded more than ``LOAD_DAYS`` (7) after the ``receivedAt``
 it carries. Pub/Sub redelivers for 7 days at most, but ``cdp failed-events replay`` re-enters a
@@ -28,6 +32,7 @@ the first row recorded per ``state_id``).
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -72,18 +77,44 @@ def refresh_state(
     documents: DocumentStore,
     state_sql: str,
     now: datetime,
+    *,
+    keys: Collection[str] | None = None,
 ) -> Refreshed:
-    """Bring the state table up to ``closed_until(now)``; the new watermark and rows added."""
+    """Bring the state table up to ``closed_until(now)`` for ``keys`` (the state SQL's
+    aggregates, ``compiler.state_keys``); the new watermark and rows added."""
     digest = hashlib.sha256(state_sql.encode()).hexdigest()[:16]
     doc = documents.get(RUNS, STATE) or {}
-    since = _parse(doc.get("state_until")) if doc.get("sql") == digest else EPOCH
-    until = closed_until(now)
-    if since >= until:
+    since, fresh = _since(doc, digest, keys)
+    until = max(since, closed_until(now))
+    rows: list[Row] = []
+    if fresh and since > EPOCH:
+        rows += sql.query(backfill_sql(state_sql), {"from": EPOCH, "until": since, "keys": fresh})
+    if since < until:
+        rows += sql.query(state_sql, {"from": since, "until": until})
+    if until == since and not fresh:
         return Refreshed(since, 0)
-    rows = sql.query(state_sql, {"from": since, "until": until})
     _insert(warehouse, settings.dataset(PROCESSED) + "." + TRAIT_STATE_TABLE, rows)
-    documents.set(RUNS, STATE, {"state_until": iso(until), "sql": digest, "rows": len(rows)})
+    held = {} if keys is None else {"keys": sorted(keys)}
+    documents.set(
+        RUNS, STATE, {"state_until": iso(until), "sql": digest, **held, "rows": len(rows)}
+    )
     return Refreshed(until, len(rows), moved=True)
+
+
+def backfill_sql(state_sql: str) -> str:
+    """The state SQL's rows of the keys ``@keys`` only."""
+    return f"SELECT * FROM (\n{state_sql}) WHERE trait_key IN UNNEST(@keys)\n"
+
+
+def _since(
+    doc: dict[str, Any], digest: str, keys: Collection[str] | None
+) -> tuple[datetime, list[str]]:
+    """Where the refresh starts, and the keys to back-fill from the beginning before it."""
+    since = _parse(doc.get("state_until"))
+    if keys is None:
+        return (since if doc.get("sql") == digest else EPOCH), []
+    held = doc.get("keys")
+    return since, sorted(set(keys) - set(held if isinstance(held, list) else []))
 
 
 def _insert(warehouse: Warehouse, table: str, rows: list[Row]) -> None:

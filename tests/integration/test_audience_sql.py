@@ -1,9 +1,11 @@
 """The compiled audience SQL on the BigQuery emulator, over hand-built histories whose
 memberships are known: each of the five shipped stages at its edges, a person split over two
 devices and merged later, sessions (30 minutes exactly is one session), server and audience
-events making no session, a past as-of, and the state-table path equal to the full-history one,
-also for what the loader does to it: an event loaded hours after it was received, a message
-loaded twice, a merge between two computations of the same hour, an event stamped after as-of.
+events and SQL-source identifies making no session, a past as-of, and the state-table path equal
+to the full-history one, also for what the loader does to it: an event loaded hours after it was
+received, a message loaded twice, a merge between two computations of the same hour, an event
+stamped after as-of; a trait redefined under its name (the refresh back-fills its new key);
+"NaN"/"inf" amounts, capped lists and values, and literals with control characters.
 
 One population, one set of tables, few queries (each costs the emulator seconds): the module's
 fixture loads every row once and runs each query once; the tests read its answers per person.
@@ -20,10 +22,14 @@ from typing import Any
 import pytest
 
 from shared.adapters.bigquery import BigQueryWarehouse
-from shared.audiences.compiler import compile_run, compile_state
+from shared.audiences.compiler import compile_run, compile_state, state_keys
 from shared.audiences.definitions import Definitions, load_definitions, parse_definitions
+from shared.audiences.sql_parts import text
+from shared.audiences.state import refresh_state
 from shared.audiences.tables import TRAIT_STATE_TABLE
+from shared.ingest.events import iso
 from shared.local.emulators import EmulatorPorts
+from shared.ports.documents import InMemoryDocumentStore
 from shared.settings import Settings, Source
 from shared.warehouse.layers import (
     COLD_ARCHIVE_TABLE,
@@ -163,13 +169,29 @@ def build(p: Population) -> dict[str, set[str]]:
 
     _loads(p)
     _churn(p)
+    _values(p)
     return {
         "activated_incomplete": {"ai_plus"},
         "funded_dormant": {"ai_linked", "later", "fd_yes", "fd_edge"},
         "active_core": {"ac_3", "split"},
         "direct_deposit": {"dd"},
-        "churn_risk": {"cr_yes", "cr_gap31", "cr_recent_yes"},
+        "churn_risk": {"cr_yes", "cr_gap31", "cr_recent_yes", "cr_sql"},
     }
+
+
+LONG = "y" * 1500
+
+
+def _values(p: Population) -> None:
+    """Amounts BigQuery would read as NaN and infinity; more distinct values than a list keeps
+    and a value longer than a trait keeps (40 days ago: all time only, in no audience)."""
+    p.person("nan")
+    for amount, ago in (("NaN", D), (5, D), ("inf", 35 * D), ("-Infinity", 35 * D)):
+        p.event("nan", "transaction_completed", T - ago, amount=amount, type="x", method="x")
+    p.person("many")
+    for i in range(101):
+        p.event("many", "transaction_completed", T - 40 * D, type=LONG, method=f"m{i:03}")
+    p.event("many", "transaction_completed", T - 40 * D, type="short", method="z" * 1500)
 
 
 LOADS = ("late", "retry", "retry_tail", "redelivered", "newcomer", "ahead")
@@ -244,6 +266,11 @@ def _churn(p: Population) -> None:
     p.event("cr_txn", "transaction_completed", T - 20 * D - 3 * 60 * 60 * S, source="backend")
     _sessions(p, "cr_recent_yes", [1, *range(8, 35, 3)])  # 1 recent, 9 prior: 1/7 < 0.5 x 9/30
     _sessions(p, "cr_recent_no", [1, *range(8, 32, 3)])  # 1 recent, 8 prior: 1/7 > 0.5 x 8/30
+    # Three sessions before, none since: identifies of a SQL source and of ours start none.
+    p.person("cr_sql")
+    _sessions(p, "cr_sql", [10, 15, 20])
+    p.event("cr_sql", None, T - 2 * D, source="sql-balances")
+    p.event("cr_sql", None, T - 3 * D, source="audiences")
 
 
 @dataclass
@@ -300,6 +327,19 @@ def answers(emulators: EmulatorPorts) -> Answers:
     table = f"{name(PROCESSED)}.{IDENTITY_ASSIGNMENTS_TABLE}"
     assert bigquery.insert_rows(table, later, [r["assignment_id"] for r in later]) == []
     again = sql.query(state_sql, {"from": T - 500 * D, "until": FIRST_STATE})
+    # transaction_methods redefined under its name: the refresh back-fills its new key alone.
+    redefined = _redefined(defs)
+    watermark = {"state_until": iso(STATE_UNTIL), "keys": state_keys(defs)}
+    documents = InMemoryDocumentStore()
+    documents.set("audience_runs", "state", watermark)
+    backfill = refresh_state(
+        settings, sql, bigquery, documents, compile_state(redefined, settings),
+        STATE_UNTIL + timedelta(minutes=20), keys=state_keys(redefined),
+    )  # fmt: skip
+    assert backfill.state_until == STATE_UNTIL and backfill.rows > 0
+    literal = "tab\there\r\nline\u2028\x1b'\\"
+    [echo] = sql.query(f"SELECT {text(literal)} AS v")
+    assert echo["v"] == literal  # the escapes read back as the text itself
 
     def run(defs: Definitions, as_of: datetime, use_state: bool) -> list[dict[str, Any]]:
         params = {"as_of": as_of, **({"state_until": STATE_UNTIL} if use_state else {})}
@@ -312,8 +352,16 @@ def answers(emulators: EmulatorPorts) -> Answers:
         "coverage": run(coverage, T, False),
         "state_rows": state,
         "state_again": again,
+        "redefined_full": run(redefined, T, False),
+        "redefined_state": run(redefined, T, True),
     }
     return Answers(population, expected, rows)
+
+
+def _redefined(defs: Definitions) -> Definitions:
+    data = defs.model_dump(by_alias=True, exclude_none=True)
+    methods = {**data["traits"]["transaction_methods"], "property": "type"}
+    return parse_definitions({**data, "traits": {**data["traits"], "transaction_methods": methods}})
 
 
 def _users(p: Population) -> list[dict[str, Any]]:
@@ -383,6 +431,34 @@ def test_each_message_counts_once_however_it_was_loaded(
 ) -> None:
     row = answers.by_person(query)[name]
     assert (row["t_count_all"], row["t_sum_all"]) == (1, 40.0)
+
+
+def test_a_trait_redefined_under_its_name_counts_only_its_new_definition(
+    answers: Answers,
+) -> None:
+    def key(r: dict[str, Any]) -> str:
+        return str(r["profile_id"])
+
+    full, state = answers.rows["redefined_full"], answers.rows["redefined_state"]
+    assert sorted(state, key=key) == sorted(full, key=key)
+    ac3 = {r["profile_id"]: r for r in state}[answers.population.pid("ac_3")]
+    assert ac3["t_transaction_methods"] == ["card", "deposit"]  # types, no methods left
+
+
+def test_non_finite_amounts_are_no_amount(answers: Answers) -> None:
+    for query in ("full", "state"):
+        row = answers.by_person(query)["nan"]
+        assert (row["t_transaction_volume_30d"], row["t_sum_all"]) == (5.0, 5.0), query
+        assert (row["t_transactions_30d"], row["t_count_all"]) == (2, 4), query
+
+
+def test_lists_keep_the_smallest_values_and_values_their_first_characters(
+    answers: Answers,
+) -> None:
+    for query in ("full", "state"):
+        row = answers.by_person(query)["many"]
+        assert row["t_transaction_methods"] == [f"m{i:03}" for i in range(100)], query
+        assert row["t_favourite_transaction_type"] == LONG[:1000], query
 
 
 def test_computing_an_hour_again_after_a_merge_gives_the_same_rows(answers: Answers) -> None:

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from shared.audiences.compiler import compile_run, compile_state, state_fingerprint
+from shared.audiences.compiler import compile_run, compile_state, state_keys
 from shared.audiences.definitions import Definitions, load_definitions, parse_definitions
 from shared.audiences.sql_parts import (
     compare_text,
@@ -88,7 +88,8 @@ def test_all_time_aggregates_read_the_state_and_only_the_raw_events_since() -> N
     definitions = defs({"l": LAST_ALL, "v": SUM_30D})
     sql = compile_run(definitions, SETTINGS, use_state=True)
     assert f"FROM {STATE}" in sql
-    assert f"loaded_hour < {STATE_CUT} AND trait_key IN ('l')" in sql
+    [key] = state_keys(definitions)  # the all-time trait's, a hash of what it aggregates
+    assert f"loaded_hour < {STATE_CUT} AND trait_key IN ('{key}')" in sql
     assert "PARTITION BY state_id ORDER BY recorded_at" in sql  # reads dedupe by state_id
     # The raw rows first loaded since the cut, from the partitions that can hold them.
     since = f"received_at >= TIMESTAMP_SUB({STATE_CUT}, INTERVAL 7 DAY)"
@@ -154,19 +155,23 @@ def test_every_read_dedupes_messages_and_drops_our_own_events() -> None:
     assert "`p.cdp_raw.cold_archive`" in sql and "`p.cdp_curated.identity_map`" in sql
 
 
+X = "IF(IS_NAN(SAFE_CAST(x AS FLOAT64)) OR IS_INF(SAFE_CAST(x AS FLOAT64)), NULL, SAFE_CAST(x AS FLOAT64))"  # noqa: E501  # a finite number, else NULL
+
+
 @pytest.mark.parametrize(
     ("op", "value", "expected"),
     [
         ("eq", "deposit", "x = 'deposit'"),
-        ("eq", 100, "SAFE_CAST(x AS FLOAT64) = 100"),
-        ("eq", 2.5, "SAFE_CAST(x AS FLOAT64) = 2.5"),
+        ("eq", 100, f"{X} = 100"),
+        ("eq", 2.5, f"{X} = 2.5"),
         ("eq", True, "x = 'true'"),
         ("ne", "card", "(x IS NULL OR x != 'card')"),
-        ("gt", 10, "SAFE_CAST(x AS FLOAT64) > 10"),
-        ("gte", 10, "SAFE_CAST(x AS FLOAT64) >= 10"),
+        ("gt", 10, f"{X} > 10"),
+        ("gte", 10, f"{X} >= 10"),
         ("lt", "m", "x < 'm'"),
-        ("lte", -1, "SAFE_CAST(x AS FLOAT64) <= -1"),
-        ("in", ["ach", 3], "(x = 'ach' OR SAFE_CAST(x AS FLOAT64) = 3)"),
+        ("lte", -1, f"{X} <= -1"),
+        ("in", ["ach", 3], f"(x = 'ach' OR {X} = 3)"),
+        ("gt", 10**25, f"{X} > 1e+25"),  # beyond INT64: a FLOAT64 literal
         ("eq", "it's \\ fine", "x = 'it\\'s \\\\ fine'"),
     ],
 )
@@ -177,8 +182,9 @@ def test_where_operators(op: str, value: Any, expected: str) -> None:
 def test_where_reads_properties_of_the_payload() -> None:
     spec = trait_spec("t", defs({"t": {**SUM_30D, "where": {"type": "deposit", "amount": {
         "op": "gte", "value": 100}}}}).traits["t"])  # fmt: skip
+    amount = "JSON_VALUE(payload, '$.properties.amount')"
     assert where_sql(spec.where) == [
-        "SAFE_CAST(JSON_VALUE(payload, '$.properties.amount') AS FLOAT64) >= 100",
+        X.replace("x", amount) + " >= 100",
         "JSON_VALUE(payload, '$.properties.type') = 'deposit'",
     ]
 
@@ -186,27 +192,31 @@ def test_where_reads_properties_of_the_payload() -> None:
 @pytest.mark.parametrize(
     ("aggregate", "expected"),
     [
-        ("count", "SUM(IF(trait_key = 'k', events, NULL))"),
-        ("sum", "COALESCE(SUM(IF(trait_key = 'k', total, NULL)), 0)"),
-        ("min", "MIN(IF(trait_key = 'k', minimum, NULL))"),
-        ("max", "MAX(IF(trait_key = 'k', maximum, NULL))"),
-        ("first", "MIN(IF(trait_key = 'k' AND first_at = earliest, value, NULL))"),
-        ("last", "MIN(IF(trait_key = 'k' AND last_at = latest, value, NULL))"),
-        ("unique_count", "NULLIF(COUNTIF(trait_key = 'k'), 0)"),
-        ("unique_list", "ARRAY_AGG(IF(trait_key = 'k', value, NULL) IGNORE NULLS ORDER BY value)"),
-        ("most_frequent", "MIN(IF(trait_key = 'k' AND events = top, value, NULL))"),
-        ("first_at", "MIN(IF(trait_key = 'k', first_at, NULL))"),
-        ("last_at", "MAX(IF(trait_key = 'k', last_at, NULL))"),
+        ("count", "SUM(IF(trait_key = '{k}', events, NULL))"),
+        ("sum", "COALESCE(SUM(IF(trait_key = '{k}', total, NULL)), 0)"),
+        ("min", "MIN(IF(trait_key = '{k}', minimum, NULL))"),
+        ("max", "MAX(IF(trait_key = '{k}', maximum, NULL))"),
+        ("first", "MIN(IF(trait_key = '{k}' AND first_at = earliest, value, NULL))"),
+        ("last", "MIN(IF(trait_key = '{k}' AND last_at = latest, value, NULL))"),
+        ("unique_count", "NULLIF(COUNTIF(trait_key = '{k}'), 0)"),
+        (
+            "unique_list",
+            "ARRAY_AGG(IF(trait_key = '{k}' AND value_rank <= 100, value, NULL) "
+            "IGNORE NULLS ORDER BY value)",
+        ),  # the 100 smallest values
+        ("most_frequent", "MIN(IF(trait_key = '{k}' AND events = top, value, NULL))"),
+        ("first_at", "MIN(IF(trait_key = '{k}', first_at, NULL))"),
+        ("last_at", "MAX(IF(trait_key = '{k}', last_at, NULL))"),
     ],
 )
 def test_each_aggregate(aggregate: str, expected: str) -> None:
     needs_property = aggregate not in ("count", "first_at", "last_at")
     trait = {"event": "e", "aggregate": aggregate, **({"property": "p"} if needs_property else {})}
     spec = trait_spec("k", defs({"k": trait}).traits["k"])
-    assert expected in final_aggregate(spec)
+    assert expected.format(k=spec.key) in final_aggregate(spec)
     sql = compile_run(defs({"k": trait}), SETTINGS, use_state=False)
     assert " AS t_k" in sql
-    value = "JSON_VALUE(payload, '$.properties.p')" if spec.uses_value else "''"
+    value = "SUBSTR(JSON_VALUE(payload, '$.properties.p'), 1, 1000)" if spec.uses_value else "''"
     assert f"{value} AS value" in sql
 
 
@@ -327,17 +337,28 @@ def test_trait_tests_treat_no_count_as_zero() -> None:
     assert trait_test("t", "count", "lt", 3) == "COALESCE(t, 0) < 3"
     assert trait_test("t", "max", "lt", 3) == "t < 3"
     assert profile_trait_test("age", "gt", 40) == (
-        "SAFE_CAST(JSON_VALUE(pt.traits, '$.age') AS FLOAT64) > 40"
+        X.replace("x", "JSON_VALUE(pt.traits, '$.age')") + " > 40"
     )
 
 
-def test_the_state_fingerprint_changes_only_with_the_all_time_aggregates() -> None:
+def test_state_keys_are_what_each_all_time_aggregate_aggregates_not_its_name() -> None:
     shipped = load_definitions()
-    fingerprint = state_fingerprint(shipped)
-    assert fingerprint == state_fingerprint(load_definitions())
-    windowed_only = {k: v.model_dump(by_alias=True) for k, v in shipped.traits.items()}
-    windowed_only["transactions_30d"]["window"] = "7d"  # a windowed trait: no state
-    data = {**shipped.model_dump(by_alias=True, exclude_none=True), "traits": windowed_only}
-    assert state_fingerprint(parse_definitions(data)) == fingerprint
-    windowed_only["transaction_methods"]["property"] = "type"  # an all-time one redefined
-    assert state_fingerprint(parse_definitions(data)) != fingerprint
+    keys = state_keys(shipped)
+    assert keys == state_keys(load_definitions())
+    assert all(re.fullmatch(r"[th]_[0-9a-f]{12}", k) for k in keys)
+    traits = {k: v.model_dump(by_alias=True) for k, v in shipped.traits.items()}
+    data = {**shipped.model_dump(by_alias=True, exclude_none=True), "traits": traits}
+    traits["transactions_30d"]["window"] = "7d"  # a windowed trait: no state
+    assert state_keys(parse_definitions(data)) == keys
+    traits["renamed"] = traits.pop("transaction_methods")  # a new name, the same aggregate
+    assert state_keys(parse_definitions(data)) == keys
+    for change in ({"property": "type"}, {"event": "transaction_initiated"},
+                   {"where": {"type": "deposit"}}):  # fmt: skip
+        redefined = {**data, "traits": {**traits, "renamed": {**traits["renamed"], **change}}}
+        new = state_keys(parse_definitions(redefined))
+        assert len(set(new) - set(keys)) == 1 and len(set(keys) - set(new)) == 1, change
+    # Two traits defined alike share one key and one set of facts, each gets its column.
+    twins = defs({"a": LAST_ALL, "b": LAST_ALL})
+    sql = compile_run(twins, SETTINGS, use_state=False)
+    assert len(state_keys(twins)) == 1 and sql.count("AS trait_key") == 1
+    assert " AS t_a" in sql and " AS t_b" in sql
