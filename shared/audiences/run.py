@@ -33,7 +33,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from shared.audiences.compiler import compile_run, compile_state
+from shared.audiences.compiler import compile_run, compile_state, state_keys
 from shared.audiences.definitions import Definitions, load_definitions
 from shared.audiences.emit import AudienceLike, Event, emit, events_for
 from shared.audiences.memberships import (
@@ -150,7 +150,13 @@ def run_audiences(
     params: dict[str, Any] = {"as_of": at}
     if present:
         refreshed = refresh_state(
-            s.settings, s.sql, s.warehouse, s.documents, compile_state(defs, s.settings), at
+            s.settings,
+            s.sql,
+            s.warehouse,
+            s.documents,
+            compile_state(defs, s.settings),
+            at,
+            keys=state_keys(defs),
         )
         reads, writes = reads + 1, writes + refreshed.moved
         report.state_rows = refreshed.rows

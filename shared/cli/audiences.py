@@ -3,6 +3,7 @@
     cdp audiences run [--as-of T] [--json]        compute, store, and (present runs) announce
     cdp audiences list [--json]                   each audience: name, size, last run, definition
     cdp audiences members KEY [--json]            its current members: profile id and userIds
+                                                  (right after an as-of run: as of then)
     cdp audiences preview FILE [--as-of T] [--json]
                                                   sizes of FILE's audiences; stores nothing
     cdp audiences sql-sources [--dry-run] [--json]
@@ -36,7 +37,7 @@ SELECT m.profile_id, m.user_id AS member_user_id, i.identifier_value AS user_id
 FROM `{memberships}` AS m
 LEFT JOIN `{identity_map}` AS i
   ON i.profile_id = m.profile_id AND i.identifier_type = 'user_id' AND i.valid_to IS NULL
-WHERE m.audience_key = @key AND m.exited_at IS NULL
+WHERE m.audience_key = @key AND m.lineage = @lineage AND m.exited_at IS NULL
 ORDER BY m.profile_id, user_id
 """
 
@@ -74,7 +75,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     defs = _definitions(s)
     try:
         report = run_audiences(s, as_of=args.as_of, defs=defs).to_json()
-    except AsOfRefused as error:  # in the future, or before the last run's as-of
+    except AsOfRefused as error:  # in the future (or the clock behind the last present run)
         raise SetupError(str(error)) from error
     if args.json:
         _print(report)
@@ -158,7 +159,8 @@ def _known(key: str, defs: Definitions) -> None:
 
 
 def cmd_members(args: argparse.Namespace) -> int:
-    from shared.audiences.tables import MEMBERSHIPS_VIEW
+    from shared.audiences.run import current_lineage
+    from shared.audiences.tables import MEMBERSHIPS_VIEW, PRESENT
     from shared.warehouse.layers import CURATED, IDENTITY_MAP_VIEW
 
     s = _services(args)
@@ -167,13 +169,15 @@ def cmd_members(args: argparse.Namespace) -> int:
         memberships=s.settings.table(CURATED, MEMBERSHIPS_VIEW),
         identity_map=s.settings.table(CURATED, IDENTITY_MAP_VIEW),
     )
-    found = members_of(s.sql.query(sql, {"key": args.key}))
+    lineage = current_lineage(s.documents)
+    found = members_of(s.sql.query(sql, {"key": args.key, "lineage": lineage}))
     if args.json:
         _print(found)
         return 0
     for m in found:
         print(f"{m['profile_id']}  {', '.join(m['user_ids']) or '(no userId)'}")
-    print(f"{len(found):,} member(s) of {args.key}")
+    when = "" if lineage == PRESENT else f" (the as-of run {lineage})"
+    print(f"{len(found):,} member(s) of {args.key}{when}")
     return 0
 
 
