@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 import yaml
 from pydantic import Field, StringConstraints, ValidationError, field_validator, model_validator
@@ -45,11 +45,14 @@ from shared.audiences.rules import (
 )
 from shared.errors import CdpError
 
+if TYPE_CHECKING:
+    from shared.settings import Settings
+
 __all__ = [
     "AllRule", "AnyRule", "Audience", "AudienceRule", "Condition", "Days", "DefinitionError",
     "Definitions", "EventRule", "Group", "NotRule", "ProfileTraitRule", "Rule", "Sessions",
-    "SessionsRule", "SqlSource", "Trait", "TraitRule", "days", "load_definitions",
-    "merge_definitions", "parse_definitions", "read_definitions",
+    "SessionsRule", "SqlSource", "Trait", "TraitRule", "configured_definitions", "days",
+    "load_definitions", "merge_definitions", "parse_definitions", "read_definitions",
 ]  # fmt: skip
 
 DEFINITIONS_PATH = Path(__file__).with_name("audiences.yaml")
@@ -177,6 +180,13 @@ def load_definitions(path: Path | None = None, *, over: Definitions | None = Non
     if over is not None:
         return merge_definitions(over, data, origin=str(path))
     return parse_definitions(data, origin=str(path))
+
+
+def configured_definitions(settings: Settings) -> Definitions:
+    """The definitions file the settings name (``CDP_AUDIENCE_DEFINITIONS``), else the shipped
+    one."""
+    named = settings.audience_definitions
+    return load_definitions(Path(named) if named else None)
 
 
 def read_definitions(path: Path) -> Any:

@@ -6,11 +6,13 @@ A present-time run (no ``as_of``):
 3. diffs them against the open memberships of the ``present`` lineage (``memberships.py``),
    suppressed people left out first (they exit as ``deleted``): a person is suppressed when any
    of their identifiers is (the row's, and every userId and anonymousId the identity map gives
-   their profile, read in one query);
-4. exits the members of audiences no longer defined (reason ``removed``, announced once);
+   their profile, read in one query: ``suppression.py``);
+4. exits the members of audiences no longer defined (reason ``removed``, announced once:
+   ``removals.py``);
 5. records ``audience_runs/pending`` (its as-of and run id), then announces the person-level
    transitions as events through ingest (``emit.py``);
-6. appends the transitions to ``cdp_processed.audience_transitions`` (insertId: their id);
+6. appends the transitions to ``cdp_processed.audience_transitions`` (insertId: their id;
+   ``history.py``, which also reads the open memberships);
 7. writes ``computed_traits`` and ``audiences`` to the profiles that changed (``profiles.py``);
 8. records itself in ``audience_runs/latest`` and clears ``pending``.
 A run stopped after announcing and before its end leaves ``pending``: the next present run
@@ -27,43 +29,24 @@ one in the future is refused.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable, Mapping, Sequence, Set
-from dataclasses import asdict, dataclass, field, replace
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field
 from datetime import datetime
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from shared.audiences.compiler import compile_run, compile_state, state_keys
-from shared.audiences.definitions import Definitions, load_definitions
-from shared.audiences.emit import AudienceLike, Event, emit, events_for
-from shared.audiences.memberships import (
-    DELETED,
-    ENTERED,
-    EXITED,
-    Member,
-    Person,
-    Transition,
-    after,
-    counts,
-    diff,
-    message_id,
-    person_of,
-    sizes,
-)
+from shared.audiences.definitions import Definitions, configured_definitions
+from shared.audiences.emit import emit
+from shared.audiences.history import open_members, store_transitions
+from shared.audiences.memberships import ENTERED, EXITED, after, counts, diff, sizes
 from shared.audiences.profiles import ProfileSync, fields_of, merged_roots
+from shared.audiences.removals import announced_events, removed_exits
 from shared.audiences.state import RUNS, refresh_state
-from shared.audiences.tables import (
-    AS_OF_PREFIX,
-    MEMBERSHIPS_VIEW,
-    PRESENT,
-    TRANSITIONS_TABLE,
-    lineage_of,
-)
+from shared.audiences.suppression import identifiers, people_of, suppressed_gone
+from shared.audiences.tables import AS_OF_PREFIX, lineage_of
 from shared.errors import PermanentError
 from shared.ingest.events import iso
 from shared.ports.documents import DocumentStore
-from shared.ports.warehouse import Row
-from shared.warehouse.layers import CURATED, IDENTITY_MAP_VIEW, PROCESSED
 
 if TYPE_CHECKING:
     from shared.bootstrap import Services
@@ -71,33 +54,15 @@ if TYPE_CHECKING:
 LATEST = "latest"
 PENDING = "pending"  # {as_of, run_id} of a present run that announced and has not finished
 PRESENT_AS_OF = "present_as_of"  # in ``latest``: the last present run's as-of
-REMOVED = "removed"  # the reason of an exit from an audience no longer defined
-INSERT_BATCH = 500
-MEMBERS_SQL = """
-SELECT audience_key, profile_id, user_id, entered_at FROM `{view}`
-WHERE exited_at IS NULL AND lineage = @lineage
-"""
-IDENTIFIERS_SQL = """
-SELECT profile_id, identifier_type, identifier_value FROM `{identity_map}`
-WHERE valid_to IS NULL AND identifier_type IN ('user_id', 'anonymous_id')
-"""
-FIELDS = {"user_id": "userId", "anonymous_id": "anonymousId"}
 CLOCK_BEHIND = (
     "this run's as-of {as_of} is before the last present run's {last}: the clock went back "
     "(present runs are a history in time order)."
 )
 IN_THE_FUTURE = "--as-of {as_of} is in the future (now: {now})."
-REFUSED = "The transitions table refused {n} rows, e.g. {error}"
-
-Probe = dict[str, str]  # {"userId": ...} or {"anonymousId": ...}: what the suppression reads
 
 
 class AsOfRefused(PermanentError):
     """An as-of moment the membership history cannot take."""
-
-
-class TransitionsRefused(PermanentError):
-    """BigQuery refused transition rows: the code and the table disagree (a deploy to fix)."""
 
 
 @dataclass
@@ -121,15 +86,6 @@ class RunReport:
         return asdict(self)
 
 
-@dataclass(frozen=True)
-class Undefined:
-    """What emitting reads of an audience no longer defined: its key stands for its name."""
-
-    name: str
-    high_value_threshold: float | None = None
-    carry: tuple[str, ...] = ()
-
-
 def run_audiences(
     services: Services, *, as_of: datetime | None = None, defs: Definitions | None = None
 ) -> RunReport:
@@ -138,7 +94,7 @@ def run_audiences(
     now = s.clock.now()
     now = now.replace(microsecond=now.microsecond // 1000 * 1000)  # as its ISO text says
     present = as_of is None
-    defs = defs or _definitions(s)
+    defs = defs or configured_definitions(s.settings)
     got = s.documents.get_all([(RUNS, LATEST), (RUNS, PENDING)])
     last, pending = got[(RUNS, LATEST)] or {}, got[(RUNS, PENDING)]
     reads, writes = 2, 0
@@ -163,31 +119,27 @@ def run_audiences(
         params["state_until"] = refreshed.state_until
     rows = s.sql.query(compile_run(defs, s.settings, use_state=present), params)
     keys = list(defs.audiences)
-    held = _members(s) if present else []  # an as-of run is a lineage of its own: all enter
+    held = open_members(s) if present else []  # an as-of run is a lineage of its own: all enter
     members = [m for m in held if m.audience_key in defs.audiences]
-    probes = _identifiers(s)
-    people, deleted = _people(s, rows, list(defs.traits), keys, probes)
+    mapped = identifiers(s)
+    people, deleted = people_of(s, rows, list(defs.traits), keys, mapped)
     gone = sorted({m.profile_id for m in held if m.profile_id not in people} - deleted)
     merged, anonymous, read = merged_roots(s.documents, gone)
     reads += read
-    stored: dict[str, set[str | None]] = {}  # gone profile → the userIds its rows were stored with
-    for m in held:
-        stored.setdefault(m.profile_id, set()).add(m.user_id)
-    deleted |= {pid for pid in gone if _suppressed(
-        s, _probes(stored[pid], [anonymous.get(pid)], probes.get(pid, ())))}  # fmt: skip
+    deleted |= suppressed_gone(s, gone, held, anonymous, mapped)
     moves = diff(people, members, merged_into=merged, deleted=deleted, anonymous_ids=anonymous)
-    removed = _removed([m for m in held if m.audience_key not in defs.audiences], people,
-                       deleted, anonymous)  # fmt: skip
+    undefined = [m for m in held if m.audience_key not in defs.audiences]
+    removed = removed_exits(undefined, people, deleted, anonymous)
     announcing = False
     if present:
-        events = _events(moves, removed, people, defs, at)
+        events = announced_events(moves, removed, people, defs, at)
         announcing = bool(events)
         if announcing:
             s.documents.set(RUNS, PENDING, {"as_of": iso(at), "run_id": run_id})
             writes += 1
             report.events_emitted = emit(s.ingest, events).accepted
     moves += removed
-    _store(s, moves, at, run_id)
+    store_transitions(s, moves, at, run_id)
     if present:
         sync = ProfileSync(s.documents)
         now_held = after(held, moves, at)
@@ -206,11 +158,6 @@ def run_audiences(
     if clear:
         s.documents.delete(RUNS, PENDING)
     return report
-
-
-def _definitions(services: Services) -> Definitions:
-    named = services.settings.audience_definitions
-    return load_definitions(Path(named) if named else None)
 
 
 def current_lineage(documents: DocumentStore) -> str:
@@ -239,115 +186,3 @@ def _check(at: datetime, now: datetime, last: Mapping[str, Any], present: bool) 
     previous = _last_present(last)
     if present and previous and iso(at) < previous:
         raise AsOfRefused(CLOCK_BEHIND.format(as_of=iso(at), last=previous))
-
-
-def _members(services: Services) -> list[Member]:
-    """The open memberships of the present lineage."""
-    view = services.settings.table(CURATED, MEMBERSHIPS_VIEW)
-    return [
-        Member(str(r["audience_key"]), str(r["profile_id"]), r.get("user_id"), r["entered_at"])
-        for r in services.sql.query(MEMBERS_SQL.format(view=view), {"lineage": PRESENT})
-    ]
-
-
-def _identifiers(services: Services) -> dict[str, list[Probe]]:
-    """Profile id → each userId and anonymousId the identity map gives it now (one query)."""
-    sql = IDENTIFIERS_SQL.format(identity_map=services.settings.table(CURATED, IDENTITY_MAP_VIEW))
-    found: dict[str, list[Probe]] = {}
-    for r in services.sql.query(sql):
-        probe = {FIELDS[str(r["identifier_type"])]: str(r["identifier_value"])}
-        found.setdefault(str(r["profile_id"]), []).append(probe)
-    return found
-
-
-def _probes(
-    user_ids: Iterable[str | None], anonymous_ids: Iterable[str | None], mapped: Iterable[Probe]
-) -> list[Probe]:
-    ids = [{"userId": u} for u in user_ids if u] + [{"anonymousId": a} for a in anonymous_ids if a]
-    return ids + list(mapped)
-
-
-def _suppressed(services: Services, probes: Iterable[Probe]) -> bool:
-    """Whether any of a person's identifiers is suppressed."""
-    return any(services.gate.suppressed(dict(p)) for p in probes)
-
-
-def _people(
-    services: Services,
-    rows: Sequence[Mapping[str, Any]],
-    traits: list[str],
-    keys: list[str],
-    mapped: Mapping[str, Sequence[Probe]],
-) -> tuple[dict[str, Person], set[str]]:
-    """The run's people by profile id, and the profile ids of those suppressed (left out)."""
-    people: dict[str, Person] = {}
-    deleted: set[str] = set()
-    for row in rows:
-        p = person_of(row, traits, keys)
-        if _suppressed(
-            services, _probes([p.user_id], [p.anonymous_id], mapped.get(p.profile_id, ()))
-        ):
-            deleted.add(p.profile_id)
-        else:
-            people[p.profile_id] = p
-    return people, deleted
-
-
-def _removed(
-    members: Iterable[Member],
-    people: Mapping[str, Person],
-    deleted: Set[str],
-    anonymous_ids: Mapping[str, str],
-) -> list[Transition]:
-    """Exits of the members of audiences no longer defined: ``removed`` (announced), or
-    ``deleted`` for a suppressed person (silent)."""
-    out: list[Transition] = []
-    for m in sorted(members, key=lambda m: (m.audience_key, m.profile_id)):
-        p = people.get(m.profile_id)
-        user = (p.user_id if p else None) or m.user_id
-        anon = p.anonymous_id if p else anonymous_ids.get(m.profile_id)
-        reason = DELETED if m.profile_id in deleted else REMOVED
-        out.append(Transition(m.audience_key, m.profile_id, user, anon, EXITED, reason))
-    return out
-
-
-def _events(
-    moves: Sequence[Transition],
-    removed: Sequence[Transition],
-    people: Mapping[str, Person],
-    defs: Definitions,
-    at: datetime,
-) -> list[Event]:
-    """The events of the announced transitions; a removed audience's exits as plain exits."""
-    gone = [replace(t, reason="") for t in removed if t.reason == REMOVED]
-    undefined: dict[str, AudienceLike] = {t.audience_key: Undefined(t.audience_key) for t in gone}
-    return events_for(moves, people, defs.audiences, at) + events_for(gone, people, undefined, at)
-
-
-def _store(services: Services, moves: Sequence[Transition], at: datetime, run_id: str) -> None:
-    """Append the transitions; their id is the track's messageId (an as-of run's, that id and
-    ``-as-of``: a present run may have the same as-of)."""
-    table = f"{services.settings.dataset(PROCESSED)}.{TRANSITIONS_TABLE}"
-    recorded = services.clock.now()
-    suffix = "" if lineage_of(run_id) == PRESENT else "-as-of"
-    rows: list[Row] = [
-        {
-            "transition_id": message_id(t.audience_key, t.profile_id, t.transition, at) + suffix,
-            "audience_key": t.audience_key,
-            "profile_id": t.profile_id,
-            "user_id": t.user_id,
-            "transition": t.transition,
-            "at": at,
-            "run_id": run_id,
-            "reason": t.reason,
-            "recorded_at": recorded,
-        }
-        for t in moves
-    ]
-    for start in range(0, len(rows), INSERT_BATCH):
-        chunk = rows[start : start + INSERT_BATCH]
-        errors = services.warehouse.insert_rows(
-            table, chunk, [str(r["transition_id"]) for r in chunk]
-        )
-        if errors:
-            raise TransitionsRefused(REFUSED.format(n=len(errors), error=errors[0]))

@@ -26,12 +26,11 @@ import logging
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from google.api_core.exceptions import GoogleAPICallError
 
-from shared.audiences.definitions import Definitions, SqlSource, load_definitions
+from shared.audiences.definitions import Definitions, SqlSource, configured_definitions
 from shared.audiences.sql_source_rows import (
     REPEATED_IDENTITY,
     SUPPRESSED,
@@ -44,7 +43,6 @@ from shared.audiences.sql_source_rows import (
     source_of,
 )
 from shared.ports.documents import Doc, Ref, Transaction, document_id
-from shared.settings import Settings
 
 if TYPE_CHECKING:
     from shared.bootstrap import Services
@@ -92,13 +90,6 @@ class SqlSourcesReport:
         }
 
 
-def definitions_of(settings: Settings) -> Definitions:
-    """The definitions file the settings name (``CDP_AUDIENCE_DEFINITIONS``), else the shipped
-    one."""
-    named = settings.audience_definitions
-    return load_definitions(Path(named) if named else None)
-
-
 def run_sql_sources(
     services: Services,
     *,
@@ -107,7 +98,7 @@ def run_sql_sources(
 ) -> SqlSourcesReport:
     """Every SQL source, one after the other; a source whose query fails is reported with its
     error and the others still run. ``dry_run`` sends nothing and writes no ledger."""
-    defs = defs if defs is not None else definitions_of(services.settings)
+    defs = defs if defs is not None else configured_definitions(services.settings)
     report = SqlSourcesReport(dry_run=dry_run)
     for key, spec in defs.sql_sources.items():
         report.sources[key] = run_source(services, key, spec, dry_run=dry_run)

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from shared.audiences.names import INTERNAL_SOURCE_PREFIX
 from shared.audiences.values import json_safe
 from shared.ingest.events import iso
 from shared.settings import Settings, Source
@@ -36,7 +37,12 @@ LAYER = re.compile(r"\{(raw|processed|curated|events|ops)\}")
 
 def source_of(key: str) -> Source:
     """The internal source a SQL source's calls come from (no write key: nothing posts as it)."""
-    return Source(id=f"sql-{key}", name=f"SQL source {key}", kind="internal", write_key_sha256="")
+    return Source(
+        id=f"{INTERNAL_SOURCE_PREFIX}{key}",
+        name=f"SQL source {key}",
+        kind="internal",
+        write_key_sha256="",
+    )
 
 
 def expand(sql: str, settings: Settings) -> str:

@@ -22,7 +22,7 @@ no event loaded in it can still appear. Two bounds make the reads cheap and exac
 
 from __future__ import annotations
 
-from shared.audiences.names import AUDIENCES_SOURCE_ID
+from shared.audiences.names import AUDIENCES_SOURCE_ID, INTERNAL_SOURCE_PREFIX
 from shared.audiences.sql_parts import FACT_COLUMNS, fact_select, text
 from shared.audiences.sql_specs import Plan
 from shared.audiences.tables import TRAIT_STATE_TABLE
@@ -31,7 +31,6 @@ from shared.warehouse.layers import COLD_ARCHIVE_TABLE, EVENTS_TABLE, PROCESSED,
 
 # The platform's own sources: the job's events and the SQL sources' identifies (``sql-<key>``,
 # sql_source_rows.py). They are never a person's activity: no session, no trait, no rule.
-INTERNAL_SOURCE_PREFIX = "sql-"
 NOT_OURS = (
     f"(source_id IS NULL OR (source_id != {text(AUDIENCES_SOURCE_ID)}"
     f" AND source_id NOT LIKE '{INTERNAL_SOURCE_PREFIX}%'))"

@@ -50,10 +50,10 @@ def _services(args: argparse.Namespace) -> Services:
 
 
 def _definitions(s: Services) -> Definitions:
-    from shared.audiences.sql_source import definitions_of
+    from shared.audiences.definitions import configured_definitions
 
     try:
-        return definitions_of(s.settings)
+        return configured_definitions(s.settings)
     except (OSError, ValueError, yaml.YAMLError) as error:
         named = s.settings.audience_definitions or "the shipped definitions"
         raise SetupError(f"the audience definitions ({named}) do not load: {error}") from error

@@ -15,10 +15,10 @@ from shared.audiences.definitions import parse_definitions
 from shared.audiences.emit import ENTERED_EVENT, EXITED_EVENT
 from shared.audiences.memberships import DELETED, MERGED
 from shared.audiences.profiles import AUDIENCES, FINGERPRINTS, TRAITS
+from shared.audiences.removals import REMOVED
 from shared.audiences.run import (
     LATEST,
     PENDING,
-    REMOVED,
     AsOfRefused,
     current_lineage,
     run_audiences,
