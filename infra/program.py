@@ -46,6 +46,7 @@ from infra.components.messaging import (
 from infra.components.scheduler import Scheduler, SchedulerArgs
 from infra.components.secrets import Secrets, SecretsArgs
 from infra.config import StackConfig
+from shared.audiences.profiles import FINGERPRINTS
 from shared.settings import DestinationRetry, Settings
 from shared.topology import INGEST, TOPOLOGY, Topology
 from shared.warehouse.access import ANALYTICS
@@ -56,6 +57,8 @@ BUILD_DIR = REPO / "infra" / ".build"
 # memory per instance (see shared/ingest/dedup.py); a feature storing expiring documents adds
 # its collection here.
 TTL_POLICIES: tuple[TtlPolicy, ...] = ()
+# The audiences' fingerprint shards: maps of up to ~16,000 profile ids each, read whole.
+UNINDEXED: tuple[tuple[str, str], ...] = ((FINGERPRINTS, "fingerprints"),)
 
 
 def pubsub_agent(project: str, apis: EnabledApis) -> pulumi.Output[str]:
@@ -92,6 +95,7 @@ def build(
             datasets=declared,
             bigquery_location=settings.bigquery_location,
             ttl_policies=TTL_POLICIES,
+            unindexed=UNINDEXED,
             protect_data=config.protect_data,
             restricted=restricted_datasets(settings),
         ),

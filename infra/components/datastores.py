@@ -42,6 +42,9 @@ class DatastoresArgs:
     datasets: Sequence[Dataset]
     bigquery_location: str
     ttl_policies: Sequence[TtlPolicy] = ()
+    # (collection, field) pairs nobody queries on: exempt from Firestore's automatic indexes (a
+    # map field's every key is indexed, and a document holds at most 40,000 index entries).
+    unindexed: Sequence[tuple[str, str]] = ()
     protect_data: bool = True  # keep data (and refuse to delete it) on destroy
     restricted: frozenset[str] = frozenset()  # datasets readable only by explicit grants
 
@@ -99,6 +102,18 @@ class Datastores(pulumi.ComponentResource):
                 opts=child,
             )
             for policy in args.ttl_policies
+        ]
+        self.unindexed_fields = [
+            gcp.firestore.Field(
+                f"unindexed-{collection}-{field}",
+                project=args.project,
+                database=self.firestore.name,
+                collection=collection,
+                field=field,
+                index_config=gcp.firestore.FieldIndexConfigArgs(indexes=[]),
+                opts=child,
+            )
+            for collection, field in args.unindexed
         ]
         self.datasets: dict[str, gcp.bigquery.Dataset] = {}
         self.tables: dict[str, gcp.bigquery.Table] = {}

@@ -44,13 +44,15 @@ RAW, PROCESSED, CURATED, OPS, ANALYTICS = (
 
 def test_only_the_pipelines_accounts_reach_raw_and_processed(deployed: Deployed) -> None:
     """Analysts and every other identity read the analytics views; the layers holding email,
-    phone and names are written by the loader, the jobs and privacy, and read by nobody else."""
+    phone and names are written by the loader, the jobs and privacy, and read by nobody else;
+    the curated views (the identity map, memberships) only by the jobs (audiences) and privacy."""
     entries = dataset_entries(deployed)
     for dataset in (RAW, PROCESSED):
         members = sorted(m for d, _, m in entries if d == dataset)
         pipeline = [function_account(f) for f in (WAREHOUSE_LOADER, JOBS, PRIVACY)]
         assert members == sorted(pipeline), dataset
-    assert sorted(m for d, _, m in entries if d == CURATED) == [function_account(PRIVACY)]
+    curated = sorted(m for d, _, m in entries if d == CURATED)
+    assert curated == sorted(function_account(f) for f in (JOBS, PRIVACY))
 
 
 def test_restricted_datasets_start_with_the_owners_only(deployed: Deployed) -> None:
@@ -122,13 +124,16 @@ def secret_environment(deployed: Deployed, name: str) -> dict[str, str]:
     return {v["key"]: v["secret"] for v in variables}
 
 
-def test_the_hash_key_reaches_ingest_and_privacy_from_secret_manager(deployed: Deployed) -> None:
+def test_the_hash_key_reaches_ingest_jobs_and_privacy_from_secret_manager(
+    deployed: Deployed,
+) -> None:
+    """The jobs too: audiences and SQL sources send their events through ingest's governance."""
     readers = [
         f.name
         for f in TOPOLOGY.functions
         if "CDP_PII_HASH_KEY" in secret_environment(deployed, f.name)
     ]
-    assert sorted(readers) == sorted([INGEST, PRIVACY])
+    assert sorted(readers) == sorted([INGEST, JOBS, PRIVACY])
     assert secret_environment(deployed, INGEST)["CDP_PII_HASH_KEY"].endswith("cdp-pii-hash-key")
     for function in deployed.of_type(FUNCTION):
         plain = function["serviceConfig"]["environmentVariables"]

@@ -23,11 +23,15 @@ from infra.access import ACCESS, BROAD_ROLES
 from infra.components.datastores import Datastores, DatastoresArgs, TtlPolicy
 from infra.components.function import account_id
 from infra.errors import ConfigError
+from shared.audiences.profiles import FINGERPRINTS
 from shared.settings import Settings
 from shared.topology import (
     BACKFILLS,
+    COLD_EVENTS,
     DESTINATION_WEBHOOK,
     DESTINATIONS,
+    EVENTS,
+    FAILED_EVENTS,
     GA4_FORWARDER,
     JOBS,
     PROFILED_EVENTS,
@@ -285,11 +289,20 @@ def test_firestore_ttl_policies_become_ttl_fields(deployed: Deployed) -> None:
         return stores.firestore.name
 
     run(declare)
-    (field,) = deployed.mocks.of_type(FIRESTORE_FIELD)
+    (field,) = [f for f in deployed.mocks.of_type(FIRESTORE_FIELD) if "ttlConfig" in f]
     assert (field["collection"], field["field"]) == ("recent_ids", "expires_at")
     assert "ttlConfig" in field
     assert field["ttlConfig"] == {}, "an empty ttl_config block turns TTL on"
     assert field["indexConfig"] == {"indexes": []}
+
+
+def test_the_audiences_fingerprint_maps_are_exempt_from_indexing(deployed: Deployed) -> None:
+    """Each shard maps up to ~16,000 profile ids: indexed, it would pass Firestore's 40,000
+    index entries per document."""
+    fields = [f for f in deployed.of_type(FIRESTORE_FIELD) if "ttlConfig" not in f]
+    assert [(f["collection"], f["field"], f["indexConfig"]) for f in fields] == [
+        (FINGERPRINTS, "fingerprints", {"indexes": []})
+    ]
 
 
 def test_the_entry_point_pulumi_runs_declares_the_stack(
@@ -314,13 +327,14 @@ def test_the_entry_point_pulumi_runs_declares_the_stack(
 def test_the_promotion_sweep_may_publish_back_fills(
     deployed: Deployed, without_destinations: Deployed
 ) -> None:
-    """The jobs function publishes on ``backfills`` whichever destinations are enabled."""
+    """The jobs function publishes on ``backfills`` whichever destinations are enabled, and,
+    for the audiences' and SQL sources' events re-entering ingest, where ingest publishes."""
     for stack in (deployed, without_destinations):
         topics = [d["topic"] for d in stack.of_type(TOPIC_GRANT)]
         granted = [
             d["topic"] for d in stack.of_type(TOPIC_GRANT) if d["member"] == function_account(JOBS)
         ]
-        assert granted == [BACKFILLS]
+        assert sorted(granted) == sorted([BACKFILLS, EVENTS, COLD_EVENTS, FAILED_EVENTS])
         assert topics.count(BACKFILLS) == 1, "nobody else publishes back-fills"
 
 
