@@ -20,6 +20,7 @@ LIST_VALUES = 100  # unique_list keeps the smallest 100 values by text
 VALUE_CHARS = 1000  # a property value counts by its first 1,000 characters
 OPS = {"gt": ">", "gte": ">=", "lt": "<", "lte": "<=", "eq": "=", "ne": "!="}
 ZERO_WHEN_NONE = frozenset({"count", "unique_count", "sum"})  # compared as 0 when no event
+SUM_DECIMALS = 6  # a sum's value: enough for any currency's minor unit, stable run to run
 
 
 def _escape(char: str) -> str:
@@ -145,7 +146,10 @@ def final_aggregate(spec: Spec) -> str:
     events = f"SUM(IF({mine}, events, NULL))"
     return {
         "count": events,
-        "sum": f"IF({events} IS NULL, NULL, COALESCE(SUM(IF({mine}, total, NULL)), 0))",
+        # rounded: a float sum's last digits depend on the order rows are added in, and a
+        # value that changes with it would rewrite every profile on every run
+        "sum": f"IF({events} IS NULL, NULL, ROUND(COALESCE(SUM(IF({mine}, total, NULL)), 0), "
+        f"{SUM_DECIMALS}))",
         "min": f"MIN(IF({mine}, minimum, NULL))",
         "max": f"MAX(IF({mine}, maximum, NULL))",
         "first": f"MIN(IF({mine} AND first_at = earliest, value, NULL))",
