@@ -11,13 +11,12 @@ properties), with each source's kind.
   job asks the identity graph instead; on traffic where no anonymous id meets two userIds (the
   demo's) both give the same people.
 - An event belongs to the person of its userId, else of its anonymousId. Duplicates (one
-  messageId) count once; events of the ``audiences`` source never count; events after
-  ``as_of`` never count.
+  messageId) count once; events of the platform's own sources (``audiences``, the job's; and
+  ``sql-<key>``, the SQL sources' identifies) never count; events after ``as_of`` never count.
 - "Within N days" is ``as_of - N days < timestamp <= as_of``; "first before N days" is a first
   occurrence strictly earlier than ``as_of - N days``.
-- Sessions: a person's events, except those of server sources and of ``audiences``, in time
-  order; a gap of more than 30 minutes starts a new one; a session belongs to the span holding
-  its first event.
+- Sessions: a person's events, except those of server sources, in time order; a gap of more
+  than 30 minutes starts a new one; a session belongs to the span holding its first event.
 """
 
 from __future__ import annotations
@@ -29,6 +28,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 AUDIENCES_SOURCE = "audiences"
+SQL_SOURCE_PREFIX = "sql-"
 GAP = timedelta(minutes=30)
 DAY = timedelta(days=1)
 STAGES = ("activated_incomplete", "funded_dormant", "active_core", "direct_deposit", "churn_risk")
@@ -66,11 +66,12 @@ def _id(value: Any) -> str | None:
 
 
 def events_of(payloads: Iterable[Mapping[str, Any]], kinds: Mapping[str, str]) -> list[Event]:
-    """Stored payloads as events: one per messageId (the first), none of ``audiences``."""
+    """Stored payloads as events: one per messageId (the first), none of our own sources."""
     seen: dict[str, Event] = {}
     for p in payloads:
         message_id, source = str(p["messageId"]), str(p.get("sourceId") or "")
-        if message_id in seen or source == AUDIENCES_SOURCE:
+        ours = source == AUDIENCES_SOURCE or source.startswith(SQL_SOURCE_PREFIX)
+        if message_id in seen or ours:
             continue
         seen[message_id] = Event(
             message_id=message_id,
@@ -166,9 +167,7 @@ def first_before(history: list[Event], name: str, as_of: datetime, days: int) ->
 
 def session_starts(history: list[Event], as_of: datetime) -> list[datetime]:
     times = sorted(
-        e.timestamp
-        for e in history
-        if e.timestamp <= as_of and e.source_kind != "server" and e.source_id != AUDIENCES_SOURCE
+        e.timestamp for e in history if e.timestamp <= as_of and e.source_kind != "server"
     )
     return [t for i, t in enumerate(times) if i == 0 or t - times[i - 1] > GAP]
 

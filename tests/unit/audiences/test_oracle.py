@@ -132,12 +132,13 @@ def test_sessions_split_on_gaps_over_30_minutes_and_count_where_they_start() -> 
     assert "churn_risk" in stages(*crossing, *visits(10, 20))
 
 
-def test_the_backend_and_the_audiences_own_events_are_no_sessions() -> None:
+def test_the_backend_and_the_platforms_own_events_are_no_sessions() -> None:
     base = visits(8, 15, 20)
     server = ev(DAY, "kyc_approved", source="backend")
     ours = ev(DAY, "Audience Entered", source="audiences")
-    assert "churn_risk" in stages(*base, server, ours)
-    assert stages(ours) == {}  # nor any other condition
+    sql = ev(DAY, call="identify", source="sql-crm")
+    assert "churn_risk" in stages(*base, server, ours, sql)
+    assert stages(ours) == stages(sql) == {}  # nor any other condition
 
 
 def test_a_person_on_two_devices_merged_later_counts_as_one() -> None:
