@@ -4,17 +4,10 @@ Fintech journeys from the seeds' taxonomy, in the proportions that make the enga
 matter: most visitors read one page and leave (a fourth of them in the last two days, so GA4,
 which takes only 72 hours of backdating, gets some); some browse; about a fourth sign up (most
 after an earlier anonymous visit, which stays cold until they do). Each person who signs up
-lives one of the seeds' lifecycle stages, in turn (``LIFECYCLE``), so any demo of five or more
-sign-ups has members in all five audiences of ``shared/audiences/audiences.yaml``:
-
-``active_core`` (3 to 5 settled transactions in the last 20 days), ``churn_risk`` twice (three
-sessions 8 to 29 days back and none since; transactions only 22 to 29 days back: in the 30-day
-volume, once at least 500, the Slack alert's threshold, once under 200),
-``activated_incomplete`` and ``kyc_rejected`` (signed up 8 to 20 days back, never funded),
-``funded_dormant``, ``direct_deposit``, and ``new_user`` (this week: in no stage yet, like the
-anonymous visitors). Their moments come from bands of days at least a third of a day from the
-stages' edges (7, 21, 30 and 37 days back: the sessions rule's 30 days before the last 7
-begin), so the job finds the same memberships for hours after the demo.
+lives one of the seeds' lifecycle stages, in turn, so any demo of five or more sign-ups has
+members in all five audiences of ``shared/audiences/audiences.yaml``; those journeys, and the
+bands of days that keep their moments clear of the stages' edges so the job finds the same
+memberships for hours after the demo, are in ``demo_lifecycle.py``.
 
 Each source (web, ios, android, backend) uses its own write key and SDK client, which batches
 as a production app would. Deterministic for a given seed, so figures drawn from it can be
@@ -42,6 +35,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from shared.local.demo_context import REFERRERS, Visitor
+from shared.local.demo_lifecycle import EDGES, LIFECYCLE, lifecycle
 
 PAGES = ("/", "/pricing", "/features/savings", "/blog/budgeting-101", "/security", "/cards")
 FEATURES = ("savings_goals", "round_ups", "budgets", "early_paycheck", "cashback")
@@ -52,11 +46,6 @@ CAMPAIGNS = (
     ("newsletter_may", "email", "email"),
 )
 DAYS = 60  # anonymous visits spread over the last two months
-# Days back (low, high) clear of the stages' edges by half a day, a third once a session ends.
-RECENT, MID, LATE, OLD = (0.4, 6.3), (7.7, 20.3), (21.7, 29.3), (41.0, 58.0)
-EDGES = (7, 21, 30, 37)
-LIFECYCLE = ("active_core", "churn_risk_high_value", "activated_incomplete", "funded_dormant",
-             "direct_deposit", "churn_risk", "new_user", "kyc_rejected")  # fmt: skip
 SOURCES = ("web", "ios", "android", "backend")
 
 
@@ -239,62 +228,6 @@ class Journeys:
             self.track(platform, v, "notification_tapped", {**props, "campaign": "first_deposit"})
 
 
-def _active(j: Journeys, v: Visitor, transactions: int) -> None:
-    """Signed up weeks ago, on the phone since, transacting in the last 20 days."""
-    j.funded(v, OLD)
-    platform = j.mobile_login(v)
-    j.transact(v, [v.rng.uniform(RECENT[0], MID[1]) for _ in range(transactions)])
-    j.at(v, RECENT)
-    j.app_session(v, platform)
-
-
-def _churn(j: Journeys, v: Visitor, high_value: bool) -> None:
-    """Three sessions 8 to 29 days back, none since; the transactions 22 to 29 days back."""
-    j.funded(v, OLD)
-    j.at(v, LATE)
-    platform = j.mobile_login(v)
-    amounts = (260.0, 450.0) if high_value else (20.0, 200.0)
-    j.transact(v, [v.rng.uniform(*LATE) for _ in range(2 if high_value else 1)], amounts)
-    j.at(v, (14.5, MID[1]))
-    j.app_session(v, platform)
-    j.at(v, (MID[0], 13.5))
-    visit = v.new_session("web")  # back on the site: a session of its own
-    j.track("web", v, "support_ticket_opened", {**visit, "topic": "fees"}, "/help")
-    j.track("web", v, "subscription_cancelled", visit, "/settings/plan")
-
-
-def _lifecycle(j: Journeys, v: Visitor, stage: str) -> None:
-    if stage == "active_core":
-        _active(j, v, v.rng.randint(3, 5))
-    elif stage == "direct_deposit":
-        _active(j, v, v.rng.randint(1, 2))
-        j.track("backend", v, "direct_deposit_enabled", {"platform": "server"})
-    elif stage.startswith("churn_risk"):
-        _churn(j, v, high_value=stage.endswith("high_value"))
-    elif stage == "funded_dormant":
-        if v.rng.random() < 0.5:  # transacted a little right after signing up, long ago
-            days = j.at(v, OLD)
-            j.funded(v, (days, days))
-            j.transact(v, [days - v.rng.uniform(0.5, 2.5) for _ in range(v.rng.randint(1, 2))])
-        else:  # linked a bank and never used it
-            j.funded(v, MID)
-    elif stage == "new_user":  # signed up this week, funded, a first transaction
-        days = j.at(v, RECENT)
-        j.funded(v, (days, days))
-        j.transact(v, [days - v.rng.uniform(0.1, 0.3)])
-    else:  # activated_incomplete, kyc_rejected: signed up a week or more ago, never funded
-        props = j.sign_up(v, MID)
-        if stage == "kyc_rejected":
-            j.track(
-                "backend", v, "kyc_rejected", {"platform": "server", "reason": "document_blurry"}
-            )
-        else:
-            j.track("backend", v, "kyc_approved", {"platform": "server"})
-            j.track(
-                "web", v, "bank_account_failed", {**props, "bank": "Demo Bank"}, "/onboarding/bank"
-            )
-
-
 def _journey(j: Journeys, v: Visitor, users: int) -> str:
     roll = v.rng.random()
     if roll < 0.55:
@@ -304,7 +237,7 @@ def _journey(j: Journeys, v: Visitor, users: int) -> str:
         j.browse(v)
         return "browser"
     stage = LIFECYCLE[users % len(LIFECYCLE)]
-    _lifecycle(j, v, stage)
+    lifecycle(j, v, stage)
     return stage
 
 
