@@ -115,6 +115,7 @@ def mtu_figures(stack: dict[str, Any]) -> dict[str, Any]:
     return figures
 
 
+@pytest.mark.timeout(600)  # the stack's start, up to 240 s for the demo to land, then the tiers
 def test_demo_traffic_mtu_report(
     tier_stack: dict[str, Any], ga4: GA4StandIn, webhook: WebhookStandIn
 ) -> None:
@@ -128,7 +129,7 @@ def test_demo_traffic_mtu_report(
             len(rows(tier_stack, "events")) + len(rows(tier_stack, "cold_archive"))
             >= landed_before + report.total
         ),
-        timeout=90,
+        timeout=240,
     )
     archive = rows(tier_stack, "cold_archive")
     cold = len(archive) - cold_before

@@ -7,6 +7,8 @@ from __future__ import annotations
 from collections import Counter
 from typing import Any
 
+import pytest
+
 from shared.adapters.bigquery import BigQueryWarehouse
 from shared.warehouse.dedup import TARGETS
 from shared.warehouse.layers import TABLE_OF_TYPE
@@ -44,6 +46,7 @@ def delta(after: dict[str, Counter[str]], before: dict[str, Counter[str]]) -> di
     return {k: {t: n for t, n in (after[k] - before[k]).items() if n} for k in after}
 
 
+@pytest.mark.timeout(600)  # the stack's start and up to 240 s for the demo to land
 def test_demo_traffic_fills_each_table_once(stack_env: dict[str, Any]) -> None:
     from shared.local.demo import run_demo
 
@@ -57,7 +60,7 @@ def test_demo_traffic_fills_each_table_once(stack_env: dict[str, Any]) -> None:
         landed = sum(got["engaged"].values()) + sum(got["cold"].values())
         return got if landed >= report.total and got["processed"] == got["engaged"] else None
 
-    got = eventually(settled, timeout=90, every=1.0)
+    got = eventually(settled, timeout=240, every=1.0)
     # Every accepted call landed in exactly one tier: nothing lost, nothing twice.
     assert Counter(got["engaged"]) + Counter(got["cold"]) == report.sent
     # Each Segment-style table holds exactly what the engaged tier received.
