@@ -159,14 +159,21 @@ class ProfileSync:
         gone = sorted({*gone, *known} - set(desired))
         wanted = {**dict.fromkeys(gone, EMPTY), **desired}
         changed = sorted(pid for pid, f in wanted.items() if known.get(pid) != fingerprint(f))
-        for start in range(0, len(changed), BATCH):
-            batch = changed[start : start + BATCH]
-            self.profiles_written += self._write(batch, wanted, set(gone))
+        while changed:  # a transaction writes whole documents: at most commit_bytes of them
+            batch, changed = changed[:BATCH], changed[BATCH:]
+            written, left = self._write(batch, wanted, set(gone))
+            self.profiles_written += written
+            changed = left + changed
         self._save({pid: fingerprint(f) for pid, f in desired.items()})
         return self.profiles_written
 
-    def _write(self, batch: list[str], wanted: Mapping[str, Fields], gone: set[str]) -> int:
-        def write(tx: Transaction) -> tuple[int, int, int]:
+    def _write(
+        self, batch: list[str], wanted: Mapping[str, Fields], gone: set[str]
+    ) -> tuple[int, list[str]]:
+        """Write what ``batch`` needs in one transaction; the profiles that did not fit in its
+        ``commit_bytes`` (profiles are whole documents, up to 1 MiB each) are returned."""
+
+        def write(tx: Transaction) -> tuple[int, int, int, list[str]]:
             counted = Counted(tx)
             resolver = Resolver(counted)
             resolver.load(set(batch))
@@ -176,20 +183,25 @@ class ProfileSync:
                 if root is None or (root != pid and pid in gone):
                     continue  # no profile any more, or merged: its root has its own row
                 roots.setdefault(root, []).append(pid)
-            written = 0
+            written, size, left = 0, 0, []
             for root, pids in sorted(roots.items()):
                 doc = resolver.docs[root]
                 fields = combined(pids, wanted, root)
                 if doc is None or all(doc.get(k) == v for k, v in fields.items()):
                     continue
-                counted.set(PROFILES, root, {**doc, **fields})
-                written += 1
-            return written, counted.reads, counted.writes
+                new = {**doc, **fields}
+                weight = len(json.dumps(new, default=str).encode()) + WRITE_BYTES
+                if written and size + weight > self.commit_bytes:
+                    left.extend(pids)  # the next transaction takes it
+                    continue
+                counted.set(PROFILES, root, new)
+                written, size = written + 1, size + weight
+            return written, counted.reads, counted.writes, left
 
-        written, reads, writes = self.documents.run_transaction(write)
+        written, reads, writes, left = self.documents.run_transaction(write)
         self.reads += reads
         self.writes += writes
-        return written
+        return written, left
 
     def _save(self, now: Mapping[str, str]) -> None:
         """Write back the shards whose entries changed (profiles gone drop out)."""

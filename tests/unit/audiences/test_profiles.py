@@ -268,3 +268,17 @@ def test_the_changed_shards_go_in_several_commits_when_they_are_big() -> None:
     profile_commits = -(-len(pids) // 200)
     assert documents.commits - profile_commits > SHARDS // 2  # far more than one
     assert ProfileSync(documents).fingerprints() == {p: fingerprint(f) for p, f in desired.items()}
+
+
+def test_big_profiles_go_in_transactions_bounded_by_bytes() -> None:
+    """A profile is written whole (up to 1 MiB): 200 heavy ones would pass a commit's 10 MiB."""
+    documents = CountingStore()
+    pids = [f"p{n:04d}" for n in range(30)]
+    for pid in pids:
+        documents.set(PROFILES, pid, profile(pid, evidence=["e" * 1_000] * 10))  # ~10 KB each
+    sync = ProfileSync(documents, commit_bytes=35_000)  # three profiles fit a transaction
+    desired = {p: fields(float(n), "active_core") for n, p in enumerate(pids)}
+    sync._save = lambda now: None  # type: ignore[method-assign]  # count the profiles' commits
+    assert sync.sync(desired) == 30
+    assert documents.commits == 10
+    assert all(documents.get(PROFILES, p)["computed_traits"] for p in pids)  # type: ignore[index]
