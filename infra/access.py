@@ -99,14 +99,15 @@ ACCESS: dict[str, Access] = {
     # with DML and alert through Slack's incoming webhook (its key, when Slack is enabled). The
     # audiences and SQL sources read the curated views, write profiles and their own state, and
     # send their events through ingest's governance (re-entered, as a replay does): the topics
-    # ingest publishes to, and the hash key its suppression list and PII policy need.
+    # ingest publishes to, and the hash key its suppression list and PII policy need; the
+    # sources, whose kinds say which events are the backend's (never a person's session).
     JOBS: Access(
         publishes=(BACKFILLS, EVENTS, COLD_EVENTS, FAILED_EVENTS),
         writes_layers=(RAW, PROCESSED, OPS),
         reads_layers=(CURATED,),
         runs_queries=True,
         uses_firestore=True,
-        secrets=(("CDP_PII_HASH_KEY", PII_HASH_KEY_SECRET),),
+        secrets=(("CDP_SOURCES", SOURCES_SECRET), ("CDP_PII_HASH_KEY", PII_HASH_KEY_SECRET)),
         reads_keys_of=("slack",),
     ),
     # Privacy requests: the person's documents and the audit trail in Firestore; DML deletes in

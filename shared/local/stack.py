@@ -120,6 +120,7 @@ class LocalStack:
     providers: dict[str, StandIn] = field(default_factory=dict)  # stand-ins by destination
     destinations: str = ""  # CDP_DESTINATIONS as the functions got it
     pii_hash_key: str = ""  # CDP_PII_HASH_KEY: functions and operators' commands share it
+    sources: str = ""  # CDP_SOURCES (hashed write keys): functions and operators' commands
     ready: bool = False  # started completely: a stop drains first (and exports, keeping data)
 
     def function_url(self, function: Function) -> str:
@@ -169,6 +170,7 @@ class LocalStack:
             wait_http(urls[function.name], process)
         self.destinations = function_env["CDP_DESTINATIONS"]
         self.pii_hash_key = function_env["CDP_PII_HASH_KEY"]
+        self.sources = function_env["CDP_SOURCES"]
         retry = DestinationRetry.model_validate_json(function_env["CDP_DESTINATION_RETRY"])
         topology = cfg.topology.with_destination_retry(retry.attempts, retry.policy())
         with patched_environ(env):
@@ -227,6 +229,8 @@ class LocalStack:
                 **emulators.environment(cfg.project_id),
                 "CDP_DESTINATIONS": self.destinations,
                 "CDP_PII_HASH_KEY": self.pii_hash_key,
+                # the sources' kinds: the audiences leave the backend's events out of sessions
+                "CDP_SOURCES": self.sources,
             },
             "topics": cfg.topology.all_topic_names(),
             "subscriptions": {

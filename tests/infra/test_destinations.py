@@ -57,7 +57,8 @@ from tests.infra.mocks import (
 
 
 def test_secrets_reach_only_their_function_pinned_to_a_version(deployed: Deployed) -> None:
-    """Only ingest reads the write keys; ingest, the jobs (whose audiences and SQL sources pass
+    """Only ingest and the jobs (the sources' kinds, for sessions) read the hashed write keys;
+    ingest, the jobs (whose audiences and SQL sources pass
     ingest's suppression list and PII policy) and privacy the hash key; each destination only
     its own keys, and besides them only the jobs (Slack's webhook, for the quality alerts) and
     privacy (the keys of the deletion APIs). None is ever a plain environment variable."""
@@ -68,6 +69,7 @@ def test_secrets_reach_only_their_function_pinned_to_a_version(deployed: Deploye
         ("CDP_PII_HASH_KEY", "cdp-pii-hash-key"),
     ]
     assert by_function[JOBS] == [
+        ("CDP_SOURCES", "cdp-sources"),
         ("CDP_PII_HASH_KEY", "cdp-pii-hash-key"),
         ("CDP_SLACK_WEBHOOK_URL", "cdp-slack-webhook-url"),
     ]
