@@ -23,7 +23,7 @@ from shared.adapters.firestore import FirestoreDocumentStore
 from shared.audiences.definitions import load_definitions
 from shared.audiences.sql_source import LEDGER, run_sql_sources
 from shared.audiences.tables import TRANSITIONS_TABLE
-from shared.bootstrap import Services, bootstrap, use_services
+from shared.bootstrap import Services, bootstrap
 from shared.envelope import decode_push
 from shared.local.emulators import EmulatorPorts
 from shared.ports.clock import FakeClock
@@ -39,6 +39,7 @@ from shared.warehouse.layers import (
     RAW,
 )
 from tests.conftest import PROJECT
+from tests.fakes import installed as services_installed
 from tests.integration.test_warehouse_loader import needed, settings_for
 
 pytestmark = pytest.mark.integration
@@ -161,11 +162,8 @@ def test_rows_are_sent_once_and_a_changed_row_once_more(
 
 @pytest.fixture
 def installed(services: Services) -> Iterator[Services]:
-    use_services(services)
-    try:
+    with services_installed(services):
         yield services
-    finally:
-        use_services(None)
 
 
 def cdp(*args: str) -> tuple[int, str]:
