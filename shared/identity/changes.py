@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 from shared.envelope import encode
@@ -42,6 +43,9 @@ class IdentityChange:
     source_id: str | None = None
     reason: str = ""
     extra: dict[str, Any] = field(default_factory=dict)
+    # Wall-clock time (microseconds) the identity function decided it: orders changes that took
+    # effect at the same event time, e.g. a page and the alias an SDK sent in the same millisecond.
+    decided_at: str | None = None
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -51,6 +55,11 @@ class IdentityChange:
         fields = dict(data)
         fields["assignments"] = tuple(Assignment(**a) for a in data.get("assignments", []))
         return cls(**fields)
+
+
+def decided_now() -> str:
+    """Now, to the microsecond, as the ``decided_at`` of a change made in this transaction."""
+    return datetime.now(UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
 
 
 def encode_changes(changes: Sequence[IdentityChange]) -> OutboundMessage:

@@ -16,7 +16,7 @@ from collections import deque
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from shared.identity.changes import Assignment, IdentityChange
+from shared.identity.changes import Assignment, IdentityChange, decided_now
 from shared.identity.identifiers import Identifier
 from shared.identity.records import event_time
 from shared.identity.rules import Plan
@@ -51,6 +51,7 @@ def build_entry(
         "absorbed": list(plan.absorbed),
         "moved": {pid: sorted(i.key for i in ids) for pid, ids in moved.items()},
         "epoch": epoch,
+        "decided_at": decided_now(),  # kept, so a redelivery republishes the same order
     }
 
 
@@ -90,6 +91,7 @@ def changes_of(entry: Mapping[str, Any]) -> list[IdentityChange]:
         "profile_id": pid,
         "message_id": entry.get("message_id"),
         "source_id": entry.get("source_id"),
+        "decided_at": entry.get("decided_at"),
     }
     out: list[IdentityChange] = []
     if entry["added"]:

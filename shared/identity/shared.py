@@ -23,7 +23,7 @@ import uuid
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from shared.identity.changes import Assignment, IdentityChange
+from shared.identity.changes import Assignment, IdentityChange, decided_now
 from shared.identity.config import IdentityConfig
 from shared.identity.graph import PROFILES, Resolver, identifier_ref
 from shared.identity.identifiers import Identifier, normalise
@@ -185,6 +185,7 @@ class Detacher:
             message_id=cause.get("message_id"),
             source_id=cause.get("source_id"),
             reason=f"shared: {identifier.key} seen with two userIds",
+            decided_at=decided_now(),
         )
         mark = {"profile_id": profile_id, "claimed_by": users, "change": change.to_json()}
         tx.set(*identifier_ref(identifier), self._link(identifier, mark, event, at))

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from shared.errors import NotFound
-from shared.identity.changes import Assignment, IdentityChange
+from shared.identity.changes import Assignment, IdentityChange, decided_now
 from shared.identity.config import IdentityConfig
 from shared.identity.evidence import Entry
 from shared.identity.graph import IDENTIFIERS, PROFILES, Resolver, identifier_ref
@@ -146,6 +146,7 @@ def unmerged_change(
         source_id=cause.get("source_id"),
         reason=reason,
         extra={"parts": [d["profile_id"] for d in docs]},
+        decided_at=decided_now(),
     )
 
 

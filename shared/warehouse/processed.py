@@ -71,6 +71,7 @@ ASSIGNMENT_COLUMNS = (
     Column("source_id", "STRING"),
     Column("reason", "STRING"),
     Column("recorded_at", "TIMESTAMP", "REQUIRED"),
+    Column("decided_at", "TIMESTAMP", description="When identity decided it: orders ties."),
 )
 
 

@@ -169,6 +169,7 @@ def assignment_rows(change: IdentityChange, recorded_at: str) -> list[Row]:
             "source_id": change.source_id,
             "reason": change.reason or None,
             "recorded_at": recorded_at,
+            "decided_at": change.decided_at,
         }
         for a in change.assignments
     ]

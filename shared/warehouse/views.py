@@ -30,7 +30,7 @@ SELECT
   identifier_type, identifier_value, profile_id, valid_from,
   LEAD(valid_from) OVER (
     PARTITION BY identifier_type, identifier_value
-    ORDER BY valid_from, recorded_at, assignment_id
+    ORDER BY valid_from, decided_at, recorded_at, assignment_id
   ) AS valid_to,
   change, change_id, message_id
 FROM (

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import base64
 from collections.abc import Iterator
+from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -160,3 +161,28 @@ def test_events_join_to_their_person_after_a_merge_and_an_unmerge(
         {"value": web_anon},
     )
     assert as_of_merge == [{"profile_id": "p-user"}]
+
+
+def test_changes_at_the_same_event_time_keep_the_order_identity_decided_them(
+    services: Services, bigquery: BigQueryWarehouse, unique: str
+) -> None:
+    """An SDK sends a page and the alias of a sign-up in the same millisecond: the page creates
+    the anonymous profile, the alias merges it into the user's. Both changes take effect at the
+    same event time and load in one batch; the map follows identity's order of decision, not
+    their ids (here ordered the other way)."""
+    prefix, anon, at = f"id_{unique}", f"{unique}-anon", "2026-11-01T09:00:00.224Z"
+    first = replace(
+        change("z-created", "created", at, "p-anon", ("anonymous_id", anon)),
+        decided_at="2026-12-02T11:58:01.100000Z",
+    )
+    merged = replace(
+        change("a-merged", "merged", at, "p-user", ("anonymous_id", anon), absorbed="p-anon"),
+        decided_at="2026-12-02T11:58:01.100200Z",
+    )
+    deliver(encode_changes([merged, first]))
+    current = bigquery.query(
+        f"SELECT profile_id FROM `{prefix}_curated.identity_map`"
+        " WHERE identifier_value = @value AND valid_to IS NULL",
+        {"value": anon},
+    )
+    assert current == [{"profile_id": "p-user"}]

@@ -110,3 +110,25 @@ def test_a_blocked_or_odd_previous_id_links_nothing(previous: object) -> None:
     found = clusters(store)
     assert {"user_id:u1"} <= set().union(*found) and len(found) >= 2
     assert all(sum(k.startswith("user_id:") for k in c) <= 1 for c in found)
+
+
+def test_changes_at_the_same_event_time_are_ordered_by_when_identity_decided_them() -> None:
+    """A page and the alias of the sign-up in the same millisecond (the SDKs do this): the
+    page's ``created`` is decided before the alias's ``merged``, and the warehouse orders the
+    two by ``decided_at`` (their event times are equal); a redelivery republishes the same."""
+    repo, at = ProfileRepository(InMemoryDocumentStore()), "2026-03-03T10:00:00.000Z"
+    signup = {"type": "identify", "messageId": "m-user", "userId": "u-1", "timestamp": at}
+    page = {"type": "page", "messageId": "m-page", "anonymousId": "anon-1", "timestamp": at}
+    for event in (signup, page):
+        repo.record(event)
+    linked = repo.record(alias("m-alias", "anon-1", "u-1", timestamp=at))
+    assert linked is not None
+    merged = [c for c in linked.changes if c.change == "merged"]
+    made = repo.find(Identifier("anonymous_id", "anon-1"))
+    assert made is not None
+    decided = {e["message_id"]: e["decided_at"] for e in made["evidence"]}
+    assert decided["m-page"] < decided["m-alias"]
+    assert [c.decided_at for c in merged] == [decided["m-alias"]]
+    redelivered = repo.record(alias("m-alias", "anon-1", "u-1", timestamp=at))
+    assert redelivered is not None
+    assert [c.decided_at for c in redelivered.changes] == [c.decided_at for c in linked.changes]
