@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import urllib.request
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -73,8 +74,10 @@ def test_an_event_reaches_firestore_bigquery_and_the_webhook(stack_env: dict[str
     warehouse = BigQueryWarehouse(
         stack_env["project_id"], "EU", stack_env["environment"]["CDP_BIGQUERY_ENDPOINT"]
     )
-    rows = eventually(
-        lambda: [r for r in warehouse.list_rows("cdp_raw.events") if r["message_id"] == message_id]
+    rows = eventually(  # a bound, not a latency target: earlier tests' traffic may be loading
+        lambda: [r for r in warehouse.list_rows("cdp_raw.events") if r["message_id"] == message_id],
+        timeout=120,
+        every=1.0,
     )
     assert len(rows) == 1 and rows[0]["user_id"] == user and rows[0]["source_id"] == "web"
     assert rows[0]["payload"]["traits"] == {"plan": "pro"}  # JSON column, parsed by the client
@@ -120,6 +123,18 @@ def test_an_invalid_event_is_kept_in_the_failed_events_store(stack_env: dict[str
     assert json.loads(row["payload"])["event"] == marker
 
 
+def quiet(count: Callable[[], int], polls: int = 4, every: float = 2.0) -> int:
+    """``count()`` once it has not changed for ``polls`` polls in a row (bounded)."""
+    seen: list[int] = []
+
+    def settled() -> tuple[int] | None:  # a tuple: a count of 0 is an answer too
+        seen.append(count())
+        still = len(seen) >= polls and len(set(seen[-polls:])) == 1
+        return (seen[-1],) if still else None
+
+    return eventually(settled, timeout=180, every=every)[0]
+
+
 def test_demo_traffic_through_the_sdk_lands_once_each(stack_env: dict[str, Any]) -> None:
     from shared.local.demo import run_demo
 
@@ -131,7 +146,7 @@ def test_demo_traffic_through_the_sdk_lands_once_each(stack_env: dict[str, Any])
         tables = ("cdp_raw.events", "cdp_raw.cold_archive")
         return [r for t in tables for r in warehouse.list_rows(t, max_results=100_000)]
 
-    before = len(rows())
+    before = quiet(lambda: len(rows()))  # earlier tests' events loaded: only the demo's count
     report = run_demo(stack_env, visitors=9, seed=11)
     assert report.errors == [] and report.total > 0
     eventually(lambda: len(rows()) - before >= report.total, timeout=60)
