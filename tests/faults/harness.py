@@ -1,0 +1,160 @@
+"""Send a known population through ingest, then count it in every store by messageId.
+
+Each case's population is its own: unique messageIds and users, engaged (identified web
+tracks with a user agent), so every event reaches the raw and processed tables, a profile,
+and each destination that takes tracks. ``census`` reads every store and ``table`` prints
+store, sent, stored once, lost and duplicated.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import urllib.request
+import uuid
+from collections import Counter
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from shared.adapters.bigquery import BigQueryWarehouse
+from shared.adapters.firestore import FirestoreDocumentStore
+from shared.identity.profiles import ProfileRepository
+from tests.e2e.conftest import post
+
+FULL = os.environ.get("CDP_FAULTS_FULL") == "1"
+UA = "Mozilla/5.0 (Macintosh; Intel Mac OS X 14_5) AppleWebKit/605.1.15 Safari/605.1.15"
+# The stand-ins that receive identified web tracks, keyed by messageId.
+TRACK_DESTINATIONS = ("amplitude", "firebase")
+
+
+@dataclass(frozen=True)
+class Population:
+    run: str
+    events: tuple[dict[str, Any], ...]
+
+    @property
+    def ids(self) -> set[str]:
+        return {str(e["messageId"]) for e in self.events}
+
+    @property
+    def users(self) -> set[str]:
+        return {str(e["userId"]) for e in self.events}
+
+
+@dataclass(frozen=True)
+class Count:
+    store: str
+    sent: int
+    once: int
+    lost: int
+    duplicated: int
+
+    @classmethod
+    def of(cls, store: str, expected: Iterable[str], seen: Counter[str]) -> Count:
+        wanted = set(expected)
+        return cls(
+            store,
+            len(wanted),
+            sum(1 for k in wanted if seen[k] == 1),
+            sum(1 for k in wanted if seen[k] == 0),
+            sum(1 for k in wanted if seen[k] > 1),
+        )
+
+
+def population(case: str, events: int = 30, users: int = 6) -> Population:
+    run = f"{case}-{uuid.uuid4().hex[:8]}"
+    now = datetime.now(UTC).isoformat()
+    built = tuple(
+        {
+            "type": "track",
+            "event": "card_activated",
+            "timestamp": now,
+            "messageId": f"{run}-{n}",
+            "userId": f"{run}-u{n % users}",
+            "anonymousId": f"{run}-u{n % users}-laptop",
+            "properties": {"platform": "web", "n": n},
+            "context": {
+                "userAgent": UA,
+                "ip": "203.0.113.9",
+                "page": {"url": "https://app.example.com/cards"},
+            },
+        }
+        for n in range(events)
+    )
+    return Population(run, built)
+
+
+def send(stack: dict[str, Any], people: Population, batch: int = 10) -> None:
+    events = list(people.events)
+    for start in range(0, len(events), batch):
+        body = {"batch": events[start : start + batch]}
+        status, answer = post(f"{stack['ingest_url']}/v1/batch", body, stack["write_keys"]["web"])
+        assert status == 200, answer
+
+
+def standin(stack: dict[str, Any], name: str, method: str = "GET", **fault: Any) -> Any:
+    url = f"{stack['standins'][name]}/_standin" + ("/faults" if fault else "")
+    data = json.dumps(fault).encode() if fault else None
+    request = urllib.request.Request(url, data, {"Content-Type": "application/json"}, method=method)
+    with urllib.request.urlopen(request, timeout=10) as answer:
+        return json.loads(answer.read() or b"{}")
+
+
+def delivered(stack: dict[str, Any], name: str) -> Counter[str]:
+    return Counter(str(e.get("key")) for e in standin(stack, name)["delivered"])
+
+
+def rows(stack: dict[str, Any], table: str, people: Population) -> Counter[str]:
+    bq = BigQueryWarehouse(stack["project_id"], "EU", stack["environment"]["CDP_BIGQUERY_ENDPOINT"])
+    found = bq.query(
+        f"SELECT message_id FROM `{stack['project_id']}.{table}` "
+        "WHERE STARTS_WITH(message_id, @run)",
+        {"run": people.run + "-"},
+    )
+    return Counter(str(r["message_id"]) for r in found)
+
+
+def profiles(stack: dict[str, Any], people: Population) -> Counter[str]:
+    """Per user: 1 when the user id and the device resolve to one profile, 0 when no profile
+    holds the user, 2 when the device resolves elsewhere (the person split in two)."""
+    repo = ProfileRepository(FirestoreDocumentStore(stack["project_id"]))
+    seen: Counter[str] = Counter()
+    for user in people.users:
+        held = repo.find(("user_id", user))
+        device = repo.find(("anonymous_id", f"{user}-laptop"))
+        if held is None:
+            continue
+        seen[user] = 1 if device == held else 2
+    return seen
+
+
+def census(stack: dict[str, Any], people: Population) -> list[Count]:
+    counts = [
+        Count.of("raw cdp_raw.events", people.ids, rows(stack, "cdp_raw.events", people)),
+        Count.of("processed tracks", people.ids, rows(stack, "cdp_processed.tracks", people)),
+        Count.of("profiles (per user)", people.users, profiles(stack, people)),
+    ]
+    counts += [
+        Count.of(f"destination {name}", people.ids, delivered(stack, name))
+        for name in TRACK_DESTINATIONS
+    ]
+    return counts
+
+
+def complete(stack: dict[str, Any], people: Population) -> list[Count] | None:
+    """The census once nothing is missing, else None (for ``eventually``)."""
+    counts = census(stack, people)
+    return counts if all(c.lost == 0 for c in counts) else None
+
+
+def table(case: str, counts: list[Count], seconds: float) -> str:
+    head = f"{'store':<24} {'sent':>5} {'once':>5} {'lost':>5} {'dup':>5}"
+    lines = [f"\n== {case} ({seconds:.0f} s)", head, "-" * len(head)]
+    lines += [
+        f"{c.store:<24} {c.sent:>5} {c.once:>5} {c.lost:>5} {c.duplicated:>5}" for c in counts
+    ]
+    text = "\n".join(lines)
+    print(text, flush=True)
+    return text
