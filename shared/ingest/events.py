@@ -168,7 +168,8 @@ def enrich(event: Event, call: Call, arrival: Arrival) -> Event:
         out["timestamp"] = arrival.received_iso
     if arrival.sent_iso and "sentAt" not in out:
         out["sentAt"] = arrival.sent_iso
-    _lift_context_traits(out)
+    if out.get("type") == "identify":
+        _lift_context_traits(out)
     out["sourceId"] = arrival.source.id
     out["sourceName"] = arrival.source.name
     return out

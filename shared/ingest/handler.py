@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
+import orjson
 from pydantic import TypeAdapter, ValidationError
 
 from shared.envelope import dumps, encode, encode_serialized
@@ -43,6 +44,7 @@ NOT_ALLOWED = "Method {method} not allowed: send events with POST."
 NOT_FORWARDED = "writeKey"  # a secret: never copied into events downstream
 _NEEDS_SCRUB = re.compile(rb"\\u(0000|[dD][89a-fA-F])")
 _TIME = TypeAdapter(datetime)
+_orjson_dumps = orjson.dumps
 
 
 @dataclass(frozen=True)
@@ -167,18 +169,22 @@ class IngestHandler:
         return self._publish(source, self._admit_all(events, source))
 
     def _admit_all(self, events: list[Event], source: Source) -> _Admitted:
-        texts = [dumps(e) for e in events]  # each written once: measured, published as is
+        texts = _written(events)  # each written once: measured, published as is
         admitted = _Admitted()
         verdicts = self._gate.admit_all(events, texts, source.id, source.kind)
         good, good_texts, findings = admitted.good, admitted.texts, admitted.findings
         limits = self._limits
+        most, deepest = limits.max_event_bytes, limits.max_depth
         for outcome, event, text, flagged, blocking in verdicts:
             if outcome == SUPPRESSED:
                 admitted.suppressed += 1
             elif outcome == BLOCKED:
                 found = blocking + flagged
                 admitted.bad.append(blocked(event, found, source, self._gate.plan_version))
-            elif problem := check_stored(event, limits, text):
+            elif (  # check_stored, inline for the usual event that no stored rule can refuse:
+                # small enough, and fewer brackets than the depth limit
+                len(text) > most or text.count(b"{") + text.count(b"[") >= deepest
+            ) and (problem := check_stored(event, limits, text)):
                 received = str(event.get("receivedAt") or "")
                 admitted.bad.append(failure(event, problem, source, received))
             else:
@@ -258,6 +264,15 @@ class IngestHandler:
             (str(e["messageId"]), admitted.findings.get(str(e["messageId"]), ())) for e in events
         ]
         return findings_meta(found, self._gate.plan_version) or None
+
+
+def _written(events: list[Event]) -> list[bytes]:
+    """``[dumps(e) for e in events]`` without a call per event but orjson's own; a batch that
+    orjson cannot write (an integer past 64 bits) is written event by event by ``dumps``."""
+    try:
+        return [_orjson_dumps(e, default=str) for e in events]
+    except TypeError:
+        return [dumps(e) for e in events]
 
 
 def _forwarded(event: Any) -> Any:
