@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import sys
 
-from bench import audiences, destinations, identity, ingest, tiering, warehouse
+from bench import audiences, cost, destinations, identity, ingest, tiering, warehouse
 
 
 def main() -> int:
@@ -24,6 +24,8 @@ def main() -> int:
         print(line)
     print()
     status = max(status, destinations.main())  # 1 when a stand-in refused anything
+    print()
+    status = max(status, cost.main())  # 1 when the cost target is missed
     return status
 
 

@@ -23,11 +23,24 @@ from shared.tiering import attribution
 from shared.topology import COLD_EVENTS, TOPOLOGY
 from shared.warehouse.tables import COLD_ARCHIVE_TABLE, EVENTS_TABLE, RAW
 
-PRICES = {  # USD, Google Cloud list prices
+PRICES = {  # USD, Google Cloud list prices as published on 2026-12-02 (us-central1, tier 1)
+    # https://cloud.google.com/pubsub/pricing
     "pubsub_per_tib": 40.0,  # throughput: publish and each delivery, ≥ 1 KB per message
+    # https://cloud.google.com/run/pricing (Cloud Run functions bill as Cloud Run services,
+    # request-based billing: instance time while serving, beyond the monthly free tier)
     "invocations_per_million": 0.40,  # Cloud Run functions requests
+    "run_vcpu_second": 0.000024,  # allocated vCPU-second of instance time
+    "run_gib_second": 0.0000025,  # allocated GiB-second of instance time
+    # https://cloud.google.com/bigquery/pricing
     "bigquery_streaming_per_gib": 0.05,  # legacy streaming inserts, ≥ 1 KB per row
     "bigquery_storage_per_gib_month": 0.02,  # active logical storage
+    "bigquery_query_per_tib": 6.25,  # on-demand analysis
+    # https://cloud.google.com/firestore/pricing (Standard edition, regional us-central1)
+    "firestore_reads_per_100k": 0.03,
+    "firestore_writes_per_100k": 0.09,
+    "firestore_deletes_per_100k": 0.01,
+    # GA4 Measurement Protocol requests are not billed (Google Analytics standard property)
+    "ga4_request": 0.0,
 }
 GIB, TIB = 1024**3, 1024**4
 # warehouse-cold-archive and ga4-cold-events: the cold path as deployed with GA4 enabled
