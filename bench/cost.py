@@ -102,7 +102,7 @@ def report(pipeline: Pipeline, settings: Settings) -> tuple[list[str], float]:
         d_e, d_c = dollars(engaged.per_event)[op] * 1e6, dollars(cold.per_event)[op] * 1e6
         out.append(
             f"    {op:<25} {engaged.per_event[op]:>12.6g} {cold.per_event[op]:>12.6g}"
-            f"  x ${price:g} {unit:<22} → ${d_e:>7.3f} / ${d_c:>7.3f} per M"
+            f"  x ${price:<9g} {unit:<21} → ${d_e:>7.3f} / ${d_c:>7.3f} per M"
         )
     out.append("\n  $ per million events:")
     for line in table:

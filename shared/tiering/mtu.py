@@ -23,7 +23,8 @@ from shared.tiering import attribution
 from shared.topology import COLD_EVENTS, TOPOLOGY
 from shared.warehouse.tables import COLD_ARCHIVE_TABLE, EVENTS_TABLE, RAW
 
-PRICES = {  # USD, Google Cloud list prices as published on 2026-12-02 (us-central1, tier 1)
+PRICES = {  # USD, Google Cloud list prices, read 2026-12-02; regional, tier-1 regions such as
+    # the default europe-west1 (Firestore's regional prices differ a few percent by location)
     # https://cloud.google.com/pubsub/pricing
     "pubsub_per_tib": 40.0,  # throughput: publish and each delivery, ≥ 1 KB per message
     # https://cloud.google.com/run/pricing (Cloud Run functions bill as Cloud Run services,
@@ -35,7 +36,9 @@ PRICES = {  # USD, Google Cloud list prices as published on 2026-12-02 (us-centr
     "bigquery_streaming_per_gib": 0.05,  # legacy streaming inserts, ≥ 1 KB per row
     "bigquery_storage_per_gib_month": 0.02,  # active logical storage
     "bigquery_query_per_tib": 6.25,  # on-demand analysis
-    # https://cloud.google.com/firestore/pricing (Standard edition, regional us-central1)
+    # https://cloud.google.com/firestore/pricing (Standard edition; the figures for US regional
+    # locations as quoted by airbyte.com/data-engineering-resources/google-firestore-pricing;
+    # multi-region locations cost twice as much: $0.06, $0.18, $0.02)
     "firestore_reads_per_100k": 0.03,
     "firestore_writes_per_100k": 0.09,
     "firestore_deletes_per_100k": 0.01,
