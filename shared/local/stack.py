@@ -10,15 +10,17 @@ from __future__ import annotations
 import json
 import os
 import secrets
+import signal
 import sys
 import threading
+import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 from shared.errors import SetupError
 from shared.ingest.sources import hash_key
-from shared.local import ga4_standin, standins, webhook_standin
+from shared.local import ga4_standin, redeliver, standins, webhook_standin
 from shared.local.drain import drain
 from shared.local.emulators import REPO, EmulatorPorts, export_firestore, start_emulators
 from shared.local.ga4_standin import GA4StandIn
@@ -122,6 +124,8 @@ class LocalStack:
     pii_hash_key: str = ""  # CDP_PII_HASH_KEY: functions and operators' commands share it
     sources: str = ""  # CDP_SOURCES (hashed write keys): functions and operators' commands
     ready: bool = False  # started completely: a stop drains first (and exports, keeping data)
+    function_env: dict[str, str] = field(default_factory=dict)  # what the functions started with
+    redeliverer: redeliver.Redeliverer | None = None  # CDP_LOCAL_FAULT_REDELIVER=1 only
 
     def function_url(self, function: Function) -> str:
         return f"http://127.0.0.1:{self.config.ports.functions[function.name]}/"
@@ -165,6 +169,7 @@ class LocalStack:
             "PYTHONPATH": str(REPO),
             "PYTHONUNBUFFERED": "1",
         }
+        self.function_env = function_env
         started = [(f, self._start_function(f, function_env)) for f in cfg.topology.functions]
         for function, process in started:
             wait_http(urls[function.name], process)
@@ -173,8 +178,12 @@ class LocalStack:
         self.sources = function_env["CDP_SOURCES"]
         retry = DestinationRetry.model_validate_json(function_env["CDP_DESTINATION_RETRY"])
         topology = cfg.topology.with_destination_retry(retry.attempts, retry.policy())
+        pushed = urls
+        if redeliver.enabled():  # a local fault: every push twice, out of order
+            self.redeliverer = redeliver.Redeliverer(urls)
+            pushed = self.redeliverer.start()
         with patched_environ(env):
-            create_messaging(cfg.project_id, topology, urls)
+            create_messaging(cfg.project_id, topology, pushed)
         if cfg.run_schedules:
             self.scheduler = LocalScheduler(cfg.topology.schedules, urls)
             self.scheduler.start()
@@ -202,6 +211,17 @@ class LocalStack:
         )
         self.processes.append(process)
         return process
+
+    def kill_and_restart(self, name: str, down_seconds: float = 0.0) -> None:
+        """Fault tests: SIGKILL function ``name`` (whatever it was doing is cut off), leave it
+        down ``down_seconds``, then start it again with the same environment."""
+        [function] = [f for f in self.config.topology.functions if f.name == name]
+        [old] = [p for p in self.processes if p.name == f"function {name}"]
+        os.killpg(old.process.pid, signal.SIGKILL)
+        old.stop()  # reaps it and closes its log
+        self.processes.remove(old)
+        time.sleep(down_seconds)
+        wait_http(self.function_url(function), self._start_function(function, self.function_env))
 
     def describe(self, settings: Settings, urls: dict[str, str]) -> dict[str, Any]:
         cfg = self.config
@@ -327,6 +347,9 @@ class LocalStack:
                     standin.stop()
             self.ga4 = self.webhook = None
             self.providers.clear()
+            if self.redeliverer is not None:
+                self.redeliverer.stop()
+                self.redeliverer = None
 
     def _settle(self) -> None:
         """Before the processes stop: let pushes in flight finish (Pub/Sub's emulator keeps
