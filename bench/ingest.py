@@ -18,6 +18,7 @@ import base64
 import json
 import os
 import statistics
+import sys
 import time
 import uuid
 from collections.abc import Sequence
@@ -209,3 +210,7 @@ def main() -> int:
             )
     print(f"published {publisher.messages:,} messages, {publisher.bytes / 1e6:,.1f} MB")
     return 0 if ok else 1  # `make bench` fails when the target is missed
+
+
+if __name__ == "__main__":
+    sys.exit(main())
