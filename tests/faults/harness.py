@@ -21,7 +21,7 @@ from typing import Any
 from shared.adapters.bigquery import BigQueryWarehouse
 from shared.adapters.firestore import FirestoreDocumentStore
 from shared.identity.profiles import ProfileRepository
-from tests.e2e.conftest import post
+from tests.e2e.conftest import eventually, post
 
 FULL = os.environ.get("CDP_FAULTS_FULL") == "1"
 UA = "Mozilla/5.0 (Macintosh; Intel Mac OS X 14_5) AppleWebKit/605.1.15 Safari/605.1.15"
@@ -147,6 +147,15 @@ def complete(stack: dict[str, Any], people: Population) -> list[Count] | None:
     """The census once nothing is missing, else None (for ``eventually``)."""
     counts = census(stack, people)
     return counts if all(c.lost == 0 for c in counts) else None
+
+
+def awaited(stack: dict[str, Any], people: Population, timeout: float, case: str) -> None:
+    """Poll until no store misses any of ``people``; on timeout, print the last census."""
+    try:
+        eventually(lambda: complete(stack, people), timeout=timeout, every=3.0)
+    except AssertionError:
+        table(f"{case}: still missing after {timeout:.0f} s", census(stack, people), timeout)
+        raise
 
 
 def table(case: str, counts: list[Count], seconds: float) -> str:

@@ -13,8 +13,7 @@ from typing import Any
 
 import pytest
 
-from tests.e2e.conftest import eventually
-from tests.faults.harness import FULL, census, complete, population, send, standin, table
+from tests.faults.harness import FULL, awaited, census, population, send, standin, table
 
 pytestmark = [pytest.mark.faults, pytest.mark.e2e]
 ERRORS_SECONDS = 120 if FULL else 15  # 500s, then
@@ -32,7 +31,7 @@ def test_500_then_429_then_recovery_delivers_each_event_once(stack: dict[str, An
     send(stack, people)
 
     fault = ERRORS_SECONDS + THROTTLED_SECONDS
-    eventually(lambda: complete(stack, people), timeout=fault + 240, every=3.0)
+    awaited(stack, people, fault + 240, "destination fault")
     took = time.monotonic() - started
     time.sleep(SETTLE_SECONDS)  # a late redelivery would show as a duplicate
     counts = census(stack, people)

@@ -15,8 +15,7 @@ from typing import Any
 import pytest
 
 from shared.local.stack import LocalStack
-from tests.e2e.conftest import eventually
-from tests.faults.harness import FULL, census, complete, population, send, table
+from tests.faults.harness import FULL, awaited, census, population, send, table
 
 pytestmark = [pytest.mark.faults, pytest.mark.e2e]
 DOWN_SECONDS = 20 if FULL else 3
@@ -36,7 +35,7 @@ def test_a_consumer_killed_mid_batch_loses_and_doubles_nothing(
     local_stack.kill_and_restart(function, down_seconds=DOWN_SECONDS)
     sender.join()
 
-    eventually(lambda: complete(stack, people), timeout=300, every=3.0)
+    awaited(stack, people, 300, "killed consumer")
     took = time.monotonic() - started
     time.sleep(SETTLE_SECONDS)  # a late redelivery would show as a duplicate
     counts = census(stack, people)

@@ -14,8 +14,7 @@ from typing import Any
 import pytest
 
 from shared.local.stack import LocalStack
-from tests.e2e.conftest import eventually
-from tests.faults.harness import census, complete, population, send, table
+from tests.faults.harness import awaited, census, population, send, table
 
 pytestmark = [pytest.mark.faults, pytest.mark.e2e]
 SETTLE_SECONDS = 8  # past the largest redelivery delay
@@ -33,7 +32,7 @@ def test_every_message_twice_out_of_order_doubles_nothing(
     proxy.active = True
     try:
         send(stack, people, batch=3)
-        eventually(lambda: complete(stack, people), timeout=300, every=3.0)
+        awaited(stack, people, 300, "every push twice")
         time.sleep(SETTLE_SECONDS)  # every copy has arrived
     finally:
         proxy.active = False
