@@ -20,6 +20,7 @@ from typing import Any
 
 from shared.adapters.bigquery import BigQueryWarehouse
 from shared.adapters.firestore import FirestoreDocumentStore
+from shared.destinations.registry import transform_class
 from shared.identity.profiles import ProfileRepository
 from tests.e2e.conftest import eventually, post
 
@@ -50,16 +51,24 @@ class Count:
     once: int
     lost: int
     duplicated: int
+    resent: int = 0  # copies a provider dropped by its dedup key (not in its store twice)
 
     @classmethod
-    def of(cls, store: str, expected: Iterable[str], seen: Counter[str]) -> Count:
+    def of(
+        cls, store: str, expected: Iterable[str], seen: Counter[str], dedup: bool = False
+    ) -> Count:
+        """``dedup``: the provider keeps one event per dedup key (Amplitude's insert_id, Meta's
+        event_id), so a copy sent again is stored once and counted as ``resent``."""
         wanted = set(expected)
+        copies = sum(max(seen[k] - 1, 0) for k in wanted)
+        stored = Counter({k: min(seen[k], 1) for k in wanted}) if dedup else seen
         return cls(
             store,
             len(wanted),
-            sum(1 for k in wanted if seen[k] == 1),
-            sum(1 for k in wanted if seen[k] == 0),
-            sum(1 for k in wanted if seen[k] > 1),
+            sum(1 for k in wanted if stored[k] == 1),
+            sum(1 for k in wanted if stored[k] == 0),
+            sum(1 for k in wanted if stored[k] > 1),
+            copies if dedup else 0,
         )
 
 
@@ -137,7 +146,12 @@ def census(stack: dict[str, Any], people: Population) -> list[Count]:
         Count.of("profiles (per user)", people.users, profiles(stack, people)),
     ]
     counts += [
-        Count.of(f"destination {name}", people.ids, delivered(stack, name))
+        Count.of(
+            f"destination {name}",
+            people.ids,
+            delivered(stack, name),
+            dedup=transform_class(name).provider_dedup,
+        )
         for name in TRACK_DESTINATIONS
     ]
     return counts
@@ -159,10 +173,11 @@ def awaited(stack: dict[str, Any], people: Population, timeout: float, case: str
 
 
 def table(case: str, counts: list[Count], seconds: float) -> str:
-    head = f"{'store':<24} {'sent':>5} {'once':>5} {'lost':>5} {'dup':>5}"
+    head = f"{'store':<24} {'sent':>5} {'once':>5} {'lost':>5} {'dup':>5} {'resent':>6}"
     lines = [f"\n== {case} ({seconds:.0f} s)", head, "-" * len(head)]
     lines += [
-        f"{c.store:<24} {c.sent:>5} {c.once:>5} {c.lost:>5} {c.duplicated:>5}" for c in counts
+        f"{c.store:<24} {c.sent:>5} {c.once:>5} {c.lost:>5} {c.duplicated:>5} {c.resent:>6}"
+        for c in counts
     ]
     text = "\n".join(lines)
     print(text, flush=True)
