@@ -8,9 +8,7 @@ store, sent, stored once, lost and duplicated.
 
 from __future__ import annotations
 
-import json
 import os
-import urllib.request
 import uuid
 from collections import Counter
 from collections.abc import Iterable
@@ -23,6 +21,8 @@ from shared.adapters.firestore import FirestoreDocumentStore
 from shared.destinations.registry import transform_class
 from shared.identity.profiles import ProfileRepository
 from tests.e2e.conftest import eventually, post
+from tests.e2e.test_destinations_e2e import keys as delivered
+from tests.e2e.test_destinations_e2e import standin as standin
 
 FULL = os.environ.get("CDP_FAULTS_FULL") == "1"
 UA = "Mozilla/5.0 (Macintosh; Intel Mac OS X 14_5) AppleWebKit/605.1.15 Safari/605.1.15"
@@ -101,18 +101,6 @@ def send(stack: dict[str, Any], people: Population, batch: int = 10) -> None:
         body = {"batch": events[start : start + batch]}
         status, answer = post(f"{stack['ingest_url']}/v1/batch", body, stack["write_keys"]["web"])
         assert status == 200, answer
-
-
-def standin(stack: dict[str, Any], name: str, method: str = "GET", **fault: Any) -> Any:
-    url = f"{stack['standins'][name]}/_standin" + ("/faults" if fault else "")
-    data = json.dumps(fault).encode() if fault else None
-    request = urllib.request.Request(url, data, {"Content-Type": "application/json"}, method=method)
-    with urllib.request.urlopen(request, timeout=10) as answer:
-        return json.loads(answer.read() or b"{}")
-
-
-def delivered(stack: dict[str, Any], name: str) -> Counter[str]:
-    return Counter(str(e.get("key")) for e in standin(stack, name)["delivered"])
 
 
 def rows(stack: dict[str, Any], table: str, people: Population) -> Counter[str]:
