@@ -24,7 +24,7 @@ from shared.ingest.handler import IngestRequest
 from shared.ingest.sources import hash_key
 from shared.ports.documents import InMemoryDocumentStore
 from shared.ports.http import FakeHttpSender
-from shared.ports.publisher import OutboundMessage, Publisher
+from shared.ports.publisher import InMemoryPublisher, PublishedMessage
 from shared.ports.warehouse import InMemoryWarehouse, Row, RowError, Warehouse
 from shared.settings import Settings, Source
 from shared.topology import COLD_EVENTS, EVENTS, FAILED_EVENTS, IDENTITY_CHANGES
@@ -37,15 +37,6 @@ OPS = (
     "invocations", "vcpu_seconds", "pubsub_bytes", "firestore_reads", "firestore_writes",
     "bigquery_streaming_bytes", "ga4_requests",
 )  # fmt: skip
-
-
-class RecordingPublisher(Publisher):
-    def __init__(self) -> None:
-        self.queue: list[OutboundMessage] = []
-
-    def publish(self, messages: Sequence[OutboundMessage]) -> list[str]:
-        self.queue.extend(messages)
-        return [str(len(self.queue))] * len(messages)
 
 
 class CountingWarehouse(Warehouse):
@@ -86,12 +77,12 @@ class Tally:
         return {op: v / events if events else 0.0 for op, v in totals.items()}
 
 
-def _push(message: OutboundMessage) -> Envelope:
+def _push(message: PublishedMessage) -> Envelope:
     data = base64.b64encode(message.data).decode()
     return decode_push({"message": {"data": data, "attributes": message.attributes}})
 
 
-def _billed(message: OutboundMessage) -> int:
+def _billed(message: PublishedMessage) -> int:
     size = len(message.data) + sum(len(k) + len(v) for k, v in message.attributes.items())
     return max(MIN_MESSAGE_BYTES, size)
 
@@ -115,7 +106,7 @@ class Pipeline:
                 for s, k in self.sources.items()
             ],
         )
-        self.publisher = RecordingPublisher()
+        self.publisher = InMemoryPublisher()  # keeps every message, in order
         self.documents = CountingDocumentStore(InMemoryDocumentStore())
         self.warehouse = CountingWarehouse(InMemoryWarehouse())
         self.warehouse.ensure(datasets(settings))
@@ -158,14 +149,14 @@ class Pipeline:
             "/v1/batch", {"authorization": f"Basic {key}", "content-type": "application/json"},
             json.dumps({"batch": list(events)}).encode(),
         )  # fmt: skip
-        start = len(self.publisher.queue)
+        start = len(self.publisher.messages)
         ops = self._timed("ingest", lambda: self.services.ingest.handle(request))
-        owners = self._owners(self.publisher.queue[start:], events)
+        owners = self._owners(self.publisher.messages[start:], events)
         self.tally.share(owners, **ops)
         self._drain(start, owners)
 
     def _owners(
-        self, messages: Sequence[OutboundMessage], events: Sequence[dict[str, Any]]
+        self, messages: Sequence[PublishedMessage], events: Sequence[dict[str, Any]]
     ) -> list[tuple[str, str]]:
         """Who the request's cost belongs to: each event by its tier and call type."""
         tiers = {}
@@ -199,8 +190,8 @@ class Pipeline:
         """Deliver every message the request led to, and its consequences, to the topology's
         subscribers; their cost goes to the events of the message's own tier."""
         index = start
-        while index < len(self.publisher.queue):
-            message = self.publisher.queue[index]
+        while index < len(self.publisher.messages):
+            message = self.publisher.messages[index]
             index += 1
             envelope = _push(message)
             tier = COLD if message.topic == COLD_EVENTS else ENGAGED

@@ -70,7 +70,7 @@ def _track(n: int) -> dict[str, object]:
 def test_a_cold_page_goes_to_ga4_and_the_archive_and_publishes_nothing_engaged() -> None:
     pipeline = Pipeline()
     pipeline.send("web", [_page(1)])
-    topics = [m.topic for m in pipeline.publisher.queue]
+    topics = [m.topic for m in pipeline.publisher.messages]
     assert topics == [COLD_EVENTS]
     assert dict(pipeline.tally.events) == {(COLD, "page"): 1}
     ops = pipeline.tally.per_event(lambda k: True)
@@ -85,7 +85,7 @@ def test_a_cold_page_goes_to_ga4_and_the_archive_and_publishes_nothing_engaged()
 def test_an_engaged_track_goes_through_identity_and_the_warehouse_not_ga4() -> None:
     pipeline = Pipeline()
     pipeline.send("ios", [_track(1)])
-    topics = [m.topic for m in pipeline.publisher.queue]
+    topics = [m.topic for m in pipeline.publisher.messages]
     assert topics[0] == EVENTS and COLD_EVENTS not in topics
     assert dict(pipeline.tally.events) == {(ENGAGED, "track"): 1}
     ops = pipeline.tally.per_event(lambda k: True)
