@@ -27,11 +27,10 @@ from shared.ports.http import FakeHttpSender
 from shared.ports.publisher import InMemoryPublisher, PublishedMessage
 from shared.ports.warehouse import InMemoryWarehouse, Row, RowError, Warehouse
 from shared.settings import Settings, Source
+from shared.tiering.mtu import PUBSUB_MIN_BYTES, STREAMED_ROW_MIN_BYTES
 from shared.topology import COLD_EVENTS, EVENTS, FAILED_EVENTS, IDENTITY_CHANGES
 from shared.warehouse.tables import datasets
 
-MIN_MESSAGE_BYTES = 1000  # Pub/Sub bills at least 1 KB per message (publish and delivery)
-MIN_ROW_BYTES = 1024  # legacy streaming inserts bill at least 1 KB per row
 COLD, ENGAGED = "cold", "engaged"
 OPS = (
     "invocations", "vcpu_seconds", "pubsub_bytes", "firestore_reads", "firestore_writes",
@@ -52,7 +51,8 @@ class CountingWarehouse(Warehouse):
         self, table: str, rows: Sequence[Row], row_ids: Sequence[str]
     ) -> list[RowError]:
         self.rows += len(rows)
-        self.bytes += sum(max(MIN_ROW_BYTES, len(json.dumps(r, default=str))) for r in rows)
+        sizes = (len(json.dumps(r, default=str)) for r in rows)
+        self.bytes += sum(max(STREAMED_ROW_MIN_BYTES, size) for size in sizes)
         return self.inner.insert_rows(table, rows, row_ids)
 
     def list_rows(self, table: str, max_results: int = 10_000) -> list[Row]:
@@ -84,7 +84,7 @@ def _push(message: PublishedMessage) -> Envelope:
 
 def _billed(message: PublishedMessage) -> int:
     size = len(message.data) + sum(len(k) + len(v) for k, v in message.attributes.items())
-    return max(MIN_MESSAGE_BYTES, size)
+    return max(PUBSUB_MIN_BYTES, size)
 
 
 class Pipeline:

@@ -89,12 +89,12 @@ class Cost:
     writes: int
 
 
-def ev(n: int, **ids: Any) -> dict[str, Any]:
+def ev(n: int, hour: int = 0, **ids: Any) -> dict[str, Any]:
     return {
         "type": "track",
         "event": "bench",
-        "messageId": f"bench-{n}-{sorted(ids.items())}",
-        "timestamp": f"2026-01-01T00:{n // 60 % 60:02d}:{n % 60:02d}.000Z",
+        "messageId": f"bench-{n}-{hour}-{sorted(ids.items())}",
+        "timestamp": f"2026-01-01T{hour:02d}:{n // 60 % 60:02d}:{n % 60:02d}.000Z",
         "sourceId": "bench",
         **ids,
     }
@@ -113,11 +113,13 @@ def costs(make_store: Callable[[], DocumentStore] = InMemoryDocumentStore) -> di
     repo = ProfileRepository(store)
     u, a = f"u-{uuid.uuid4()}", f"a-{uuid.uuid4()}"  # fresh ids, even on a shared emulator
     out = {"new user (userId + anonymousId)": _cost(store, repo, ev(1, userId=u, anonymousId=a))}
+    # Within the hour of the profile's last_seen an event that changes nothing writes nothing.
     out["known user, this instance"] = _cost(store, repo, ev(2, userId=u, anonymousId=a))
     other = ProfileRepository(store)  # another instance: its cache has never seen this user
     out["known user, another instance"] = _cost(store, other, ev(3, userId=u, anonymousId=a))
     out["known user, same instance again"] = _cost(store, other, ev(4, userId=u))
-    message = [ev(n, userId=u, traits={"n": n}) for n in range(5, 15)]
+    out["known user, an hour later"] = _cost(store, other, ev(4, hour=1, userId=u))
+    message = [ev(n, userId=u, type="identify", traits={"n": n}) for n in range(5, 15)]
     out["known user, 10 events in one message (together)"] = _cost(store, other, *message)
     for size in MERGE_SIZES:
         out[f"merge of two profiles of {size} ids each"] = merge_cost(size, make_store)

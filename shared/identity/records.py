@@ -2,9 +2,9 @@
 reordering or a retried transaction all reach the same document.
 
     profiles/{id} → profile_id, identifiers {type: [values]}, traits {name: {value, at, source,
-                    message_id, by}}, first_seen, last_seen, consent {category: {value, at,
-                    source}}, first_touch {at, campaign, referrer, landing_page, message_id},
-                    claimed [device-like identifier keys seen in one event with the
+                    message_id, by}}, first_seen, last_seen (to the hour), consent {category:
+                    {value, at, source}}, first_touch {at, campaign, referrer, landing_page,
+                    message_id}, claimed [device-like identifier keys seen in one event with the
                     profile's userId], evidence [...], conflicts [...], unmerged [...]
                  or, once absorbed by a merge, only a forwarding pointer:
                     profile_id, merged_into, merged_at, message_id
@@ -16,7 +16,7 @@ Traits, consent and first-touch keep the value of the latest (first-touch: earli
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from shared.identity.identifiers import Identifier
@@ -145,8 +145,26 @@ def apply_event(profile: Doc, event: Mapping[str, Any], by: str) -> Doc:
             "by": by,
         }
     out["first_seen"] = min(filter(None, [out.get("first_seen"), when]), default=when)
-    out["last_seen"] = max(filter(None, [out.get("last_seen"), when]), default=when)
+    if _advances(out.get("last_seen"), when):
+        out["last_seen"] = when
     return out
+
+
+LAST_SEEN_STEP = timedelta(hours=1)
+
+
+def _advances(last_seen: str | None, when: str) -> bool:
+    """``last_seen`` moves to a later event only once it is ``LAST_SEEN_STEP`` later, so a
+    person's events within the hour do not each rewrite the profile (a Firestore write per
+    event was most of the pipeline's bill). It stays within the hour before the latest event;
+    the warehouse keeps every exact time."""
+    if not last_seen:
+        return True
+    try:
+        later = datetime.fromisoformat(when) - datetime.fromisoformat(last_seen)
+    except ValueError:
+        return when > last_seen
+    return later >= LAST_SEEN_STEP
 
 
 def _keep_latest(a: Mapping[str, Any], b: Mapping[str, Any]) -> dict[str, Any]:

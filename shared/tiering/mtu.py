@@ -46,6 +46,8 @@ PRICES = {  # USD, Google Cloud list prices, read 2026-12-02; regional, tier-1 r
     "ga4_request": 0.0,
 }
 GIB, TIB = 1024**3, 1024**4
+PUBSUB_MIN_BYTES = 1000  # billed at least per publish, push or pull request (pubsub/pricing)
+STREAMED_ROW_MIN_BYTES = 1024  # legacy streaming inserts bill rows at least 1 KB (bigquery/pricing)
 # warehouse-cold-archive and ga4-cold-events: the cold path as deployed with GA4 enabled
 SUBSCRIPTIONS_ON_COLD = sum(1 for s in TOPOLOGY.subscriptions if s.topic == COLD_EVENTS)
 
@@ -134,13 +136,14 @@ def month_range(month: str) -> tuple[datetime, datetime]:
 
 
 def cold_path_cost(ops: dict[str, int], cold_bytes: int) -> float:
-    message_bytes = max(1000, cold_bytes // ops["pubsub_messages"]) if ops["pubsub_messages"] else 0
-    pubsub = ops["pubsub_messages"] * message_bytes * (1 + SUBSCRIPTIONS_ON_COLD)
-    row_bytes = max(1000, cold_bytes // ops["bigquery_rows"]) if ops["bigquery_rows"] else 0
+    messages, rows = ops["pubsub_messages"], ops["bigquery_rows"]
+    message_bytes = max(PUBSUB_MIN_BYTES, cold_bytes // messages) if messages else 0
+    pubsub = messages * message_bytes * (1 + SUBSCRIPTIONS_ON_COLD)
+    row_bytes = max(STREAMED_ROW_MIN_BYTES, cold_bytes // rows) if rows else 0
     return (
         pubsub / TIB * PRICES["pubsub_per_tib"]
         + ops["function_invocations"] / 1e6 * PRICES["invocations_per_million"]
-        + ops["bigquery_rows"] * row_bytes / GIB * PRICES["bigquery_streaming_per_gib"]
+        + rows * row_bytes / GIB * PRICES["bigquery_streaming_per_gib"]
         + cold_bytes / GIB * PRICES["bigquery_storage_per_gib_month"]
     )
 

@@ -68,3 +68,30 @@ def test_a_merge_keeps_the_latest_traits_and_the_widest_seen_times() -> None:
 def test_trait_names_a_document_cannot_hold_are_dropped() -> None:
     event = ev(T1, traits={"": 1, "__name__": 2, "ok": 3}, context={"traits": {"x": 4}})
     assert traits_of(event) == {"ok": 3, "x": 4}
+
+
+@pytest.mark.parametrize(
+    ("stored", "event", "expected"),
+    [
+        (None, "2026-01-01T10:00:00.000Z", "2026-01-01T10:00:00.000Z"),  # the first event
+        ("2026-01-01T10:00:00.000Z", "2026-01-01T10:59:59.999Z", "2026-01-01T10:00:00.000Z"),
+        ("2026-01-01T10:00:00.000Z", "2026-01-01T11:00:00.000Z", "2026-01-01T11:00:00.000Z"),
+        ("2026-01-01T10:00:00.000Z", "2026-01-03T00:00:00.000Z", "2026-01-03T00:00:00.000Z"),
+        ("2026-01-01T10:00:00.000Z", "2025-12-31T00:00:00.000Z", "2026-01-01T10:00:00.000Z"),
+        ("2026-01-01T10:00:00.000Z", "garbage", "garbage"),  # text order, as iso() leaves it
+    ],
+)
+def test_last_seen_moves_once_an_event_is_an_hour_later(
+    stored: str | None, event: str, expected: str
+) -> None:
+    profile = {"last_seen": stored} if stored else {}
+    assert (
+        apply_event(profile, {"type": "track", "timestamp": event}, "user_id:u")["last_seen"]
+        == expected
+    )
+
+
+def test_an_event_within_the_hour_that_changes_nothing_leaves_the_profile_equal() -> None:
+    first = apply_event({}, ev(T1, traits={"plan": "pro"}), "user_id:u")
+    again = apply_event(first, {"type": "track", "timestamp": "2026-01-01T00:30:00.000Z"}, "x")
+    assert again == first  # so the repository writes nothing

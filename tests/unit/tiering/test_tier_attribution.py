@@ -86,7 +86,7 @@ def test_cold_path_cost_counts_minimum_billable_sizes() -> None:
     cost = cold_path_cost(ops, cold_bytes=3_000_000 * 600)
     pubsub = 1_000_000 * 1800 * 3 / 1024**4 * 40  # 1.8 KB messages, publish + 2 deliveries
     runs = 2 * 0.40
-    streaming = 3_000_000 * 1000 / 1024**3 * 0.05  # rows billed at 1 KB minimum
+    streaming = 3_000_000 * 1024 / 1024**3 * 0.05  # rows billed at 1 KB (1,024 bytes) minimum
     storage = 3_000_000 * 600 / 1024**3 * 0.02
     assert cost == pytest.approx(pubsub + runs + streaming + storage)
     assert cold_path_cost({**ops, "pubsub_messages": 0, "bigquery_rows": 0,
