@@ -21,6 +21,9 @@ Keys (namespace ``cdp`` unless stated; ``pulumi config set <key> <value>``):
   the warehouse: one IAM member (``group:analysts@example.com``) or a JSON list of them.
 - ``cdp:piiHashKey`` (secret, required), ``cdp:deletionKeys`` (secret) and the ``quality_*`` and
   ``deletion_*`` keys of ``cdp:settings``: governance's, see ``infra/governance.py``.
+- ``cdp:alertEmail``, ``cdp:alertOldestUnackedMinutes``, ``cdp:alertErrorsPerMinute``,
+  ``cdp:billingAccount`` and ``cdp:budgetAmount``: the alerts' and the budget's, see
+  ``infra/alerts.py``.
 
 Every function gets the same plain environment: the settings, ``CDP_DESTINATIONS`` (identity
 publishes profiled events only when a destination is enabled; the sweep back-fills the opted-in
@@ -42,6 +45,7 @@ from pydantic import TypeAdapter, ValidationError
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource
 
 from infra import governance
+from infra.alerts import AlertConfig, read_alerts
 from infra.destinations import (
     NAMES,
     destination_keys,
@@ -104,6 +108,7 @@ class StackConfig:
     # What cdp:settings sets of the quality checks and the deletion APIs (quality_*, deletion_*).
     governance: Mapping[str, BaseSettings] = field(default_factory=dict)
     deletion_keys: Mapping[str, pulumi.Output[str]] = field(default_factory=dict)  # secrets
+    alerts: AlertConfig = field(default_factory=AlertConfig)
 
     @property
     def destinations(self) -> tuple[str, ...]:
@@ -285,4 +290,5 @@ def load() -> StackConfig:
         pii_hash_key=hash_key.apply(governance.checked_hash_key),
         governance=governance.group_settings(groups),
         deletion_keys={f: pulumi.Output.secret(v) for f, v in deletion.items()},
+        alerts=read_alerts(cdp),
     )

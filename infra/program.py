@@ -26,6 +26,7 @@ import pulumi_gcp as gcp
 
 from infra import governance
 from infra.access import ACCESS, PII_HASH_KEY_SECRET, Access, access_of
+from infra.alerts import Alerts, AlertsArgs
 from infra.archives import REPO, build_archive
 from infra.components.access import (
     WarehouseAccess,
@@ -154,6 +155,7 @@ def build(
         after_apis,
     )
     Scheduler("scheduler", SchedulerArgs(project, region, topology, endpoints), after_apis)
+    Alerts("alerts", AlertsArgs(project, topology, config.alerts), after_apis)
     names = [d.name for d in declared]
     return {
         "ingest_url": functions[INGEST].url,
