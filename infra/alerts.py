@@ -19,7 +19,9 @@ declared:
   the monthly amount, notified at 50, 90 and 100 % of actual spend.
 
 Gen2 functions run as Cloud Run services of the same name, so their errors are Cloud Run's
-``request_count`` with ``response_code_class="5xx"`` on ``cloud_run_revision``.
+``request_count`` with ``response_code_class="5xx"`` on ``cloud_run_revision``. The policies
+need ``monitoring.googleapis.com`` and the budget ``billingbudgets.googleapis.com``, which
+``infra/components/apis.py`` must switch on.
 """
 
 from __future__ import annotations
@@ -41,8 +43,6 @@ DEFAULT_ERRORS_PER_MINUTE = 1.0
 DEFAULT_BUDGET_AMOUNT = 100
 BUDGET_THRESHOLDS = (0.5, 0.9, 1.0)
 ACTUAL = "CURRENT_SPEND"  # notify on what was spent, not on Google's forecast
-# What these resources need switched on besides infra/components/apis.py's list.
-SERVICES = ("monitoring.googleapis.com", "billingbudgets.googleapis.com")
 AUTO_CLOSE = "1800s"  # an incident whose metric stops reporting (an idle function) closes
 BILLING_ACCOUNT = re.compile(r"[0-9A-F]{6}-[0-9A-F]{6}-[0-9A-F]{6}")
 EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
