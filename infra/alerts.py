@@ -162,8 +162,8 @@ def thresholds(topology: Topology, config: AlertConfig) -> list[Threshold]:
             duration_seconds=0,
             severity="ERROR",
             runbook=f"Messages were given up on and wait in {pull} (seven days): `cdp dlq list"
-            " <destination or subscription>` shows them, `cdp dlq replay` resends them once"
-            " the cause is fixed, which acknowledges them and closes this incident.",
+            f" {pull}` shows them; once the cause is fixed, `cdp dlq replay {pull}` publishes"
+            " them again and acknowledges them, which closes this incident.",
         )
         for pull, _ in topology.dead_letter_subscriptions()
     ]

@@ -224,3 +224,15 @@ def test_alert_settings_default_when_unset() -> None:
 def test_bad_alert_settings_fail_the_preview(values: dict[str, Any], match: str) -> None:
     with pytest.raises(ConfigError, match=match):
         alert_config(**values)
+
+
+def test_every_policy_tells_the_operator_what_it_is_about(deployed: Deployed) -> None:
+    for policy, threshold in conditions(deployed).values():
+        filter_ = terms(threshold["filter"])
+        resource = (
+            filter_.get("resource.labels.subscription_id")
+            or filter_["resource.labels.service_name"]
+        )
+        assert resource in policy["displayName"] and resource in policy["documentation"]["content"]
+        assert policy["documentation"]["mimeType"] == "text/markdown"
+        assert policy["severity"] in {"WARNING", "ERROR"}
