@@ -32,6 +32,7 @@ from shared.local.processes import (
     wait_http,
 )
 from shared.local.provision import create_messaging, create_warehouse
+from shared.local.retry_keeper import RetryKeeper
 from shared.local.scheduler import LocalScheduler
 from shared.local.standins.base import StandIn
 from shared.settings import DestinationRetry, Settings, Source
@@ -126,6 +127,7 @@ class LocalStack:
     ready: bool = False  # started completely: a stop drains first (and exports, keeping data)
     function_env: dict[str, str] = field(default_factory=dict)  # what the functions started with
     redeliverer: redeliver.Redeliverer | None = None  # CDP_LOCAL_FAULT_REDELIVER=1 only
+    keeper: RetryKeeper | None = None  # the emulator's lost retries (retry_keeper.py)
 
     def function_url(self, function: Function) -> str:
         return f"http://127.0.0.1:{self.config.ports.functions[function.name]}/"
@@ -184,6 +186,8 @@ class LocalStack:
             pushed = self.redeliverer.start()
         with patched_environ(env):
             create_messaging(cfg.project_id, topology, pushed)
+            self.keeper = RetryKeeper(cfg.project_id, topology.subscriptions)
+            self.keeper.start()  # its client reads the emulator's host now
         if cfg.run_schedules:
             self.scheduler = LocalScheduler(cfg.topology.schedules, urls)
             self.scheduler.start()
@@ -334,6 +338,9 @@ class LocalStack:
     def stop(self) -> None:
         if self.scheduler:
             self.scheduler.stop()
+        if self.keeper:
+            self.keeper.stop()
+            self.keeper = None
         try:
             if self.ready:
                 self.ready = False
