@@ -10,6 +10,7 @@ import pulumi_gcp as gcp
 
 SERVICES = (
     "artifactregistry.googleapis.com",  # function images
+    "billingbudgets.googleapis.com",  # the budget (cdp:billingAccount)
     "bigquery.googleapis.com",
     "cloudbuild.googleapis.com",  # builds the function sources
     "cloudfunctions.googleapis.com",
@@ -18,6 +19,7 @@ SERVICES = (
     "firestore.googleapis.com",
     "iam.googleapis.com",
     "logging.googleapis.com",
+    "monitoring.googleapis.com",  # alert policies and their notification channel
     "pubsub.googleapis.com",
     "run.googleapis.com",  # gen2 functions run on Cloud Run
     "secretmanager.googleapis.com",

@@ -23,6 +23,7 @@ import pulumi_gcp as gcp
 from shared.ports.warehouse import Dataset, Table
 
 DAY_MS = 24 * 60 * 60 * 1000
+DAY_S = 24 * 60 * 60
 OWNERS_ONLY = [gcp.bigquery.DatasetAccessArgs(role="OWNER", special_group="projectOwners")]
 
 
@@ -47,6 +48,9 @@ class DatastoresArgs:
     unindexed: Sequence[tuple[str, str]] = ()
     protect_data: bool = True  # keep data (and refuse to delete it) on destroy
     restricted: frozenset[str] = frozenset()  # datasets readable only by explicit grants
+    # Firestore keeps 7 days of versions, readable and exportable at any whole minute, and a
+    # daily backup kept this many days (at most 98): a restore after the window has passed.
+    backup_retention_days: int = 7
 
 
 def table_schema(table: Table) -> str:
@@ -87,7 +91,22 @@ class Datastores(pulumi.ComponentResource):
                 "DELETE_PROTECTION_ENABLED" if protect else "DELETE_PROTECTION_DISABLED"
             ),
             deletion_policy="ABANDON" if protect else "DELETE",
+            point_in_time_recovery_enablement="POINT_IN_TIME_RECOVERY_ENABLED",
             opts=child,
+        )
+        # Backups outlive the schedule (each expires on its own); restored into a new database.
+        self.backup_schedule = (
+            gcp.firestore.BackupSchedule(
+                "firestore-daily-backup",
+                project=args.project,
+                database=self.firestore.name,
+                retention=f"{args.backup_retention_days * DAY_S}s",
+                # The SDK's argument-less __init__ carries no annotation.
+                daily_recurrence=gcp.firestore.BackupScheduleDailyRecurrenceArgs(),  # type: ignore[no-untyped-call]
+                opts=child,
+            )
+            if args.backup_retention_days
+            else None
         )
         self.ttl_fields = [
             gcp.firestore.Field(

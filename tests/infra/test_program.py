@@ -448,3 +448,12 @@ def test_the_program_refuses_back_fills_for_a_destination_not_enabled(deployed: 
     values["cdp:destinationKeys"] = json.dumps({"slack": KEYS["slack"], "ga4": KEYS["ga4"]})
     with stack_config(values), pytest.raises(ConfigError, match="back-fills"):
         config.load()
+
+
+def test_firestore_keeps_seven_days_of_versions_and_a_daily_backup(deployed: Deployed) -> None:
+    (database,) = deployed.of_type("gcp:firestore/database:Database")
+    assert database["pointInTimeRecoveryEnablement"] == "POINT_IN_TIME_RECOVERY_ENABLED"
+    (schedule,) = deployed.of_type("gcp:firestore/backupSchedule:BackupSchedule")
+    assert schedule["database"] == database["name"]
+    assert schedule["retention"] == f"{7 * 86_400}s"
+    assert "dailyRecurrence" in schedule and "weeklyRecurrence" not in schedule
