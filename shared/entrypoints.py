@@ -1,6 +1,8 @@
 """The edge: turning handler outcomes into HTTP answers and Pub/Sub acks.
 
-HTTP: a ``RequestError`` becomes its status with a JSON message; anything else is a 500.
+HTTP: a ``RequestError`` becomes its status with a JSON message; a ``RetryableError`` (Pub/Sub or
+Firestore not answering) a 503 with ``Retry-After``, so SDKs send the batch again; anything else
+is a 500.
 Pub/Sub: returning acknowledges; a ``RetryableError`` (or any unexpected error) propagates, the
 framework answers 500 and Pub/Sub redelivers, then dead-letters. A ``PermanentError`` is recorded
 as a failed event (where an operator sees it) and acknowledged.
@@ -15,11 +17,12 @@ from collections.abc import Callable
 from typing import Any
 
 from shared.envelope import Envelope, decode_push, encode
-from shared.errors import PermanentError, RequestError
+from shared.errors import PermanentError, RequestError, RetryableError
 from shared.ports.publisher import Publisher
 from shared.topology import FAILED_EVENTS
 
 JSON_HEADERS = {"Content-Type": "application/json"}
+UNAVAILABLE_RETRY_AFTER_SECONDS = 5
 log = logging.getLogger("cdp")
 if not log.handlers:
     handler = logging.StreamHandler(sys.stdout)
@@ -42,6 +45,11 @@ def http_answer(
     except RequestError as error:
         headers = {**JSON_HEADERS, **error.headers}
         return json.dumps({"success": False, "message": error.message}), error.status, headers
+    except RetryableError as error:  # nothing was accepted: the caller sends it again later
+        structured("WARNING", "backend unavailable, answered 503", error=str(error))
+        body = {"success": False, "message": f"Temporarily unavailable, retry later: {error}"}
+        headers = {**JSON_HEADERS, "Retry-After": str(UNAVAILABLE_RETRY_AFTER_SECONDS)}
+        return json.dumps(body), 503, headers
 
 
 def consume(

@@ -120,7 +120,7 @@ def start_emulators(
     seed = firestore_seed(state_dir) if keep_data else None
     started: list[tuple[ManagedProcess, str]] = []
     try:
-        started.append(_pubsub(binaries, ports.pubsub, logs))
+        started.append(pubsub_process(binaries, ports.pubsub, logs))
         started.append(_firestore(binaries, ports.firestore, logs, seed))
         started.append(_bigquery(binaries, ports, project, state_dir / BIGQUERY_DATA, logs))
         for process, url in started:
@@ -132,7 +132,7 @@ def start_emulators(
     return [process for process, _ in started]
 
 
-def _pubsub(binaries: EmulatorBinaries, port: int, logs: Path) -> tuple[ManagedProcess, str]:
+def pubsub_process(binaries: EmulatorBinaries, port: int, logs: Path) -> tuple[ManagedProcess, str]:
     process = ManagedProcess(
         "pubsub-emulator",
         [str(binaries.pubsub), "--host=127.0.0.1", f"--port={port}"],

@@ -10,10 +10,8 @@ from __future__ import annotations
 import json
 import os
 import secrets
-import signal
 import sys
 import threading
-import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -128,6 +126,7 @@ class LocalStack:
     function_env: dict[str, str] = field(default_factory=dict)  # what the functions started with
     redeliverer: redeliver.Redeliverer | None = None  # CDP_LOCAL_FAULT_REDELIVER=1 only
     keeper: RetryKeeper | None = None  # the emulator's lost retries (retry_keeper.py)
+    messaging: tuple[Topology, dict[str, str]] | None = None  # as provisioned: push URLs
 
     def function_url(self, function: Function) -> str:
         return f"http://127.0.0.1:{self.config.ports.functions[function.name]}/"
@@ -184,10 +183,8 @@ class LocalStack:
         if redeliver.enabled():  # a local fault: every push twice, out of order
             self.redeliverer = redeliver.Redeliverer(urls)
             pushed = self.redeliverer.start()
-        with patched_environ(env):
-            create_messaging(cfg.project_id, topology, pushed)
-            self.keeper = RetryKeeper(cfg.project_id, topology.subscriptions)
-            self.keeper.start()  # its client reads the emulator's host now
+        self.messaging = (topology, pushed)
+        self.provision_messaging()
         if cfg.run_schedules:
             self.scheduler = LocalScheduler(cfg.topology.schedules, urls)
             self.scheduler.start()
@@ -196,6 +193,18 @@ class LocalStack:
         (cfg.state_dir / "stack.json").write_text(json.dumps(info, indent=2) + "\n")
         self.ready = True
         return info
+
+    def provision_messaging(self) -> None:
+        """Topics and subscriptions on the Pub/Sub emulator (again after it restarted: it
+        keeps nothing), and the keeper of its retries."""
+        assert self.messaging is not None
+        topology, pushed = self.messaging
+        if self.keeper:
+            self.keeper.stop()
+        with patched_environ(self.config.ports.emulators.environment(self.config.project_id)):
+            create_messaging(self.config.project_id, topology, pushed)
+            self.keeper = RetryKeeper(self.config.project_id, topology.subscriptions)
+            self.keeper.start()  # its client reads the emulator's host now
 
     def _dev_sources(self) -> list[Source]:
         self.write_keys = {sid: secrets.token_urlsafe(24) for sid, _, _ in DEV_SOURCES}
@@ -215,17 +224,6 @@ class LocalStack:
         )
         self.processes.append(process)
         return process
-
-    def kill_and_restart(self, name: str, down_seconds: float = 0.0) -> None:
-        """Fault tests: SIGKILL function ``name`` (whatever it was doing is cut off), leave it
-        down ``down_seconds``, then start it again with the same environment."""
-        [function] = [f for f in self.config.topology.functions if f.name == name]
-        [old] = [p for p in self.processes if p.name == f"function {name}"]
-        os.killpg(old.process.pid, signal.SIGKILL)
-        old.stop()  # reaps it and closes its log
-        self.processes.remove(old)
-        time.sleep(down_seconds)
-        wait_http(self.function_url(function), self._start_function(function, self.function_env))
 
     def describe(self, settings: Settings, urls: dict[str, str]) -> dict[str, Any]:
         cfg = self.config

@@ -51,7 +51,11 @@ def post(
         with urllib.request.urlopen(request, timeout=30) as answer:
             return answer.status, json.loads(answer.read() or b"{}")
     except urllib.error.HTTPError as error:
-        return error.code, json.loads(error.read() or b"{}")
+        raw = error.read() or b"{}"
+        try:
+            return error.code, json.loads(raw)
+        except ValueError:  # not JSON (a crash page): the status and the text, for the assert
+            return error.code, {"unparsed": raw.decode(errors="replace")[:500]}
 
 
 def eventually(probe: Callable[[], T | None], timeout: float = 30.0, every: float = 0.3) -> T:

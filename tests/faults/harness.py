@@ -9,6 +9,7 @@ store, sent, stored once, lost and duplicated.
 from __future__ import annotations
 
 import os
+import time
 import uuid
 from collections import Counter
 from collections.abc import Iterable
@@ -95,12 +96,28 @@ def population(case: str, events: int = 30, users: int = 6) -> Population:
     return Population(run, built)
 
 
-def send(stack: dict[str, Any], people: Population, batch: int = 10) -> None:
+def send(stack: dict[str, Any], people: Population, batch: int = 10, retry: float = 0) -> int:
+    """POST the population in batches; with ``retry`` (seconds), a batch that is not answered
+    200 is sent again with backoff, as the SDKs do, for that long. Returns the retries."""
     events = list(people.events)
+    retries = 0
     for start in range(0, len(events), batch):
         body = {"batch": events[start : start + batch]}
-        status, answer = post(f"{stack['ingest_url']}/v1/batch", body, stack["write_keys"]["web"])
+        deadline, wait = time.monotonic() + retry, 0.5
+        while True:
+            try:
+                status, answer = post(
+                    f"{stack['ingest_url']}/v1/batch", body, stack["write_keys"]["web"]
+                )
+            except OSError as error:  # no answer in time (URLError and timeouts are OSErrors)
+                status, answer = 0, {"error": str(error)}
+            if status == 200 or time.monotonic() + wait > deadline:
+                break
+            retries += 1
+            time.sleep(wait)
+            wait = min(wait * 2, 5.0)
         assert status == 200, answer
+    return retries
 
 
 def rows(stack: dict[str, Any], table: str, people: Population) -> Counter[str]:

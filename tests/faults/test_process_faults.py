@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 
+from shared.local.faults import kill_and_restart
 from shared.local.stack import LocalStack
 from tests.faults.harness import FULL, awaited, census, population, send, table
 
@@ -32,7 +33,7 @@ def test_a_consumer_killed_mid_batch_loses_and_doubles_nothing(
     sender = threading.Thread(target=send, args=(stack, people, 5))
     sender.start()
     time.sleep(0.5)  # some batches are in, others still coming
-    local_stack.kill_and_restart(function, down_seconds=DOWN_SECONDS)
+    kill_and_restart(local_stack, function, down_seconds=DOWN_SECONDS)
     sender.join()
 
     awaited(stack, people, 300, "killed consumer")
