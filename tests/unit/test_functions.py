@@ -4,7 +4,6 @@ event on a message that can never succeed."""
 
 from __future__ import annotations
 
-import base64
 import json
 
 from shared.bootstrap import Services
@@ -12,7 +11,7 @@ from shared.ports.documents import InMemoryDocumentStore
 from shared.ports.publisher import InMemoryPublisher
 from shared.ports.warehouse import InMemoryWarehouse
 from shared.topology import FAILED_EVENTS
-from tests.fakes import WEB_KEY, client, push_body
+from tests.fakes import client, push_body
 
 EVENT = {
     "type": "identify",
@@ -64,21 +63,3 @@ def test_jobs_function_names_unknown_jobs(services: Services) -> None:
     answer = jobs.post("/", json={"job": "nope"})
     assert answer.status_code == 404 and "warehouse-dedup" in answer.get_json()["message"]
     assert jobs.post("/", data="x").status_code == 400
-
-
-def test_ingest_answers_503_with_retry_after_when_pubsub_is_down(services: Services) -> None:
-    """Nothing was accepted, so an SDK must send the batch again: a JSON 503, not a crash."""
-    publisher = services.publisher
-    assert isinstance(publisher, InMemoryPublisher)
-    publisher.fail_next = 1
-    ingest = client("ingest")
-    key = "Basic " + base64.b64encode(f"{WEB_KEY}:".encode()).decode()
-    track = {"type": "track", "event": "x", "userId": "u1", "messageId": "m-503"}
-    answer = ingest.post("/v1/track", json=track, headers={"Authorization": key})
-    assert answer.status_code == 503
-    assert answer.headers["Retry-After"] == "5"
-    assert answer.get_json()["success"] is False
-    assert "retry later" in answer.get_json()["message"]
-    assert publisher.messages == []
-    again = ingest.post("/v1/track", json=track, headers={"Authorization": key})
-    assert again.status_code == 200 and len(publisher.messages) == 1

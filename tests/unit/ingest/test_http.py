@@ -151,10 +151,15 @@ def test_a_retried_request_is_accepted_and_publishes_nothing_new(ingest: Ingest)
     assert len(ingest.publisher.messages) == 1
 
 
-def test_a_failed_publish_answers_500_and_the_retry_goes_through(ingest: Ingest) -> None:
+def test_a_failed_publish_answers_503_and_the_retry_goes_through(ingest: Ingest) -> None:
+    """Nothing was accepted, so the SDK must send the batch again: a JSON 503 that says so,
+    with Retry-After (it was a crash page's 500)."""
     body = fixture("server_batch.json")
     ingest.publisher.fail_next = 1
-    assert ingest.post("/v1/batch", body, key="k-backend").status_code == 500
+    refused = ingest.post("/v1/batch", body, key="k-backend")
+    assert (refused.status_code, refused.headers["Retry-After"]) == (503, "5")
+    assert refused.get_json()["success"] is False
+    assert "retry later" in refused.get_json()["message"]
     assert ingest.events() == []
     assert ingest.post("/v1/batch", body, key="k-backend").data == ACCEPTED
     assert len(ingest.events()) == 3
