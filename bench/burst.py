@@ -51,7 +51,8 @@ from shared.identity.config import IdentityConfig
 from shared.identity.graph import find
 from shared.identity.records import identifier_set
 from shared.local.processes import on_free_ports, patched_environ
-from shared.local.stack import LocalStack, StackConfig, StackPorts
+from shared.local.stack import LocalStack
+from shared.local.stack_config import StackConfig, StackPorts
 from shared.ports.documents import DocumentStore
 from shared.topology import EVENTS
 

@@ -12,7 +12,8 @@ import pytest
 
 from shared.local.emulators import EmulatorPorts, start_emulators
 from shared.local.processes import ManagedProcess, free_port, on_free_ports, patched_environ
-from shared.local.stack import LocalStack, StackConfig, StackPorts
+from shared.local.stack import LocalStack
+from shared.local.stack_config import StackConfig, StackPorts
 
 FIXTURES = Path(__file__).parent / "fixtures"
 PROJECT = "cdp-test"

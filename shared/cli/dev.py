@@ -23,7 +23,8 @@ DEFAULT_PORT_BASE = 8500
 def cmd_dev(args: argparse.Namespace) -> int:
     from shared.local.demo import run_demo
     from shared.local.processes import on_free_ports
-    from shared.local.stack import LocalStack, StackConfig, StackPorts, run_forever
+    from shared.local.stack import LocalStack, run_forever
+    from shared.local.stack_config import StackConfig, StackPorts
 
     stacks: list[LocalStack] = []
 

@@ -33,7 +33,7 @@ import pytest
 
 from shared.local.demo import run_demo
 from shared.local.processes import patched_environ
-from shared.local.stack import DEV_SOURCES
+from shared.local.stack_config import DEV_SOURCES
 from shared.local.standins import PROVIDERS
 from tests import audience_oracle as oracle
 from tests.e2e.conftest import cli, eventually, post

@@ -31,7 +31,8 @@ from shared.adapters.firestore import FirestoreDocumentStore
 from shared.identity.profiles import ProfileRepository
 from shared.local.processes import on_free_ports, patched_environ
 from shared.local.scheduler import trigger
-from shared.local.stack import LocalStack, StackConfig, StackPorts
+from shared.local.stack import LocalStack
+from shared.local.stack_config import StackConfig, StackPorts
 from tests.e2e.conftest import cli, eventually, post
 
 FAULT_SECONDS = 120

@@ -13,7 +13,8 @@ from shared.identity.profiles import ProfileRepository
 from shared.local.emulators import start_emulators
 from shared.local.processes import on_free_ports, patched_environ
 from shared.local.provision import create_warehouse
-from shared.local.stack import LocalStack, StackConfig, StackPorts
+from shared.local.stack import LocalStack
+from shared.local.stack_config import StackConfig, StackPorts
 from shared.settings import Settings
 from tests.e2e.conftest import eventually, post
 

@@ -16,7 +16,7 @@ from google.cloud import pubsub_v1
 from shared.adapters.bigquery import BigQueryWarehouse
 from shared.adapters.firestore import FirestoreDocumentStore
 from shared.identity.profiles import ProfileRepository
-from shared.local.stack import LOCAL_SETTINGS
+from shared.local.stack_config import LOCAL_SETTINGS
 from shared.settings import DestinationRetry
 from shared.topology import TOPOLOGY
 from tests.e2e.conftest import eventually, post

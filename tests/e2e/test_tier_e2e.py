@@ -31,7 +31,8 @@ from shared.local.demo import run_demo
 from shared.local.ga4_standin import GA4StandIn, function_environment
 from shared.local.processes import patched_environ
 from shared.local.scheduler import trigger
-from shared.local.stack import LocalStack, StackConfig, StackPorts
+from shared.local.stack import LocalStack
+from shared.local.stack_config import StackConfig, StackPorts
 from shared.local.webhook_standin import WebhookStandIn
 from shared.settings import Settings, get_settings
 from shared.tiering.attribution import ATTRIBUTION

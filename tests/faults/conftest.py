@@ -14,7 +14,8 @@ import pytest
 
 from shared.local import redeliver
 from shared.local.processes import on_free_ports, patched_environ
-from shared.local.stack import LocalStack, StackConfig, StackPorts
+from shared.local.stack import LocalStack
+from shared.local.stack_config import StackConfig, StackPorts
 
 # 1 to 5 s between attempts, 40 attempts: over two minutes of retries, far more than a fault.
 RETRY = '{"attempts": 40, "minimum_backoff_seconds": 1, "maximum_backoff_seconds": 5}'

@@ -22,7 +22,7 @@ from shared.destinations.webhook import WebhookSettings, WebhookTransform
 from shared.envelope import Envelope, decode_push
 from shared.errors import BackendUnavailable
 from shared.local.processes import patched_environ
-from shared.local.stack import StackPorts
+from shared.local.stack_config import StackPorts
 from shared.local.webhook_standin import PATH, WebhookStandIn, check, function_environment
 from shared.ports.clock import FakeClock
 from shared.ports.documents import InMemoryDocumentStore
