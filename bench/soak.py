@@ -42,7 +42,7 @@ from shared.adapters.bigquery import BigQueryWarehouse
 from shared.local.processes import patched_environ
 from shared.local.stack import LocalStack
 
-BATCH, USERS = 20, 1000  # events per request (an SDK's flush), people in the load
+BATCH, USERS = 20, 1000  # events per request (a mobile SDK's flush), people in the load
 SEARCH_START, SEARCH_CEILING, WINDOW_SECONDS = 10.0, 500.0, 30.0
 INGEST_START, INGEST_CEILING, INGEST_WINDOW, INGEST_BATCH = 500.0, 32_000.0, 5.0, 100
 DRAIN_SECONDS, END_DRAIN_SECONDS, WARM_SECONDS = 90.0, 300.0, 10.0
@@ -109,7 +109,7 @@ def ingest_phase(stack: LocalStack, info: dict[str, Any]) -> list[str]:
 
 def search(tracker: Tracker, info: dict[str, Any], window: float) -> tuple[float | None, list[str]]:
     steps: list[Step] = []
-    warm = tracker.load("warm", USERS, BATCH)  # first pushes start each function's clients
+    warm = tracker.load("warm")  # first pushes start each function's clients
     in_background(info, warm, SEARCH_START, WARM_SECONDS, tracker)[0].join()
     left, waited = drained(tracker, DRAIN_SECONDS)
     lines = [
@@ -118,7 +118,7 @@ def search(tracker: Tracker, info: dict[str, Any], window: float) -> tuple[float
     say(lines[-1])
     rate = next_rate(steps, SEARCH_START, SEARCH_CEILING)
     while rate is not None:
-        load = tracker.load(f"w{len(steps)}", USERS, BATCH)
+        load = tracker.load(f"w{len(steps)}")
         thread, out = in_background(info, load, rate, window, tracker)
         time.sleep(window / 2)
         early = tracker.backlog()
@@ -141,7 +141,7 @@ def soak(tracker: Tracker, info: dict[str, Any], rate: float, minutes: int,
          sample: Callable[[], None]) -> list[Minute]:  # fmt: skip
     rows: list[Minute] = []
     for minute in range(1, minutes + 1):
-        load = tracker.load(f"m{minute}", USERS, BATCH)
+        load = tracker.load(f"m{minute}")
         thread, out = in_background(info, load, rate, 60.0, tracker)
         thread.join()
         rows.append(minute_of(minute, out[0], 60.0, tracker.backlog()))
@@ -165,15 +165,16 @@ def rss_lines(stack: LocalStack, samples: list[dict[int, float]]) -> tuple[list[
     return judged, lines
 
 
-def run(stack: LocalStack, info: dict[str, Any], minutes: int, window: float) -> int:
+def run(stack: LocalStack, info: dict[str, Any], minutes: int, window: float, batch: int) -> int:
     project = info["project_id"]
     bq = BigQueryWarehouse(project, "EU", info["environment"]["CDP_BIGQUERY_ENDPOINT"])
     groups = [p.process.pid for p in stack.processes]
     samples = [group_rss_mib(groups)]
-    say(f"soak: {minutes} min, requests of {BATCH} identified engaged events, {USERS} people")
+    say(f"soak: {minutes} min, requests of {batch} identified engaged events, {USERS} people")
     for line in ingest_phase(stack, info):
         say(line)
-    tracker = Tracker(stack, project, bq, f"{uuid.uuid4().hex[:8]}-").start()
+    tracker = Tracker(stack, project, bq, f"{uuid.uuid4().hex[:8]}-", batch=batch, people=USERS)
+    tracker.start()
     try:
         say(
             f"sustainable end-to-end rate (windows of {window:.0f} s; backlog over "
@@ -219,9 +220,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--window", type=float, default=WINDOW_SECONDS, help="seconds per search window (30)"
     )
+    parser.add_argument("--batch", type=int, default=BATCH, help="events per request (20)")
     args = parser.parse_args(argv)
     with patched_environ(UNLIMITED):
-        return with_stack(lambda stack, info: run(stack, info, args.minutes, args.window))
+        return with_stack(
+            lambda stack, info: run(stack, info, args.minutes, args.window, args.batch)
+        )
 
 
 if __name__ == "__main__":

@@ -36,6 +36,8 @@ class Tracker:
     prefix: str
     accepted: dict[str, str] = field(default_factory=dict)  # messageId -> call type
     users: set[str] = field(default_factory=set)
+    batch: int = 20  # events per request
+    people: int = 1000  # users the load is spread over (all phases share them)
     watch: StandinWatch | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -47,9 +49,9 @@ class Tracker:
         if self.watch is not None:
             self.watch.stop()
 
-    def load(self, name: str, users: int, batch: int) -> Load:
+    def load(self, name: str) -> Load:
         people = self.prefix.rstrip("-")  # every phase sends for the same people
-        return Load(f"{self.prefix}{name}", users=users, batch=batch, people=people)
+        return Load(f"{self.prefix}{name}", users=self.people, batch=self.batch, people=people)
 
     def recorder(self, load: Load) -> Callable[[Sent], None]:
         """What ``drive`` calls with each answered request: its events count as sent once
