@@ -16,9 +16,16 @@ from shared.local import redeliver
 from shared.local.processes import on_free_ports, patched_environ
 from shared.local.stack import LocalStack
 from shared.local.stack_config import StackConfig, StackPorts
+from tests.faults.harness import FULL
 
-# 1 to 5 s between attempts, 40 attempts: over two minutes of retries, far more than a fault.
-RETRY = '{"attempts": 40, "minimum_backoff_seconds": 1, "maximum_backoff_seconds": 5}'
+# Short form: 1 to 5 s between attempts, 40 attempts: more than a minute and a half of retries
+# (the local retry keeper adds an attempt every 5 s), three times the longest short fault.
+# Whole: 1 to 15 s, 80 attempts: about ten minutes, past the four-minute destination outage.
+RETRY = (
+    '{"attempts": 80, "minimum_backoff_seconds": 1, "maximum_backoff_seconds": 15}'
+    if FULL
+    else '{"attempts": 40, "minimum_backoff_seconds": 1, "maximum_backoff_seconds": 5}'
+)
 
 
 def pytest_configure(config: pytest.Config) -> None:
