@@ -8,7 +8,7 @@ rest ``card_activated`` tracks, each with a unique messageId and the send time a
 p50/p95/p99 from the send of each event's request to:
 
 - its profile: the identify's trait on the profile (Firestore's commit time of that write,
-  read after the load);
+  read after the load; only each user's last identify, the one the profile keeps);
 - each destination stand-in that records messageIds (Amplitude's insert_id, Meta's event_id,
   Firebase's message ids, the webhook's batch): when the stand-in recorded it (read every 20 ms
   in this process; the stand-ins keep no receive time), and Intercom's, whose stand-in keys
@@ -81,6 +81,16 @@ def intercom_arrivals(
     return set(keys.values()), {keys[k]: t for k, t in first.items() if k in keys}
 
 
+def last_identifies(load: Load, numbers: dict[str, int]) -> dict[str, str]:
+    """Each user's last identify (messageId -> user): a profile shows only the latest trait, so
+    an identify its user sent again later can never be seen there and is not expected."""
+    last: dict[str, str] = {}
+    for mid, n in sorted(numbers.items(), key=lambda item: item[1]):
+        if load.kind(n) == "identify":
+            last[load.user(n)] = mid
+    return {mid: user for user, mid in last.items()}
+
+
 def settle(done: Callable[[], bool], seconds: float, every: float = 2.0) -> float:
     """Wait until ``done()``, at most ``seconds``; how long it took."""
     started = time.monotonic()
@@ -106,7 +116,7 @@ def measure(
         sent: list[Sent] = drive(url, key, load, args.rate, args.seconds)
         at = {mid: s.wall for s in sent if s.status == 200 for mid in s.ids}
         numbers = {mid: int(mid.rsplit("-", 1)[1]) for mid in at}
-        users = {m: load.user(n) for m, n in numbers.items() if load.kind(n) == "identify"}
+        users = last_identifies(load, numbers)
         wanted = {name: expected(name, load, numbers) for name in DESTINATIONS}
 
         def intercom() -> tuple[set[str], dict[str, float]]:

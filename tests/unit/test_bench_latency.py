@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 import pytest
 
 from bench.figures import PathLatency, latency_misses, latency_table, path_latency
-from bench.latency import expected, intercom_arrivals
+from bench.latency import expected, intercom_arrivals, last_identifies
 from bench.steady import PROBE_TRAIT, Load
 
 
@@ -98,3 +98,12 @@ def test_intercom_tracks_are_matched_by_user_name_and_second() -> None:
     tracks, arrived = intercom_arrivals(first, load, numbers, at)
     assert tracks == {"r-1", "r-2"}
     assert arrived == {"r-1": 1001.5}
+
+
+def test_only_each_users_last_identify_is_expected_on_the_profile() -> None:
+    load = Load("r", users=2)  # identifies at 0, 3, 6, 9: users 0, 1, 0, 1
+    numbers = {f"r-{n}": n for n in range(10)}
+    assert last_identifies(load, numbers) == {"r-6": "r-u0", "r-9": "r-u1"}
+    assert last_identifies(Load("r", users=500), numbers) == {
+        "r-0": "r-u0", "r-3": "r-u3", "r-6": "r-u6", "r-9": "r-u9",
+    }  # fmt: skip
