@@ -8,6 +8,7 @@ second time and republish their changes with the same ``change_id`` (downstream 
 
 from __future__ import annotations
 
+import hashlib
 from typing import Any
 
 from shared.envelope import Envelope, Event, dumps, encode_serialized
@@ -23,11 +24,23 @@ from shared.ports.publisher import OutboundMessage, Publisher
 from shared.topology import PROFILED_EVENTS
 
 
+def batch_key(envelope: Envelope) -> str:
+    """What identifies an engaged message's events: a hash of their messageIds (ingest gives
+    every event one), or the Pub/Sub message id when one is missing."""
+    ids = [e.get("messageId") for e in envelope.events if isinstance(e, dict)]
+    if not ids or not all(isinstance(i, str) and i for i in ids):
+        return envelope.message_id
+    digest = hashlib.sha256("\n".join(sorted(str(i) for i in ids)).encode()).hexdigest()
+    return f"batch-{digest[:32]}"
+
+
 def profiled(envelope: Envelope, events: list[Event], outcomes: list[Outcome]) -> OutboundMessage:
     """The message's events for the destinations, each with the person identity resolved it to
     (``meta.people``: profile id → consent and trait values; ``meta.profile_of``: per event),
-    and the engaged message it came from (``meta.source_message``: the same on every
-    redelivery, so a destination's ledger knows what it already sent)."""
+    and the engaged message it came from (``meta.source_message``: a key of its events'
+    messageIds, the same on every redelivery and when ingest published the same batch twice,
+    which it does when a publish it gave up on went through after all and the SDK sent the
+    batch again; so a destination's ledger knows what it already sent)."""
     by_event = {o.event_id: o for o in outcomes}
     people: dict[str, Any] = {}
     profile_of: list[str | None] = []
@@ -36,7 +49,7 @@ def profiled(envelope: Envelope, events: list[Event], outcomes: list[Outcome]) -
         profile_of.append(outcome.profile_id if outcome else None)
         if outcome:
             people[outcome.profile_id] = outcome.person  # the latest of the message wins
-    meta = {"people": people, "profile_of": profile_of, "source_message": envelope.message_id}
+    meta = {"people": people, "profile_of": profile_of, "source_message": batch_key(envelope)}
     attributes = {k: v for k, v in envelope.attributes.items() if k not in ("kind", "count")}
     return encode_serialized(
         PROFILED_EVENTS, "events", [dumps(e) for e in events], meta, **attributes

@@ -54,7 +54,12 @@ EVENT_COLUMNS = (
 
 DELIVERY_COLUMNS = (
     Column("destination", "STRING", "REQUIRED"),
-    Column("source_message", "STRING", "REQUIRED", "The engaged message the events came in."),
+    Column(
+        "source_message",
+        "STRING",
+        "REQUIRED",
+        "The engaged message the events came in (a key of their messageIds).",
+    ),
     Column("kind", "STRING", description="events or backfill."),
     Column("attempt_at", "TIMESTAMP", "REQUIRED"),
     Column("outcome", "STRING", "REQUIRED", "delivered, partial, refused, retry or empty."),

@@ -9,7 +9,7 @@ function, against the providers' stand-ins.
   or AppsFlyer from their phone, laptop or the backend, back-fills included, and still reaches
   Amplitude; a person who did not refuse reaches all three.
 
-The stack is this module's own: destinations retry every 1 to 12 s for 22 attempts (about
+The stack is this module's own: destinations retry every 1 to 12 s for 30 attempts (about
 three minutes, so two minutes of 500s are survived and a destination that keeps failing
 dead-letters within the test), and opt into back-fills.
 """
@@ -36,9 +36,10 @@ from shared.local.stack_config import StackConfig, StackPorts
 from tests.e2e.conftest import cli, eventually, post
 
 FAULT_SECONDS = 120
-# The Pub/Sub emulator's backoff grows from 1 s to the 12 s ceiling over ~10 attempts: 22
-# attempts span about three minutes (16 spanned 108 s, measured).
-RETRY = '{"attempts": 22, "minimum_backoff_seconds": 1, "maximum_backoff_seconds": 12}'
+# The Pub/Sub emulator's backoff grows from 1 s to the 12 s ceiling over ~10 attempts (16
+# spanned 108 s, measured), and the local retry keeper adds one attempt every 12 s: 30 attempts
+# span about three minutes.
+RETRY = '{"attempts": 30, "minimum_backoff_seconds": 1, "maximum_backoff_seconds": 12}'
 BACKFILLS = {f"CDP_{n}_BACKFILL": "true" for n in ("AMPLITUDE", "META", "APPSFLYER", "WEBHOOK")}
 UA = "Mozilla/5.0 (Macintosh; Intel Mac OS X 14_5) AppleWebKit/605.1.15 Safari/605.1.15"
 

@@ -170,9 +170,31 @@ def test_identity_gives_each_event_its_persons_consent() -> None:
     body = json.loads(second.data)
     envelope = Envelope("events", body["events"], second.attributes, meta=body["meta"])
     [person] = people_of(envelope)
-    assert person.consent == {"advertising": False} and body["meta"]["source_message"] == "2"
+    assert person.consent == {"advertising": False}
+    assert body["meta"]["source_message"].startswith("batch-")  # a key of its messageIds
     run, (http, _) = runner()
     assert run.handle(envelope).filtered == 1 and http.requests == []
+
+
+def test_a_batch_ingest_published_twice_is_delivered_once() -> None:
+    """Ingest gave up on a publish that went through after all, answered 503, and the SDK sent
+    the batch again: two engaged messages with the same events. The ledger knows them as one."""
+    store, publisher = InMemoryDocumentStore(), InMemoryPublisher()
+    identity = IdentityHandler(ProfileRepository(store), publisher, FakeClock(NOW), True)
+    batch = [track(1), track(2)]
+    for pubsub_id in ("first-publish", "second-publish"):
+        identity.handle(Envelope("events", batch, {"kind": "events"}, message_id=pubsub_id))
+    first, second = publisher.on(PROFILED_EVENTS)
+    keys = {json.loads(m.data)["meta"]["source_message"] for m in (first, second)}
+    assert len(keys) == 1
+    other = Envelope("events", [track(1), track(3)], {"kind": "events"}, message_id="x")
+    identity.handle(other)
+    assert json.loads(publisher.on(PROFILED_EVENTS)[-1].data)["meta"]["source_message"] not in keys
+    run, (http, _) = runner()
+    for sent in (first, second):
+        body = json.loads(sent.data)
+        run.handle(Envelope("events", body["events"], sent.attributes, meta=body["meta"]))
+    assert sorted(json.loads(r.body)["id"] for r in http.requests) == ["m1", "m2"]
 
 
 def test_dead_letters_are_listed_in_place_and_replayed_for_their_destination_only() -> None:
