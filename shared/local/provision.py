@@ -18,6 +18,14 @@ from shared.topology import Subscription, Topology
 from shared.warehouse.tables import datasets
 
 
+def retry_policy(sub: Subscription) -> dict[str, duration_pb2.Duration]:
+    """The subscription's RetryPolicy, as the Pub/Sub client takes it."""
+    return {
+        "minimum_backoff": duration_pb2.Duration(seconds=sub.retry.minimum_backoff_seconds),
+        "maximum_backoff": duration_pb2.Duration(seconds=sub.retry.maximum_backoff_seconds),
+    }
+
+
 def subscription_request(
     project: str, sub: Subscription, push_endpoint: str | None
 ) -> dict[str, object]:
@@ -30,10 +38,7 @@ def subscription_request(
             "dead_letter_topic": f"projects/{project}/topics/{sub.dead_letter_topic}",
             "max_delivery_attempts": sub.max_delivery_attempts,
         },
-        "retry_policy": {
-            "minimum_backoff": duration_pb2.Duration(seconds=sub.retry.minimum_backoff_seconds),
-            "maximum_backoff": duration_pb2.Duration(seconds=sub.retry.maximum_backoff_seconds),
-        },
+        "retry_policy": retry_policy(sub),
     }
     if sub.filter:
         request["filter"] = sub.filter

@@ -25,8 +25,9 @@ import time
 from collections.abc import Mapping, Sequence
 
 from google.cloud import pubsub_v1  # type: ignore[attr-defined]
-from google.protobuf import duration_pb2, field_mask_pb2
+from google.protobuf import field_mask_pb2
 
+from shared.local.provision import retry_policy
 from shared.topology import Subscription
 
 MAX_INTERVAL_SECONDS = 30.0
@@ -72,10 +73,7 @@ class RetryKeeper:
             "name": subscriber.subscription_path(self._project, sub.name)
         }
         if restore:
-            subscription["retry_policy"] = {
-                "minimum_backoff": duration_pb2.Duration(seconds=sub.retry.minimum_backoff_seconds),
-                "maximum_backoff": duration_pb2.Duration(seconds=sub.retry.maximum_backoff_seconds),
-            }
+            subscription["retry_policy"] = retry_policy(sub)
         mask = field_mask_pb2.FieldMask(paths=["retry_policy"])
         subscriber.update_subscription(request={"subscription": subscription, "update_mask": mask})
 
