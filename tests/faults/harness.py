@@ -177,6 +177,23 @@ def awaited(stack: dict[str, Any], people: Population, timeout: float, case: str
         raise
 
 
+SETTLE_SECONDS = 5  # after everything arrived: a late redelivery would show as a duplicate
+
+
+def settled(
+    stack: dict[str, Any], people: Population, case: str, started: float, timeout: float = 300
+) -> list[Count]:
+    """The end of a case: wait until no store misses any of ``people``, then a few seconds
+    more, print the census as ``case`` and assert 0 lost and 0 duplicated in every store."""
+    awaited(stack, people, timeout, case)
+    took = time.monotonic() - started
+    time.sleep(SETTLE_SECONDS)
+    counts = census(stack, people)
+    table(case, counts, took)
+    assert all(c.lost == 0 and c.duplicated == 0 for c in counts), counts
+    return counts
+
+
 def table(case: str, counts: list[Count], seconds: float) -> str:
     head = f"{'store':<24} {'sent':>5} {'once':>5} {'lost':>5} {'dup':>5} {'resent':>6}"
     lines = [f"\n== {case} ({seconds:.0f} s)", head, "-" * len(head)]
